@@ -1,0 +1,42 @@
+"""Shared fixtures: small, hand-made raw exposures (the simulator has its own tests)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from streamcal.datamodels import ExposureName, write_raw
+
+
+def raw_primary(**overrides: object) -> dict[str, object]:
+    """A minimal, realistic PRIMARY header of a NIRCam imaging subarray exposure."""
+    header: dict[str, object] = {
+        "TELESCOP": "JWST", "INSTRUME": "NIRCAM", "DETECTOR": "NRCA1", "EXP_TYPE": "NRC_IMAGE",
+        "TSOVISIT": False, "READPATT": "RAPID", "NINTS": 2, "NGROUPS": 4, "NFRAMES": 1, "GROUPGAP": 0,
+        "TFRAME": 0.0494, "TGROUP": 0.0494, "SUBARRAY": "SUB64P", "SUBSTRT1": 1, "SUBSTRT2": 1,
+        "SUBSIZE1": 20, "SUBSIZE2": 16, "FILTER": "F200W", "PUPIL": "CLEAR", "PROGRAM": "01234",
+        "OBSERVTN": "001", "VISIT": "001", "VISITGRP": "02", "SEQ_ID": "1", "ACT_ID": "01",
+        "EXPOSURE": "00001", "DATE-OBS": "2024-03-01", "TIME-OBS": "12:00:00.000", "EXPSTART": 60370.5,
+    }
+    header.update(overrides)
+    return header
+
+
+@pytest.fixture
+def make_raw(tmp_path: Path):
+    """Write a raw exposure with a known ramp; returns (path, data)."""
+
+    def make(shape=(2, 4, 16, 20), **overrides: object) -> tuple[Path, np.ndarray]:
+        nints, ngroups = shape[0], shape[1]
+        primary = raw_primary(NINTS=nints, NGROUPS=ngroups, SUBSIZE2=shape[2], SUBSIZE1=shape[3], **overrides)
+        rng = np.random.default_rng(7)
+        data = rng.integers(1000, 60000, size=shape, dtype=np.uint16)
+        name = ExposureName.from_header(primary).filename("uncal")
+        path = write_raw(tmp_path / name, primary=primary,
+                         sci_header={"RA_REF": 80.5, "DEC_REF": -69.5, "ROLL_REF": 12.0, "V3I_YANG": -0.56,
+                                     "VPARITY": -1}, data=data)
+        return path, data
+
+    return make
