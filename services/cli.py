@@ -1,0 +1,137 @@
+"""The ``streamcal`` command.
+
+Subcommands so far:
+
+* ``streamcal simulate --program NAME --out DIR [--refs DIR] [--size small|full] [--seed N]`` — write a
+  simulated observing program (raw exposures + injected truth) and a matching reference set;
+* ``streamcal route FILE... [--json]`` — classify exposures by EXP_TYPE/TSOVISIT as the seed table says;
+* ``streamcal demo [--workdir DIR]`` — simulate the demo program, route every file, print the routes.
+
+Later issues add ``calibrate``, ``run`` and ``serve``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TextIO
+
+from streamcal.datamodels import read_headers
+from streamcal.errors import StreamcalError
+from streamcal.routing import Route, RoutingTable, load_routing_table, route
+
+__all__ = ["main"]
+
+
+def _table(rows: Sequence[Sequence[str]], header: Sequence[str], out: TextIO) -> None:
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
+    line = "  ".join("{:<" + str(w) + "}" for w in widths)
+    print(line.format(*header), file=out)
+    print(line.format(*("-" * w for w in widths)), file=out)
+    for row in rows:
+        print(line.format(*row), file=out)
+
+
+def _route_one(path: Path, table: RoutingTable) -> Route | StreamcalError | OSError:
+    try:
+        headers = read_headers(path)
+        return route(headers.primary, table, source=path.name)
+    except (StreamcalError, OSError) as exc:
+        return exc
+
+
+def route_files(paths: Sequence[Path], *, as_json: bool, out: TextIO) -> int:
+    """Print each file's route (or why it has none); returns the number of files that could not be routed."""
+    table = load_routing_table()
+    results = [(p, _route_one(p, table)) for p in paths]
+    failures = sum(1 for _, r in results if not isinstance(r, Route))
+    if as_json:
+        records = []
+        for p, r in results:
+            if isinstance(r, Route):
+                records.append({"file": str(p), "route": r.to_dict()})
+            else:
+                reason = getattr(r, "reason", "unreadable")
+                records.append({"file": str(p), "error": str(r), "reason": str(reason)})
+        json.dump(records, out, indent=1)
+        print(file=out)
+        return failures
+    rows = []
+    for p, r in results:
+        if isinstance(r, Route):
+            rows.append((p.name, str(r.exp_type), "T" if r.is_tso else "-", r.stage1, r.stage2 or "-",
+                         r.stage3 or "-", r.stage2_input or "-"))
+        else:
+            rows.append((p.name, "DEAD LETTER", "", str(getattr(r, "reason", "unreadable")), str(r), "", ""))
+    _table(rows, ("file", "EXP_TYPE", "TSO", "stage 1", "stage 2", "stage 3", "stage-2 input"), out)
+    print(f"\n{len(results) - failures} routed, {failures} dead-lettered", file=out)
+    return failures
+
+
+def _simulate(args: argparse.Namespace, out: TextIO) -> int:
+    from streamcal.simulate import simulate_program, write_reference_set
+
+    started = time.perf_counter()
+    refs = args.refs or (args.out.parent / "refs")
+    result = simulate_program(args.program, args.out, seed=args.seed, size=args.size)
+    print(f"simulated {len(result.exposures)} exposures of program {args.program!r} into {args.out}", file=out)
+    write_reference_set(refs, seed=args.seed, size=args.size)
+    print(f"reference set in {refs} ({time.perf_counter() - started:.1f} s)", file=out)
+    return 0
+
+
+def _demo(args: argparse.Namespace, out: TextIO) -> int:
+    from streamcal.simulate import simulate_program, write_reference_set
+
+    ingest, refs = args.workdir / "ingest", args.workdir / "refs"
+    started = time.perf_counter()
+    print(f"[1/2] simulating the demo program into {ingest} ...", file=out, flush=True)
+    result = simulate_program("demo", ingest, seed=args.seed, size="small")
+    write_reference_set(refs, seed=args.seed, size="small")
+    print(f"      {len(result.exposures)} raw exposures and a reference set in "
+          f"{time.perf_counter() - started:.1f} s", file=out)
+    print("[2/2] routing every file by EXP_TYPE/TSOVISIT (header-only reads):\n", file=out, flush=True)
+    files = sorted(ingest.glob("*_uncal.fits"))
+    failures = route_files(files, as_json=False, out=out)
+    return 1 if failures else 0
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="streamcal", description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    sim = sub.add_parser("simulate", help="write a simulated observing program and its reference set")
+    sim.add_argument("--program", default="demo", help="program name (see `streamcal simulate --list`)")
+    sim.add_argument("--out", type=Path, required=True, help="folder for the raw exposures (the ingest folder)")
+    sim.add_argument("--refs", type=Path, help="folder for the reference set (default: OUT/../refs)")
+    sim.add_argument("--size", choices=("small", "full"), default="small")
+    sim.add_argument("--seed", type=int, default=20240611)
+    rt = sub.add_parser("route", help="print the route of each exposure")
+    rt.add_argument("files", nargs="+", type=Path)
+    rt.add_argument("--json", action="store_true", help="machine-readable output")
+    demo = sub.add_parser("demo", help="simulate the demo program and route every exposure")
+    demo.add_argument("--workdir", type=Path, default=Path("demo"))
+    demo.add_argument("--seed", type=int, default=20240611)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
+    """Entry point of the ``streamcal`` command; returns the exit status."""
+    stream = out or sys.stdout
+    args = _parser().parse_args(argv)
+    try:
+        if args.command == "simulate":
+            return _simulate(args, stream)
+        if args.command == "route":
+            return 1 if route_files(args.files, as_json=args.json, out=stream) else 0
+        return _demo(args, stream)
+    except StreamcalError as exc:
+        print(f"streamcal {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
