@@ -1,0 +1,43 @@
+"""Routing: the seed's EXP_TYPE/TSOVISIT table as validated data, and the immutable :class:`Route`.
+
+Load the configuration once (:func:`load_registry`, :func:`load_routing_table`, :func:`load_pars`) and pass
+it to :func:`route` and :func:`select_pars`; nothing here caches anything.
+"""
+
+from __future__ import annotations
+
+from streamcal.routing.exptypes import AsnType, ExpType, Instrument, instrument_of
+from streamcal.routing.keywords import header_bool, header_int, header_str
+from streamcal.routing.pars import ParsFile, ParsLibrary, ParsStep, load_pars, select_pars, selection_context
+from streamcal.routing.registry import Mode, ModeInfo, PipelineInfo, PipelineRegistry, UnknownPipelineError, mode_for
+from streamcal.routing.route import Route, route
+from streamcal.routing.table import RouteRule, RoutingTable, WfscRule, load_registry, load_routing_table
+
+__all__ = [
+    "AsnType",
+    "ExpType",
+    "Instrument",
+    "Mode",
+    "ModeInfo",
+    "ParsFile",
+    "ParsLibrary",
+    "ParsStep",
+    "PipelineInfo",
+    "PipelineRegistry",
+    "Route",
+    "RouteRule",
+    "RoutingTable",
+    "UnknownPipelineError",
+    "WfscRule",
+    "header_bool",
+    "header_int",
+    "header_str",
+    "instrument_of",
+    "load_pars",
+    "load_registry",
+    "load_routing_table",
+    "mode_for",
+    "route",
+    "select_pars",
+    "selection_context",
+]

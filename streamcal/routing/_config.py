@@ -1,0 +1,91 @@
+"""Strict YAML loading shared by the routing, registry and pars loaders.
+
+Config is read strictly: a YAML syntax error, a duplicated mapping key (which PyYAML would silently
+overwrite) or a pydantic validation error becomes a :class:`~streamcal.errors.ConfigError` that names the
+file and the offending key path.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from streamcal.errors import ConfigError
+
+__all__ = ["StrictModel", "default_config_dir", "load_model", "read_yaml"]
+
+M = TypeVar("M", bound=BaseModel)
+
+
+class StrictModel(BaseModel):
+    """Base of every config model: unknown keys are errors and the result is immutable."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def default_config_dir() -> Path:
+    """Return the repository's ``configs/`` directory, found relative to this package."""
+    return Path(__file__).resolve().parents[2] / "configs"
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """A SafeLoader that rejects duplicated keys in a mapping."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[object] = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate key {key!r}", key_node.start_mark
+                )
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
+def read_yaml(path: Path) -> object:
+    """Read one YAML document.
+
+    Raises
+    ------
+    ConfigError
+        The file cannot be read, is not valid YAML, or repeats a key. Not retriable.
+    """
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read config file: {exc}") from exc
+    try:
+        return yaml.load(text, Loader=_UniqueKeyLoader)  # safe: a SafeLoader subclass
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: invalid YAML: {exc}") from exc
+
+
+def _format(exc: ValidationError) -> str:
+    lines = []
+    for err in exc.errors():
+        loc = ".".join(str(part) for part in err["loc"]) or "<top level>"
+        message = err["msg"]
+        if err["type"] == "extra_forbidden":
+            message = "unknown key"
+        lines.append(f"{loc}: {message}")
+    return "; ".join(lines)
+
+
+def load_model(path: Path, model: type[M]) -> M:
+    """Read ``path`` and validate it as ``model``.
+
+    Raises
+    ------
+    ConfigError
+        Unreadable, invalid YAML, or invalid content; the message names the file and each problem.
+        Not retriable.
+    """
+    data = read_yaml(path)
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(f"{path}: {_format(exc)}") from exc
