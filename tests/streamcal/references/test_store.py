@@ -7,7 +7,7 @@ import pytest
 
 from streamcal.datamodels import Extension
 from streamcal.errors import ConfigError, MissingReferenceError, ReferenceUnavailableError
-from streamcal.references import Manifest, RefType, ReferenceSetWriter, ReferenceStore, exposure_start
+from streamcal.references import Manifest, ReferenceSetWriter, ReferenceStore, RefType, exposure_start
 from tests.conftest import raw_primary
 
 FULL = np.arange(64 * 64, dtype=np.float32).reshape(64, 64)
