@@ -23,6 +23,7 @@ from typing import TextIO
 from streamcal.datamodels import read_headers
 from streamcal.errors import StreamcalError
 from streamcal.routing import Route, RoutingTable, load_routing_table, route
+from streamcal.simulate import ProgramResult, simulate_program, write_reference_set
 
 __all__ = ["main"]
 
@@ -60,7 +61,7 @@ def route_files(paths: Sequence[Path], *, as_json: bool, out: TextIO) -> int:
         json.dump(records, out, indent=1)
         print(file=out)
         return failures
-    rows = []
+    rows: list[tuple[str, ...]] = []
     for p, r in results:
         if isinstance(r, Route):
             rows.append((p.name, str(r.exp_type), "T" if r.is_tso else "-", r.stage1, r.stage2 or "-",
@@ -73,25 +74,34 @@ def route_files(paths: Sequence[Path], *, as_json: bool, out: TextIO) -> int:
 
 
 def _simulate(args: argparse.Namespace, out: TextIO) -> int:
-    from streamcal.simulate import simulate_program, write_reference_set
-
     started = time.perf_counter()
     refs = args.refs or (args.out.parent / "refs")
     result = simulate_program(args.program, args.out, seed=args.seed, size=args.size)
     print(f"simulated {len(result.exposures)} exposures of program {args.program!r} into {args.out}", file=out)
-    write_reference_set(refs, seed=args.seed, size=args.size)
+    _write_refs(result, refs, args.size)
     print(f"reference set in {refs} ({time.perf_counter() - started:.1f} s)", file=out)
     return 0
 
 
-def _demo(args: argparse.Namespace, out: TextIO) -> int:
-    from streamcal.simulate import simulate_program, write_reference_set
+def _layouts_of(result: ProgramResult) -> list[tuple[str, str]]:
+    """The (DETECTOR, SUBARRAY) layouts a simulated program used."""
+    return sorted({(str(e.header["DETECTOR"]), str(e.header["SUBARRAY"])) for e in result.exposures})
 
+
+def _write_refs(result: ProgramResult, refs: Path, size: str) -> None:
+    """Full-frame references for full-size programs; compact ones, cut to the layouts used, for small ones."""
+    if size == "full":
+        write_reference_set(refs, detectors=sorted({d for d, _ in _layouts_of(result)}))
+    else:
+        write_reference_set(refs, only=_layouts_of(result))
+
+
+def _demo(args: argparse.Namespace, out: TextIO) -> int:
     ingest, refs = args.workdir / "ingest", args.workdir / "refs"
     started = time.perf_counter()
     print(f"[1/2] simulating the demo program into {ingest} ...", file=out, flush=True)
     result = simulate_program("demo", ingest, seed=args.seed, size="small")
-    write_reference_set(refs, seed=args.seed, size="small")
+    _write_refs(result, refs, "small")
     print(f"      {len(result.exposures)} raw exposures and a reference set in "
           f"{time.perf_counter() - started:.1f} s", file=out)
     print("[2/2] routing every file by EXP_TYPE/TSOVISIT (header-only reads):\n", file=out, flush=True)

@@ -1,0 +1,144 @@
+"""Simulate one raw exposure and its truth file.
+
+``simulate_exposure(spec, out_dir, rng_seed=…)`` writes ``<root>_uncal.fits`` (through
+:func:`streamcal.datamodels.write_raw`) and ``<root>_truth.fits`` beside it:
+
+- ``RATE`` float32 (ny, nx): the rate ramp fitting should measure, DN/s, flat response included, dark
+  excluded (mean over this file's integrations for TSO light curves);
+- ``CR_COUNT`` uint8 and ``CR_FIRST_GROUP`` int16 (nints, ny, nx) (−1: no hit), and the ``CR`` table
+  (int, y, x, frame, group, amplitude_dn; ``int`` is 0-based within this file, like the arrays' first axis);
+- ``SOURCES`` (x, y 0-based in the subarray, flux = total DN/s of the source in flat-fielded units, i.e. what
+  the flat-fielded rate image sums to, ra, dec) for point-source scenes;
+- ``LIGHTCURVE`` (int 1-based over the exposure, relative_flux) for TSO exposures.
+
+Randomness: ``rng_seed`` seeds the exposure (noise, cosmic rays); ``spec.scene_seed`` (default ``rng_seed``)
+the scene; ``spec.detector_seed`` the detector, shared with the reference set.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from types import MappingProxyType
+
+import numpy as np
+import numpy.typing as npt
+
+from streamcal.datamodels import Extension, write_fits, write_raw
+from streamcal.simulate.detector import DetectorModel
+from streamcal.simulate.headers import primary_header, sci_header
+from streamcal.simulate.modes import SceneKind
+from streamcal.simulate.ramp import RampResult, simulate_ramp
+from streamcal.simulate.scene import SceneResult, moffat_fwhm, render_scene, star_field
+from streamcal.simulate.spec import ExposurePlan, ExposureSpec, plan_exposure
+
+__all__ = ["LIGHTCURVE_DTYPE", "SimulatedExposure", "light_curve", "simulate_exposure"]
+
+LIGHTCURVE_DTYPE = np.dtype([("int", "i4"), ("relative_flux", "f8")])
+_TRANSIT_DEPTH = 0.01
+
+#: Peak signal per integration, as a fraction of the nominal well (saturation − bias), per scene kind.
+_FILL = MappingProxyType({
+    SceneKind.NONE: 0.0, SceneKind.UNIFORM: 0.3, SceneKind.STARS: 3.0, SceneKind.STAR: 0.5,
+    SceneKind.CORON: 2.0, SceneKind.AMI: 0.5, SceneKind.TRACE: 0.5, SceneKind.MULTI_TRACE: 0.5,
+    SceneKind.LINES: 0.5,
+})
+
+
+@dataclass(frozen=True, slots=True)
+class SimulatedExposure:
+    """A written exposure: the raw file, its truth file, the root name and the PRIMARY header."""
+
+    path: Path
+    truth_path: Path
+    root: str
+    header: dict[str, object]
+
+
+def light_curve(plan: ExposurePlan) -> npt.NDArray[np.float64]:
+    """Relative flux of each integration in this file: a 1 % box transit over the middle third of a TSO
+    exposure, flat (1.0) otherwise."""
+    ints = np.arange(plan.intstart, plan.intend + 1)
+    if not plan.tsovisit:
+        return np.ones(ints.size)
+    phase = (ints - 0.5) / plan.nints_total
+    return np.where((phase > 1.0 / 3.0) & (phase < 2.0 / 3.0), 1.0 - _TRANSIT_DEPTH, 1.0)
+
+
+def _scene(plan: ExposurePlan, scene_seed: int) -> SceneResult:
+    mode, det = plan.mode, plan.detector
+    t_int = max(plan.timing.ngroups * plan.timing.tgroup, plan.timing.tframe)
+    level = _FILL[mode.scene] * (det.saturation - det.bias) / t_int
+    fwhm = moffat_fwhm(mode.wavelength, det.pixel_scale)
+    shape = (plan.subarray.ny, plan.subarray.nx)
+    field_rng, spectrum_rng = np.random.default_rng(scene_seed).spawn(2)
+    stars = np.zeros(0, dtype=[("ra", "f8"), ("dec", "f8"), ("flux", "f8")])
+    if mode.scene in (SceneKind.STARS, SceneKind.STAR, SceneKind.CORON, SceneKind.AMI):
+        stars = star_field(field_rng, plan.base_wcs, shape, peak=level, fwhm=fwhm,
+                           crowded=mode.scene is SceneKind.STARS, companion=mode.scene is SceneKind.CORON)
+    return render_scene(mode.scene, shape=shape, wcs=plan.wcs, stars=stars, level=level, fwhm=fwhm,
+                        dispaxis=mode.dispaxis, rng=spectrum_rng)
+
+
+def _truth_extensions(rate: npt.NDArray[np.float32], ramp: RampResult, scene: SceneResult,
+                      plan: ExposurePlan, curve: npt.NDArray[np.float64]) -> list[Extension]:
+    cr = ramp.cosmic_rays
+    extensions = [
+        Extension("RATE", rate, {"BUNIT": "DN/s"}),
+        Extension("CR_COUNT", cr.n_hits),
+        Extension("CR_FIRST_GROUP", cr.first_group),
+        Extension("CR", cr.table),
+    ]
+    if plan.mode.scene in (SceneKind.STARS, SceneKind.STAR, SceneKind.CORON, SceneKind.AMI):
+        extensions.append(Extension("SOURCES", scene.sources, {"BUNIT": "DN/s"}))
+    if plan.tsovisit:
+        rows = np.zeros(curve.size, LIGHTCURVE_DTYPE)
+        rows["int"] = np.arange(plan.intstart, plan.intend + 1)
+        rows["relative_flux"] = curve
+        extensions.append(Extension("LIGHTCURVE", rows))
+    return extensions
+
+
+def simulate_exposure(spec: ExposureSpec, out_dir: str | os.PathLike[str], *, rng_seed: int) -> SimulatedExposure:
+    """Simulate one exposure (or TSO segment) and write its raw and truth files.
+
+    Parameters
+    ----------
+    spec : ExposureSpec
+    out_dir : path-like
+        Created if missing. Files are written atomically under their JWST names.
+    rng_seed : int
+        Seed of this exposure's noise and cosmic rays (and of the scene unless ``spec.scene_seed``).
+
+    Returns
+    -------
+    SimulatedExposure
+
+    Raises
+    ------
+    KeyError, ValueError
+        The spec does not resolve (unknown mode, subarray, readout; bad segment). Not retriable.
+    """
+    plan = plan_exposure(spec)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    model = DetectorModel.build(plan.detector, plan.subarray, seed=spec.detector_seed)
+    scene = _scene(plan, spec.scene_seed if spec.scene_seed is not None else rng_seed)
+    rate = scene.rate * model.response
+    curve = light_curve(plan)
+    ramp = simulate_ramp(rate, model, plan.timing, effects=spec.effects,
+                         rng=np.random.default_rng([rng_seed, spec.detector_seed]),
+                         int_scale=curve, zeroframe=plan.detector.instrument == "NIRCAM")
+    primary = primary_header(plan)
+    path = write_raw(out / plan.name.filename("uncal"), primary=primary, sci_header=sci_header(plan),
+                     data=ramp.data, zeroframe=ramp.zeroframe)
+    truth_rate = (rate * np.float32(curve.mean())).astype(np.float32)
+    truth_primary = {
+        "TELESCOP": "JWST", "ORIGIN": "STREAMCAL", "ROOTNAME": plan.name.root, "EXP_TYPE": primary["EXP_TYPE"],
+        "DETECTOR": plan.detector.name, "SUBARRAY": plan.subarray.name, "RNGSEED": rng_seed,
+        "DETSEED": spec.detector_seed, "INTSTART": plan.intstart, "INTEND": plan.intend,
+    }
+    truth_path = write_fits(out / plan.name.filename("truth"), primary=truth_primary,
+                            extensions=_truth_extensions(truth_rate, ramp, scene, plan, curve))
+    return SimulatedExposure(path=path, truth_path=truth_path, root=plan.name.root, header=primary)

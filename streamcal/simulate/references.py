@@ -1,0 +1,216 @@
+"""The reference set of the synthetic observatory, written from the same detector model as the exposures.
+
+For each detector: MASK, SATURATION, SUPERBIAS (NIR), READNOISE, GAIN, LINEARITY, DARK, FLAT, PHOTOM and
+AREA, full frame (``SUBARRAY='FULL'``, SUBSTRT=1) so the store cuts them to any subarray, plus a matching
+subarray DARK for every subarray in the mode catalogue: dark frames are per TFRAME, which depends on the
+subarray, so a full-frame dark cut to a subarray would have the wrong time scale (jwst requires a matching
+subarray dark for the same reason).
+
+Darks are noiseless and exactly linear in time (``dark[k] = k·TFRAME·dark_e/gain``, frame 0 = 0, NFRAMES=1,
+GROUPGAP=0), so the dark_current step's linear extrapolation to longer ramps is exact and the files can stay
+short. The FLAT does not depend on the filter (one file per detector, no FILTER selector).
+"""
+
+from __future__ import annotations
+
+import os
+import zlib
+from collections.abc import Iterable
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+
+from streamcal.datamodels import Extension
+from streamcal.references import ManifestEntry, ReferenceSetWriter, RefType
+from streamcal.simulate.detector import DEFAULT_DETECTOR_SEED, DetectorModel
+from streamcal.simulate.geometry import DETECTORS, READOUT_PATTERNS, Detector, Subarray, frame_time, subarray_for
+from streamcal.simulate.linearity import linearity_coeffs
+from streamcal.simulate.modes import MODES
+
+__all__ = ["DEFAULT_USEAFTER", "FULL_FRAME_DARK_FRAMES", "dark_cube", "write_reference_set"]
+
+DEFAULT_USEAFTER = "2022-01-01T00:00:00"
+#: Frames in full-frame darks (longer science ramps extrapolate exactly); subarray darks hold what the
+#: catalogue's modes need, up to ``_MAX_SUB_DARK_FRAMES``.
+FULL_FRAME_DARK_FRAMES = 10
+_MAX_SUB_DARK_FRAMES = 200
+_MIRI_DARK_NINTS = 2
+_ARCSEC2_TO_SR = (np.pi / (180.0 * 3600.0)) ** 2
+
+
+def dark_cube(model: DetectorModel, nframes: int, tframe: float) -> npt.NDArray[np.float32]:
+    """The dark ramp in DN, ``(nframes, ny, nx)``: frame k holds ``k·tframe·dark/gain`` (frame 0 = 0)."""
+    per_frame = (model.dark / model.gain * np.float32(tframe)).astype(np.float32)
+    return np.arange(nframes, dtype=np.float32)[:, None, None] * per_frame[None]
+
+
+def _dark_frames_needed(detector: Detector) -> dict[str, int]:
+    """Subarray name → frames the catalogue's modes on this detector need (FULL capped)."""
+    needed: dict[str, int] = {}
+    for mode in MODES.values():
+        if mode.detector != detector.name:
+            continue
+        readout = READOUT_PATTERNS[mode.readpatt]
+        for size in (mode.small, mode.full):
+            frames = size.ngroups * readout.nframes + (size.ngroups - 1) * readout.groupgap
+            needed[size.subarray] = max(needed.get(size.subarray, 2), frames)
+    needed["FULL"] = FULL_FRAME_DARK_FRAMES
+    return {k: min(v, _MAX_SUB_DARK_FRAMES) for k, v in needed.items()}
+
+
+def _base_header(detector: Detector, subarray: Subarray, description: str) -> dict[str, object]:
+    return {
+        "TELESCOP": "JWST", "INSTRUME": detector.instrument, "DETECTOR": detector.name,
+        "SUBARRAY": subarray.name, "SUBSTRT1": subarray.substrt1, "SUBSTRT2": subarray.substrt2,
+        "SUBSIZE1": subarray.nx, "SUBSIZE2": subarray.ny, "FASTAXIS": detector.fastaxis,
+        "SLOWAXIS": detector.slowaxis, "AUTHOR": "streamcal.simulate", "PEDIGREE": "SIMULATION",
+        "DESCRIP": description, "ORIGIN": "STREAMCAL",
+    }
+
+
+def _photom_rows(detector: Detector) -> np.ndarray:
+    """One row per (FILTER, PUPIL) of the catalogue's modes on this detector ("N/A" where a mode has none)."""
+    combos = sorted({(m.optics.get("FILTER", "N/A"), m.optics.get("PUPIL", "N/A")) for m in MODES.values()
+                     if m.detector == detector.name})
+    rows = np.zeros(len(combos), dtype=[("filter", "S12"), ("pupil", "S12"), ("photmjsr", "f4"),
+                                        ("uncertainty", "f4")])
+    for i, (filt, pupil) in enumerate(combos):
+        rows[i]["filter"], rows[i]["pupil"] = filt.encode(), pupil.encode()
+        # a stable, plausible conversion factor per optical path (MJy/sr per DN/s)
+        rows[i]["photmjsr"] = 0.1 + 0.5 * (zlib.crc32(f"{detector.name}/{filt}/{pupil}".encode()) % 1000) / 1000.0
+        rows[i]["uncertainty"] = 0.01 * rows[i]["photmjsr"]
+    return rows
+
+
+def _area(detector: Detector, sub: Subarray) -> tuple[npt.NDArray[np.float32], dict[str, object]]:
+    """The pixel-area map of the subarray (a cut of the full-frame map)."""
+    ny, nx = detector.shape
+    y0, x0 = sub.substrt2 - 1, sub.substrt1 - 1
+    yy, xx = np.mgrid[y0:y0 + sub.ny, x0:x0 + sub.nx].astype(np.float32)
+    r2 = ((xx / nx - 0.5) ** 2 + (yy / ny - 0.5) ** 2) * 4.0
+    pixar_a2 = detector.pixel_scale**2
+    return (1.0 + 0.01 * r2).astype(np.float32), {"PIXAR_A2": pixar_a2, "PIXAR_SR": pixar_a2 * _ARCSEC2_TO_SR}
+
+
+def _dark_entry(writer: ReferenceSetWriter, model: DetectorModel, nframes: int, useafter: str) -> ManifestEntry:
+    det, sub = model.detector, model.subarray
+    tframe = frame_time(det, sub)
+    cube = dark_cube(model, nframes, tframe)
+    head = {**_base_header(det, sub, "noiseless linear dark, frame 0 = 0"), "NFRAMES": 1, "GROUPGAP": 0,
+            "NGROUPS": nframes, "TFRAME": tframe, "TGROUP": tframe,
+            "READPATT": "FASTR1" if det.is_miri else "ANY"}
+    if det.is_miri:
+        head["NINTS"] = _MIRI_DARK_NINTS
+        sci = np.broadcast_to(cube, (_MIRI_DARK_NINTS, *cube.shape))
+        dq = np.zeros((_MIRI_DARK_NINTS, 1, *model.shape), dtype=np.uint32)
+    else:
+        head["NINTS"] = 1
+        sci, dq = cube, np.zeros(model.shape, dtype=np.uint32)
+    name = f"jwst_{det.instrument.lower()}_dark_{det.name.lower()}" + (
+        "" if sub.name == "FULL" else f"_{sub.name.lower()}") + ".fits"
+    selectors = {"INSTRUME": det.instrument, "DETECTOR": det.name, "SUBARRAY": sub.name}
+    return writer.add(RefType.DARK, name, selectors=selectors, useafter=useafter, primary=head,
+                      extensions=[Extension("SCI", np.ascontiguousarray(sci)), Extension("DQ", dq)])
+
+
+def _detector_refs(writer: ReferenceSetWriter, model: DetectorModel, useafter: str) -> list[ManifestEntry]:
+    det, sub = model.detector, model.subarray
+    zeros = np.zeros(model.shape, dtype=np.uint32)
+    selectors = {"INSTRUME": det.instrument, "DETECTOR": det.name, "SUBARRAY": sub.name}
+    area, area_head = _area(det, sub)
+    files: list[tuple[RefType, dict[str, object], list[Extension]]] = [
+        (RefType.MASK, {}, [Extension("DQ", model.dq)]),
+        (RefType.SATURATION, {}, [Extension("SCI", model.saturation), Extension("DQ", zeros)]),
+        (RefType.READNOISE, {"BUNIT": "DN"}, [Extension("SCI", model.readnoise)]),
+        (RefType.GAIN, {"BUNIT": "electron/DN"}, [Extension("SCI", model.gain)]),
+        (RefType.LINEARITY, {}, [Extension("COEFFS", linearity_coeffs(model.alpha)), Extension("DQ", zeros)]),
+        (RefType.FLAT, {}, [Extension("SCI", model.flat),
+                            Extension("ERR", np.full(model.shape, 0.005, np.float32)), Extension("DQ", zeros)]),
+        (RefType.PHOTOM, {}, [Extension("PHOTOM", _photom_rows(det))]),
+        (RefType.AREA, area_head, [Extension("SCI", area)]),
+    ]
+    if not det.is_miri:
+        files.append((RefType.SUPERBIAS, {"BUNIT": "DN"}, [
+            Extension("SCI", model.bias), Extension("ERR", np.full(model.shape, 1.0, np.float32)),
+            Extension("DQ", zeros)]))
+    entries = []
+    for reftype, extra, extensions in files:
+        tag = "" if sub.name == "FULL" else f"_{sub.name.lower()}"
+        name = f"jwst_{det.instrument.lower()}_{reftype.value}_{det.name.lower()}{tag}.fits"
+        head = {**_base_header(det, sub, f"simulated {reftype.value} reference"), **extra}
+        entries.append(writer.add(reftype, name, selectors=selectors, useafter=useafter, primary=head,
+                                  extensions=extensions))
+    return entries
+
+
+def write_reference_set(
+    refs_dir: str | os.PathLike[str],
+    *,
+    detectors: Iterable[str] | None = None,
+    seed: int = DEFAULT_DETECTOR_SEED,
+    subarray_darks: bool = True,
+    useafter: str = DEFAULT_USEAFTER,
+    only: Iterable[tuple[str, str]] | None = None,
+) -> list[ManifestEntry]:
+    """Write the reference files and manifest of the synthetic observatory.
+
+    Parameters
+    ----------
+    refs_dir : path-like
+        The store folder (created; an existing manifest is merged, re-added files replace their entries).
+    detectors : iterable of str, optional
+        DETECTOR names; default all detectors of the mode catalogue.
+    seed : int
+        Observatory seed; must equal the exposures' ``detector_seed``.
+    subarray_darks : bool
+        Also write a matching dark for every catalogue subarray.
+    useafter : str
+        ISO date-time for every file.
+    only : iterable of (DETECTOR, SUBARRAY), optional
+        Write every reference at exactly these layouts instead (selected on SUBARRAY): a compact set for
+        small programs (a full NIR set is ~450 MB per detector). ``detectors`` and ``subarray_darks`` are
+        then ignored.
+
+    Returns
+    -------
+    list of ManifestEntry
+        One per file written.
+
+    Raises
+    ------
+    KeyError
+        Unknown detector. Not retriable.
+    """
+    if only is not None:
+        return _write_layouts(Path(refs_dir), sorted(set(only)), seed=seed, useafter=useafter)
+    names = sorted({m.detector for m in MODES.values()}) if detectors is None else list(detectors)
+    entries: list[ManifestEntry] = []
+    with ReferenceSetWriter(Path(refs_dir)) as writer:
+        for name in names:
+            det = DETECTORS[name]
+            full = subarray_for(det, "FULL")
+            model = DetectorModel.build(det, full, seed=seed)
+            entries += _detector_refs(writer, model, useafter)
+            frames = _dark_frames_needed(det)
+            entries.append(_dark_entry(writer, model, frames["FULL"], useafter))
+            del model
+            if subarray_darks:
+                for sub_name, nframes in sorted(frames.items()):
+                    if sub_name != "FULL":
+                        sub_model = DetectorModel.build(det, subarray_for(det, sub_name), seed=seed)
+                        entries.append(_dark_entry(writer, sub_model, nframes, useafter))
+    return entries
+
+
+def _write_layouts(root: Path, layouts: list[tuple[str, str]], *, seed: int, useafter: str) -> list[ManifestEntry]:
+    """Every reference (and a dark) at exactly the given (detector, subarray) layouts."""
+    entries: list[ManifestEntry] = []
+    with ReferenceSetWriter(root) as writer:
+        for det_name, sub_name in layouts:
+            det = DETECTORS[det_name]
+            model = DetectorModel.build(det, subarray_for(det, sub_name), seed=seed)
+            entries += _detector_refs(writer, model, useafter)
+            frames = _dark_frames_needed(det).get(sub_name, FULL_FRAME_DARK_FRAMES)
+            entries.append(_dark_entry(writer, model, frames, useafter))
+    return entries

@@ -1,0 +1,167 @@
+"""What to simulate (:class:`ExposureSpec`) and the derived exposure layout (:class:`ExposurePlan`).
+
+A spec names the EXP_TYPE, the exposure's identity (program … exposure number, the JWST file-name fields),
+visit and dither context, and optional overrides of the mode catalogue's readout. :func:`plan_exposure`
+resolves it against the catalogue into the detector, subarray, readout timing, integration range
+(TSO segments) and WCS that the physics and the headers both use.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+from streamcal.datamodels import ExposureName
+from streamcal.routing import ExpType
+from streamcal.simulate.detector import DEFAULT_DETECTOR_SEED
+from streamcal.simulate.geometry import DETECTORS, READOUT_PATTERNS, Detector, Subarray, frame_time, subarray_for
+from streamcal.simulate.modes import ModeSpec, Size, mode_spec
+from streamcal.simulate.ramp import Effects, RampTiming
+from streamcal.simulate.wcs import TanWcs
+
+__all__ = ["ExposurePlan", "ExposureSpec", "Target", "plan_exposure"]
+
+_SECONDS_PER_DAY = 86400.0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Target:
+    """The observed target and the telescope roll (TARGETID, TARGNAME, TARG_RA/DEC, ROLL_REF)."""
+
+    targetid: int = 1
+    name: str = "SIM-STAR-1"
+    ra: float = 80.4875
+    dec: float = -69.4985
+    roll: float = 45.0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ExposureSpec:
+    """One exposure (or one segment of a TSO exposure) to simulate.
+
+    Attributes
+    ----------
+    exp_type : ExpType or str
+    size : {"small", "full"}
+        Which catalogue size to use for subarray, NGROUPS and NINTS unless overridden.
+    program, observation, visit, visit_group, parallel_seq, activity, exposure : int or str
+        PROGRAM, OBSERVTN, VISIT, VISITGRP, SEQ_ID, ACT_ID, EXPOSURE (and the file name).
+    subarray, readpatt, ngroups, nints : optional overrides
+        ``nints`` is the exposure's total over all segments.
+    tsovisit : bool, optional
+        Default: True for always-TSO modes, else False.
+    segment, nsegments : int
+        1-based segment of a TSO exposure split into ``nsegments`` files (``segment=None``: not split).
+    visitype, patttype, numdthpt, patt_num : visit and dither keywords.
+    dither : tuple of float
+        Telescope offset (dx, dy) in pixels for this dither position; the scene moves by (−dx, −dy).
+    is_psf, bkgdtarg : bool
+    target : Target
+    expstart : float
+        EXPSTART, MJD (UTC).
+    nexposur, expcount : int
+    scene_seed : int, optional
+        Seed of the star field and spectra; exposures of one field share it (default: the exposure seed).
+    detector_seed : int
+        Observatory seed; must match the reference set's.
+    effects : Effects
+    """
+
+    exp_type: ExpType | str
+    size: Size = "small"
+    program: int = 1234
+    observation: int = 1
+    visit: int = 1
+    visit_group: int = 2
+    parallel_seq: int = 1
+    activity: str = "01"
+    exposure: int = 1
+    subarray: str | None = None
+    readpatt: str | None = None
+    ngroups: int | None = None
+    nints: int | None = None
+    tsovisit: bool | None = None
+    segment: int | None = None
+    nsegments: int = 1
+    visitype: str | None = None
+    patttype: str = "NONE"
+    numdthpt: int = 1
+    patt_num: int = 1
+    dither: tuple[float, float] = (0.0, 0.0)
+    is_psf: bool = False
+    bkgdtarg: bool = False
+    target: Target = field(default_factory=Target)
+    expstart: float = 60400.25
+    nexposur: int = 1
+    expcount: int = 1
+    scene_seed: int | None = None
+    detector_seed: int = DEFAULT_DETECTOR_SEED
+    effects: Effects = field(default_factory=Effects)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ExposurePlan:
+    """The resolved layout of one exposure file."""
+
+    spec: ExposureSpec
+    mode: ModeSpec
+    detector: Detector
+    subarray: Subarray
+    readpatt: str
+    timing: RampTiming  # nints = integrations in this file
+    nints_total: int
+    intstart: int  # 1-based, inclusive
+    intend: int
+    tsovisit: bool
+    name: ExposureName
+    base_wcs: TanWcs  # undithered pointing: the target at the reference pixel
+    wcs: TanWcs  # this exposure's pointing
+    duration: float  # seconds, whole exposure
+
+    @property
+    def expend(self) -> float:
+        """EXPEND, MJD."""
+        return self.spec.expstart + self.duration / _SECONDS_PER_DAY
+
+
+def plan_exposure(spec: ExposureSpec) -> ExposurePlan:
+    """Resolve a spec against the mode catalogue.
+
+    Raises
+    ------
+    KeyError
+        Unknown EXP_TYPE, subarray or readout pattern. Not retriable.
+    ValueError
+        Inconsistent segment numbers. Not retriable.
+    """
+    mode = mode_spec(spec.exp_type)
+    size = mode.size(spec.size)
+    detector = DETECTORS[mode.detector]
+    subarray = subarray_for(detector, spec.subarray or size.subarray)
+    readpatt = spec.readpatt or mode.readpatt
+    readout = READOUT_PATTERNS[readpatt]
+    nints_total = spec.nints or size.nints
+    if spec.segment is None:
+        intstart, intend = 1, nints_total
+    else:
+        if not 1 <= spec.segment <= spec.nsegments <= nints_total:
+            raise ValueError(f"segment {spec.segment} of {spec.nsegments} with {nints_total} integrations")
+        per = math.ceil(nints_total / spec.nsegments)
+        intstart, intend = (spec.segment - 1) * per + 1, min(spec.segment * per, nints_total)
+    tframe = frame_time(detector, subarray)
+    timing = RampTiming(nints=intend - intstart + 1, ngroups=spec.ngroups or size.ngroups,
+                        nframes=readout.nframes, groupgap=readout.groupgap, tframe=tframe)
+    base = TanWcs(crpix1=(subarray.nx + 1) / 2.0, crpix2=(subarray.ny + 1) / 2.0, ra_ref=spec.target.ra,
+                  dec_ref=spec.target.dec, roll_ref=spec.target.roll, v3i_yang=detector.v3i_yang,
+                  vparity=detector.vparity, scale=detector.pixel_scale)
+    name = ExposureName(program=spec.program, observation=spec.observation, visit=spec.visit,
+                        visit_group=spec.visit_group, parallel_seq=spec.parallel_seq, activity=spec.activity,
+                        exposure=spec.exposure, detector=detector.name,
+                        segment=spec.segment if spec.nsegments > 1 else None)
+    tsovisit = spec.tsovisit if spec.tsovisit is not None else mode.tso == "always"
+    return ExposurePlan(
+        spec=spec, mode=mode, detector=detector, subarray=subarray, readpatt=readpatt, timing=timing,
+        nints_total=nints_total, intstart=intstart, intend=intend, tsovisit=tsovisit, name=name,
+        base_wcs=base, wcs=base.shifted(*spec.dither),
+        duration=nints_total * (timing.frames_per_int + 1) * tframe,
+    )
