@@ -3,8 +3,8 @@
 1. A NaN threshold, or NO_SAT_CHECK in the reference DQ, means "never saturates" (threshold 65536) and adds
    NO_SAT_CHECK to PIXELDQ.
 2. Forward in time: once a pixel reaches the threshold (>=) it stays SATURATED in every later group of that
-   integration (sticky, as are SATURATED flags already present); SATURATED grows to a (2n+1)² box in the same group. Groups at or below 0 DN get
-   AD_FLOOR|DO_NOT_USE (that group only, not grown).
+   integration (sticky, as are SATURATED flags already present); SATURATED grows to a (2n+1)² box in the same
+   group. Groups at or below 0 DN get AD_FLOOR|DO_NOT_USE (that group only, not grown).
 3. Frame-averaged groups (NFRAMES > 1): walking back from the second-to-last group, a group that is not yet
    flagged, followed by a SATURATED group, and above threshold × dilution (dilution = mean/last frame of the
    group) is DO_NOT_USE (grown by the same box): the frames averaged into it were partly saturated.
