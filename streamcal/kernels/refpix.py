@@ -29,11 +29,39 @@ import numpy.typing as npt
 from streamcal.dq import Pixel
 from streamcal.kernels._common import as_dq, as_f32
 
-__all__ = ["RefpixCorrection", "apply_refpix", "refpix_correction"]
+__all__ = ["RefpixCorrection", "RefpixEdges", "apply_refpix", "refpix_correction", "refpix_edges"]
 
 F32 = npt.NDArray[np.float32]
 EDGE = 4
 AMP_WIDTH = 512
+
+
+class RefpixEdges(NamedTuple):
+    """The 4-pixel edges of a ramp in the readout frame (fast axis last) — all refpix ever reads.
+
+    ``slow`` holds the first and last 4 lines along the slow axis (nints, ngroups, 8, nfast); ``fast`` the
+    first and last 4 columns along the fast axis (nints, ngroups, nslow, 8); ``*_dq`` the matching PIXELDQ.
+    """
+
+    slow: F32
+    fast: F32
+    slow_dq: npt.NDArray[np.uint32]
+    fast_dq: npt.NDArray[np.uint32]
+
+
+def refpix_edges(data: npt.ArrayLike, pixeldq: npt.ArrayLike, *, fastaxis: int) -> RefpixEdges:
+    """Cut the edges out of a (nints, ngroups, ny, nx) ramp and its (ny, nx) PIXELDQ (new arrays)."""
+    sci = _readout_frame(as_f32(data, "data", 4), fastaxis)
+    pdq = _readout_frame(as_dq(pixeldq, "pixeldq", 2, np.uint32), fastaxis)
+    slow_idx = _edge_index(sci.shape[-2])
+    fast_idx = _edge_index(sci.shape[-1])
+    return RefpixEdges(np.ascontiguousarray(sci[..., slow_idx, :]), np.ascontiguousarray(sci[..., fast_idx]),
+                       np.ascontiguousarray(pdq[slow_idx, :]), np.ascontiguousarray(pdq[:, fast_idx]))
+
+
+def _edge_index(n: int) -> npt.NDArray[np.intp]:
+    """Indices of the first and last ``EDGE`` positions (fewer, without repeats, for tiny axes)."""
+    return np.unique(np.concatenate([np.arange(min(EDGE, n)), np.arange(max(n - EDGE, 0), n)]))
 
 
 class RefpixCorrection(NamedTuple):
@@ -69,12 +97,12 @@ def _readout_frame(array: np.ndarray, fastaxis: int) -> np.ndarray:
 
 
 def _amp_terms(data: F32, usable: npt.NDArray[np.bool_], n_amps: int, parity: bool, siglimit: float) -> F32:
-    """Offset per fast-axis pixel (nints, ngroups, nfast) from the slow-axis edge lines."""
+    """Offset per fast-axis pixel (nints, ngroups, nfast) from the 2×4 slow-axis edge lines in ``data``."""
     nplanes = data.shape[:2]
     nfast = data.shape[-1]
     width = nfast // n_amps if n_amps > 1 else nfast
     terms = np.zeros((*nplanes, nfast), np.float32)
-    edges = [slice(0, EDGE), slice(data.shape[-2] - EDGE, data.shape[-2])]
+    edges = [slice(0, EDGE), slice(EDGE, 2 * EDGE)]
     for amp in range(n_amps):
         cols = np.arange(amp * width, min((amp + 1) * width, nfast))
         for par in ((0, 1) if parity else (None,)):
@@ -109,16 +137,15 @@ def _running_median(side: F32, usable: npt.NDArray[np.bool_], length: int) -> F3
     return np.where(filled, med, np.nan).astype(np.float32)
 
 
-def _side_terms(data: F32, usable: npt.NDArray[np.bool_], amp: F32, length: int, gain: float) -> F32:
-    nfast = data.shape[-1]
-    left = _running_median(data[..., :EDGE] - amp[..., None, :EDGE], usable[:, :EDGE], length)
-    right = _running_median(data[..., nfast - EDGE:] - amp[..., None, nfast - EDGE:], usable[:, nfast - EDGE:], length)
+def _side_terms(fast: F32, usable: npt.NDArray[np.bool_], amp: F32, length: int, gain: float) -> F32:
+    """Side term per slow-axis line from the 2×4 fast-axis edge columns in ``fast``."""
+    left = _running_median(fast[..., :EDGE] - amp[..., None, :EDGE], usable[:, :EDGE], length)
+    right = _running_median(fast[..., EDGE:] - amp[..., None, -EDGE:], usable[:, EDGE:], length)
     return (np.float32(gain) * _mean2(np.stack([left, right]))).astype(np.float32)
 
 
 def refpix_correction(
-    data: npt.ArrayLike,
-    pixeldq: npt.ArrayLike,
+    edges: RefpixEdges,
     *,
     fastaxis: int,
     noutputs: int,
@@ -128,49 +155,48 @@ def refpix_correction(
     side_gain: float = 1.0,
     siglimit: float = 3.0,
 ) -> RefpixCorrection:
-    """Compute the reference-pixel correction of a NIR ramp.
+    """Compute the reference-pixel correction of a NIR ramp from its edges.
 
     Parameters
     ----------
-    data : ndarray, shape (nints, ngroups, ny, nx), float32
-        Superbias-subtracted DN. Only the 4-pixel edges are read, so a caller may pass an array whose interior
-        is not loaded (e.g. zeros) — see :func:`streamcal.kernels.refpix` module docs.
-    pixeldq : ndarray, shape (ny, nx), uint32
-        DO_NOT_USE pixels are excluded; single-output subarrays use REFERENCE_PIXEL pixels.
+    edges : RefpixEdges
+        From :func:`refpix_edges` (or read straight from a memory-mapped file): superbias-subtracted DN.
+        DO_NOT_USE pixels are excluded; single-output subarrays use only REFERENCE_PIXEL pixels.
     fastaxis : int
-        FASTAXIS.
+        FASTAXIS (decides whether the result's row term runs along the slow or the fast axis).
     noutputs : int
         NOUTPUTS (4 = full-frame-like readout with amplifier stripes and side columns).
 
     Returns
     -------
     RefpixCorrection
-        ``applied`` is False (zero terms) when no group has usable reference pixels.
+        ``applied`` is False (zero terms) when the reference pixels do not allow a correction.
     """
-    sci = _readout_frame(as_f32(data, "data", 4), fastaxis)
-    pdq = _readout_frame(as_dq(pixeldq, "pixeldq", 2, np.uint32), fastaxis)
-    nints, ngroups, nslow, nfast = sci.shape
-    zeros_fast = np.zeros((nints, ngroups, nfast), np.float32)
+    nints, ngroups, _, nfast = edges.slow.shape
+    nslow = edges.fast.shape[-2]
     zeros_slow = np.zeros((nints, ngroups, nslow), np.float32)
-    usable = (pdq & Pixel.DO_NOT_USE) == 0
-    if noutputs == 4 and nslow > 2 * EDGE and nfast > 2 * EDGE:
-        amp = _amp_terms(sci, usable, 4 if nfast >= 4 * AMP_WIDTH else 1, odd_even_columns, siglimit)
+    slow_ok = (edges.slow_dq & Pixel.DO_NOT_USE) == 0
+    full_like = noutputs == 4 and edges.slow.shape[-2] == 2 * EDGE and edges.fast.shape[-1] == 2 * EDGE
+    if full_like:
+        amp = _amp_terms(edges.slow, slow_ok, 4 if nfast >= 4 * AMP_WIDTH else 1, odd_even_columns, siglimit)
         side = zeros_slow
         if use_side_ref_pixels:
-            side = _side_terms(sci, usable, amp, side_smoothing_length, side_gain)
+            fast_ok = (edges.fast_dq & Pixel.DO_NOT_USE) == 0
+            side = _side_terms(edges.fast, fast_ok, amp, side_smoothing_length, side_gain)
         fast_term, slow_term, applied = amp, side, True
     else:
-        fast_term, slow_term, applied = _subarray_terms(sci, usable & ((pdq & Pixel.REFERENCE_PIXEL) != 0),
-                                                        odd_even_columns, siglimit)
-        if not applied:
-            fast_term = zeros_fast
+        ref = slow_ok & ((edges.slow_dq & Pixel.REFERENCE_PIXEL) != 0)
+        fast_term, slow_term, applied = _subarray_terms(edges.slow, ref, odd_even_columns, siglimit, nslow)
     if abs(fastaxis) == 1:
         return RefpixCorrection(slow_term, fast_term, applied)
     return RefpixCorrection(fast_term, slow_term, applied)
 
 
-def _subarray_terms(sci: F32, ref: npt.NDArray[np.bool_], parity: bool, siglimit: float) -> tuple[F32, F32, bool]:
-    nints, ngroups, nslow, nfast = sci.shape
+def _subarray_terms(
+    sci: F32, ref: npt.NDArray[np.bool_], parity: bool, siglimit: float, nslow: int
+) -> tuple[F32, F32, bool]:
+    """One clipped mean per parity of the REFERENCE_PIXEL pixels among the slow-axis edge lines."""
+    nints, ngroups, _, nfast = sci.shape
     zeros_slow = np.zeros((nints, ngroups, nslow), np.float32)
     if not ref.any():
         return np.zeros((nints, ngroups, nfast), np.float32), zeros_slow, False

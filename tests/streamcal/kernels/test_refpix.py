@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from streamcal.dq import Pixel
-from streamcal.kernels.refpix import apply_refpix, refpix_correction
+from streamcal.kernels.refpix import apply_refpix, refpix_correction, refpix_edges
 
 
 def _frame(ny, nx, *, fast_is_x=True, seed=1, side=True):
@@ -30,7 +30,7 @@ def _frame(ny, nx, *, fast_is_x=True, seed=1, side=True):
 def test_full_frame_offsets_and_drift_are_removed(fastaxis):
     data, pdq, signal = _frame(2048, 2048, fast_is_x=abs(fastaxis) == 1)
     before = np.std(data[:, :, 4:-4, 4:-4] - signal[:, :, 4:-4, 4:-4])
-    corr = refpix_correction(data, pdq, fastaxis=fastaxis, noutputs=4)
+    corr = refpix_correction(refpix_edges(data, pdq, fastaxis=fastaxis), fastaxis=fastaxis, noutputs=4)
     assert corr.applied
     out = apply_refpix(data, corr, rows=slice(0, 2048))
     residual = out[:, :, 4:-4, 4:-4] - signal[:, :, 4:-4, 4:-4]
@@ -41,7 +41,7 @@ def test_full_frame_offsets_and_drift_are_removed(fastaxis):
 
 def test_row_blocks_give_the_same_answer_as_the_whole():
     data, pdq, _ = _frame(2048, 2048)
-    corr = refpix_correction(data, pdq, fastaxis=-1, noutputs=4)
+    corr = refpix_correction(refpix_edges(data, pdq, fastaxis=-1), fastaxis=-1, noutputs=4)
     whole = apply_refpix(data, corr, rows=slice(0, 2048))
     block = apply_refpix(data[:, :, 100:164], corr, rows=slice(100, 164))
     np.testing.assert_array_equal(block, whole[:, :, 100:164])
@@ -51,8 +51,8 @@ def test_interior_is_never_read():
     data, pdq, _ = _frame(2048, 2048)
     hollow = data.copy()
     hollow[:, :, 4:-4, 4:-4] = 0
-    a = refpix_correction(data, pdq, fastaxis=-1, noutputs=4)
-    b = refpix_correction(hollow, pdq, fastaxis=-1, noutputs=4)
+    a = refpix_correction(refpix_edges(data, pdq, fastaxis=-1), fastaxis=-1, noutputs=4)
+    b = refpix_correction(refpix_edges(hollow, pdq, fastaxis=-1), fastaxis=-1, noutputs=4)
     np.testing.assert_array_equal(a.row_term, b.row_term)
     np.testing.assert_array_equal(a.col_term, b.col_term)
 
@@ -61,7 +61,7 @@ def test_do_not_use_reference_pixels_are_ignored():
     data, pdq, signal = _frame(2048, 2048, side=False)
     data[:, :, :4, :40] = 1e6
     pdq[:4, :40] |= np.uint32(Pixel.DO_NOT_USE)
-    corr = refpix_correction(data, pdq, fastaxis=-1, noutputs=4, use_side_ref_pixels=False)
+    corr = refpix_correction(refpix_edges(data, pdq, fastaxis=-1), fastaxis=-1, noutputs=4, use_side_ref_pixels=False)
     out = apply_refpix(data, corr, rows=slice(0, 2048))
     assert np.abs(np.median(out[:, :, 4:-4, 4:100] - signal[:, :, 4:-4, 4:100])) < 0.2
 
@@ -70,8 +70,8 @@ def test_single_output_subarray_uses_flagged_reference_pixels_only():
     data, pdq, signal = _frame(64, 64, side=False)
     sub_pdq = np.zeros_like(pdq)
     sub_pdq[:4] = Pixel.REFERENCE_PIXEL  # a subarray touching only the bottom edge
-    corr = refpix_correction(data, sub_pdq, fastaxis=-1, noutputs=1)
+    corr = refpix_correction(refpix_edges(data, sub_pdq, fastaxis=-1), fastaxis=-1, noutputs=1)
     out = apply_refpix(data, corr, rows=slice(0, 64))
     assert corr.applied and np.abs(np.median(out[:, :, 4:] - signal[:, :, 4:])) < 0.3
-    none = refpix_correction(data, np.zeros_like(pdq), fastaxis=-1, noutputs=1)
+    none = refpix_correction(refpix_edges(data, np.zeros_like(pdq), fastaxis=-1), fastaxis=-1, noutputs=1)
     assert not none.applied and not none.row_term.any() and not none.col_term.any()
