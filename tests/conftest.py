@@ -6,8 +6,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, settings
 
 from streamcal.datamodels import ExposureName, write_raw
+
+# Timing-based health checks and deadlines flake on a loaded 2-core machine; the properties stay the same.
+settings.register_profile("streamcal", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("streamcal")
 
 
 def raw_primary(**overrides: object) -> dict[str, object]:
