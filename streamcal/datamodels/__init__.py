@@ -12,6 +12,7 @@ from streamcal.datamodels.fitsio import (
     check_complete,
     read_extensions,
     read_header,
+    read_section,
     write_fits,
 )
 from streamcal.datamodels.naming import ExposureName, split_suffix
@@ -33,6 +34,7 @@ __all__ = [
     "read_header",
     "read_headers",
     "read_product",
+    "read_section",
     "split_suffix",
     "write_fits",
     "write_product",

@@ -38,6 +38,7 @@ __all__ = [
     "open_hdul",
     "read_extensions",
     "read_header",
+    "read_section",
     "scaled",
     "to_header",
     "write_fits",
@@ -216,6 +217,39 @@ def read_extensions(path: str | os.PathLike[str], names: Sequence[str]) -> dict[
             check_complete(hdu, p)
             out[name] = np.array(scaled(hdu)) if hdu.is_image else np.array(hdu.data)
     return out
+
+
+def read_section(path: str | os.PathLike[str], name: str, index: tuple[object, ...]) -> np.ndarray:
+    """Part of an image extension, read from the file without loading (or mapping) the rest.
+
+    ``index`` holds slices (and at most one leading ``Ellipsis``) over the array's numpy axes; an integer
+    array selects e.g. edge columns. The result is a new native-order array with BZERO/BSCALE applied.
+    Raises ``CorruptFileError`` if the extension is absent (not retriable).
+    """
+    p = Path(path)
+    with open_fits(p, scale=False) as hdul:
+        hdu = hdu_by_name(hdul, name, p)
+        if hdu is None:
+            raise missing_extension_error(hdul, name, p)
+        check_complete(hdu, p)
+        ndim = int(hdu.header.get("NAXIS", 0))
+        rest = [ix for ix in index if ix is not Ellipsis]
+        full = [slice(None)] * (ndim - len(rest)) + rest if Ellipsis in index else rest + [slice(None)] * (
+            ndim - len(rest))
+        basic = tuple(slice(None) if isinstance(ix, np.ndarray) else ix for ix in full)
+        data = np.asarray(hdu.section[basic])
+        for axis, ix in enumerate(full):  # fancy indices (e.g. edge columns) after the basic read
+            if isinstance(ix, np.ndarray):
+                data = np.take(data, ix, axis=axis)
+        return scaled(_SectionHDU(data, hdu.header))
+
+
+class _SectionHDU:
+    """The bits of an HDU :func:`scaled` reads, for a section."""
+
+    def __init__(self, data: np.ndarray, header: fits.Header) -> None:
+        self.data = data
+        self.header = header
 
 
 def read_header(path: str | os.PathLike[str], name: str | int = 0) -> dict[str, object]:

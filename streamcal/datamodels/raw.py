@@ -8,6 +8,8 @@ float32 DN on demand, so peak memory follows the block size, not the ramp size.
 
 from __future__ import annotations
 
+import contextlib
+import mmap
 import os
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -151,13 +153,33 @@ class RawExposure:
 
     def ramp_block(self, y0: int, y1: int, ints: slice | None = None) -> np.ndarray:
         """Rows ``y0:y1`` of the ramp as a new float32 array (nints, ngroups, y1-y0, nx) in DN."""
-        block = self._sci[ints if ints is not None else slice(None), :, y0:y1, :]
-        out = block.astype(np.float32)
+        return self._to_dn(self._sci[ints if ints is not None else slice(None), :, y0:y1, :])
+
+    def ramp_columns(self, cols: np.ndarray) -> np.ndarray:
+        """Columns ``cols`` of the ramp as a new float32 array (nints, ngroups, ny, len(cols)) in DN."""
+        return self._to_dn(self._sci[..., cols])
+
+    def _to_dn(self, stored: np.ndarray) -> np.ndarray:
+        out = stored.astype(np.float32)
         if self._bscale != 1.0:
             out *= np.float32(self._bscale)
         if self._bzero != 0.0:
             out += np.float32(self._bzero)
+        self._release_pages()
         return out
+
+    def _release_pages(self) -> None:
+        """Drop the mapped file pages just read from this process's resident set.
+
+        They are clean and shared with the page cache, so nothing is lost; without this, reading a ramp
+        block by block would leave the whole file resident (and counted in RSS) by the end.
+        """
+        base: object = self._sci
+        while isinstance(base, np.ndarray) and base.base is not None:
+            base = base.base
+        if isinstance(base, mmap.mmap) and hasattr(mmap, "MADV_DONTNEED"):
+            with contextlib.suppress(OSError, ValueError):
+                base.madvise(mmap.MADV_DONTNEED)
 
     def read_ramp(self) -> np.ndarray:
         """The whole ramp as float32 DN. Prefer :meth:`ramp_block` for large exposures."""

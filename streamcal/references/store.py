@@ -16,6 +16,7 @@ a matching subarray dark).
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -24,8 +25,8 @@ from pathlib import Path
 
 import numpy as np
 
-from streamcal.datamodels import read_extensions, read_header
-from streamcal.errors import MissingReferenceError, ReferenceUnavailableError
+from streamcal.datamodels import read_extensions, read_header, read_section
+from streamcal.errors import CorruptFileError, MissingReferenceError, ReferenceUnavailableError
 from streamcal.references.manifest import SELECTOR_KEYS, Manifest, ManifestEntry, RefType
 
 __all__ = ["ReferenceFile", "ReferenceStore", "References", "exposure_start"]
@@ -64,22 +65,79 @@ def _norm(value: object) -> str:
     return str(value).strip().upper()
 
 
-@dataclass(frozen=True, slots=True)
 class ReferenceFile:
-    """One selected reference: where it came from, its primary header, read-only arrays cut to the exposure."""
+    """One selected reference for one exposure: its file, primary header, and arrays cut to the exposure.
 
-    reftype: RefType
-    path: Path
-    header: dict[str, object]
-    arrays: dict[str, np.ndarray]
+    ``arrays`` (and ``ref[ext]``) load every extension once, read-only — convenient for small files.
+    :meth:`read` reads only some rows (and columns) straight from the file, so stage 1 can stream large
+    references (darks, linearity cubes) block by block without holding them.
+    """
+
+    __slots__ = ("_arrays", "_store_cache", "header", "path", "reftype", "window")
+
+    def __init__(self, reftype: RefType, path: Path, header: dict[str, object],
+                 window: tuple[slice, slice] | None, store_cache: dict[Path, dict[str, np.ndarray]]) -> None:
+        self.reftype = reftype
+        self.path = path
+        self.header = header
+        self.window = window
+        self._store_cache = store_cache
+        self._arrays: dict[str, np.ndarray] | None = None
 
     @property
     def name(self) -> str:
         """The file name, as recorded in R_* provenance keywords."""
         return self.path.name
 
+    @property
+    def arrays(self) -> dict[str, np.ndarray]:
+        """Every extension, cut to the exposure, read-only (loaded on first use, shared by the store)."""
+        if self._arrays is None:
+            full = self._store_cache.get(self.path)
+            if full is None:
+                full = _read_all(self.reftype, self.path)
+                self._store_cache[self.path] = full
+            if self.window is None:
+                self._arrays = full
+            else:
+                rows, cols = self.window
+                self._arrays = {ext: a if a.dtype.names is not None or a.ndim < 2
+                                else _readonly(np.ascontiguousarray(a[..., rows, cols])) for ext, a in full.items()}
+        return self._arrays
+
     def __getitem__(self, ext: str) -> np.ndarray:
         return self.arrays[ext]
+
+    def read(self, ext: str, rows: slice, cols: np.ndarray | None = None) -> np.ndarray:
+        """Rows ``rows`` (and optionally columns ``cols``) of an image extension, in exposure coordinates.
+
+        Reads from the cache if the arrays are already loaded, else only those bytes from the file.
+        Raises ``ReferenceUnavailableError`` (retriable) if the file cannot be read.
+        """
+        if self._arrays is not None or self.path in self._store_cache:
+            data = self.arrays[ext][..., rows, :]
+            return data if cols is None else data[..., cols]
+        y0, x0, nx = 0, 0, None
+        if self.window is not None:
+            y0, x0, nx = self.window[0].start, self.window[1].start, self.window[1].stop - self.window[1].start
+        start = y0 + (rows.start or 0)
+        stop = y0 + (rows.stop if rows.stop is not None else self.window[0].stop - y0 if self.window else 10**9)
+        col_index: slice | np.ndarray = slice(x0, None if nx is None else x0 + nx) if cols is None else cols + x0
+        try:
+            data = read_section(self.path, ext, (Ellipsis, slice(start, stop), col_index))
+        except (FileNotFoundError, PermissionError) as exc:
+            raise ReferenceUnavailableError(f"{self.reftype} reference {self.path} cannot be read: {exc}") from exc
+        return _readonly(data)
+
+
+def _read_all(reftype: RefType, path: Path) -> dict[str, np.ndarray]:
+    try:
+        arrays = read_extensions(path, _EXTENSIONS[reftype])
+    except (FileNotFoundError, PermissionError) as exc:
+        raise ReferenceUnavailableError(f"{reftype} reference {path} cannot be read: {exc}") from exc
+    if not arrays:
+        raise MissingReferenceError(f"{reftype} reference {path} has none of the extensions {_EXTENSIONS[reftype]}")
+    return {k: _readonly(v) for k, v in arrays.items()}
 
 
 def _window(header: Mapping[str, object], ref_header: Mapping[str, object], shape: tuple[int, ...],
@@ -109,7 +167,9 @@ class ReferenceStore:
 
     root: Path
     manifest: Manifest
-    _cache: dict[tuple[str, tuple[int, int, int, int] | None], ReferenceFile] = field(default_factory=dict)
+    _files: dict[tuple[str, tuple[int, int, int, int] | None], ReferenceFile] = field(default_factory=dict)
+    _arrays: dict[Path, dict[str, np.ndarray]] = field(default_factory=dict)
+    _headers: dict[Path, tuple[dict[str, object], tuple[int, ...] | None]] = field(default_factory=dict)
 
     @classmethod
     def open(cls, root: str | os.PathLike[str]) -> ReferenceStore:
@@ -155,7 +215,7 @@ class ReferenceStore:
         return best[2]
 
     def load(self, reftype: RefType, header: Mapping[str, object]) -> ReferenceFile:
-        """Select, read (once per store) and cut the reference for this exposure.
+        """Select the reference for this exposure and describe its cut; arrays are read lazily.
 
         Raises
         ------
@@ -166,34 +226,31 @@ class ReferenceStore:
         """
         entry = self.select(reftype, header)
         path = self.root / entry.filename
-        full = self._read(entry, path)
-        shape = next((a.shape for a in full.arrays.values() if a.dtype.names is None), None)
-        window = _window(header, full.header, shape, entry) if shape else None
-        if window is None:
-            return full
-        key = (entry.filename, (window[0].start, window[0].stop, window[1].start, window[1].stop))
-        if key not in self._cache:
-            arrays = {}
-            for ext, data in full.arrays.items():
-                cut = data if data.dtype.names is not None or data.ndim < 2 else data[..., window[0], window[1]]
-                arrays[ext] = _readonly(np.ascontiguousarray(cut))
-            self._cache[key] = ReferenceFile(reftype, path, full.header, arrays)
-        return self._cache[key]
+        ref_header, shape = self._describe(entry, path)
+        window = _window(header, ref_header, shape, entry) if shape else None
+        key = (entry.filename, None if window is None else
+               (window[0].start, window[0].stop, window[1].start, window[1].stop))
+        if key not in self._files:
+            self._files[key] = ReferenceFile(reftype, path, ref_header, window, self._arrays)
+        return self._files[key]
 
-    def _read(self, entry: ManifestEntry, path: Path) -> ReferenceFile:
-        key = (entry.filename, None)
-        if key not in self._cache:
+    def _describe(self, entry: ManifestEntry, path: Path) -> tuple[dict[str, object], tuple[int, ...] | None]:
+        """Primary header and image shape of a reference file (headers only, cached)."""
+        if path not in self._headers:
             try:
-                arrays = read_extensions(path, _EXTENSIONS[entry.reftype])
                 header = read_header(path)
+                shape = None
+                for ext in _EXTENSIONS[entry.reftype]:
+                    with contextlib.suppress(CorruptFileError):
+                        ext_header = read_header(path, ext)
+                        if int(ext_header.get("NAXIS", 0)) >= 2 and "TFIELDS" not in ext_header:  # type: ignore[call-overload]
+                            naxis = int(ext_header["NAXIS"])  # type: ignore[call-overload]
+                            shape = tuple(int(ext_header[f"NAXIS{naxis - i}"]) for i in range(naxis))  # type: ignore[call-overload]
+                            break
             except (FileNotFoundError, PermissionError) as exc:
                 raise ReferenceUnavailableError(f"{entry.reftype} reference {path} cannot be read: {exc}") from exc
-            if not arrays:
-                wanted = _EXTENSIONS[entry.reftype]
-                raise MissingReferenceError(f"{entry.reftype} reference {path} has none of the extensions {wanted}")
-            self._cache[key] = ReferenceFile(entry.reftype, path, header,
-                                             {k: _readonly(v) for k, v in arrays.items()})
-        return self._cache[key]
+            self._headers[path] = (header, shape)
+        return self._headers[path]
 
     def for_exposure(self, header: Mapping[str, object]) -> References:
         """A view bound to one exposure, for steps: ``refs.require(RefType.GAIN)``."""
