@@ -1,0 +1,75 @@
+"""Pipelines by alias: what the workers (and ``streamcal calibrate``) run.
+
+``run_pipeline(alias, input_path, refs_dir=..., out_dir=...)`` is a pure function of its arguments, safe to
+run in a process pool; ``implemented_aliases()`` says which aliases have an implementation (the rest are
+routed to, and wait, but are never faked).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+from types import MappingProxyType
+
+from streamcal.errors import ConfigError
+from streamcal.pipelines.guider import run_guider
+from streamcal.pipelines.plan import Plan, build_plan
+from streamcal.pipelines.result import PipelineResult
+from streamcal.pipelines.stage1 import DEFAULT_BLOCK_BYTES, run_stage1
+
+__all__ = [
+    "DEFAULT_BLOCK_BYTES",
+    "PipelineResult",
+    "Plan",
+    "build_plan",
+    "implemented_aliases",
+    "run_pipeline",
+]
+
+
+def _detector1(path: Path, refs: Path, out: Path, save_ramp: bool) -> PipelineResult:
+    return run_stage1("calwebb_detector1", path, refs_dir=refs, out_dir=out, save_ramp=save_ramp)
+
+
+def _dark(path: Path, refs: Path, out: Path, save_ramp: bool) -> PipelineResult:
+    return run_stage1("calwebb_dark", path, refs_dir=refs, out_dir=out)
+
+
+def _guider(path: Path, refs: Path, out: Path, save_ramp: bool) -> PipelineResult:
+    return run_guider("calwebb_guider", path, refs_dir=refs, out_dir=out)
+
+
+_RUNNERS: MappingProxyType[str, Callable[[Path, Path, Path, bool], PipelineResult]] = MappingProxyType({
+    "calwebb_detector1": _detector1,
+    "calwebb_dark": _dark,
+    "calwebb_guider": _guider,
+})
+
+
+def implemented_aliases() -> frozenset[str]:
+    """The pipeline aliases streamcal implements."""
+    return frozenset(_RUNNERS)
+
+
+def run_pipeline(
+    alias: str,
+    input_path: str | os.PathLike[str],
+    *,
+    refs_dir: str | os.PathLike[str],
+    out_dir: str | os.PathLike[str],
+    save_ramp: bool = False,
+) -> PipelineResult:
+    """Run the pipeline ``alias`` on one input (stage 1: an ``_uncal`` file).
+
+    Raises
+    ------
+    ConfigError
+        ``alias`` has no implementation. Not retriable.
+    StreamcalError subclasses
+        From the pipeline (bad input, missing references); each says whether it is retriable.
+    """
+    runner = _RUNNERS.get(alias)
+    if runner is None:
+        raise ConfigError(f"no implementation of pipeline {alias!r}; implemented: {sorted(_RUNNERS)}")
+    return runner(Path(input_path), Path(refs_dir), Path(out_dir), save_ramp)
