@@ -39,7 +39,7 @@ import numpy as np  # noqa: E402
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-CASES = {"full": (1, 10, 2048, 2048), "long": (1, 50, 512, 512)}
+CASES = {"full": (1, 10, 2048, 2048), "long": (1, 50, 512, 512), "tso": (300, 8, 64, 2048)}
 VARIANTS = ("ours_jump", "stcal_jump", "ours_ramp", "stcal_ramp")
 JUMP, SAT = 4, 2
 

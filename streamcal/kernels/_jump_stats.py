@@ -254,22 +254,32 @@ def _clip_until_clean(
 
 
 def _sigma_clip(diffs: F32, nints: int, threshold: float) -> Flags:
-    """Per difference and pixel, iterative clipping across integrations (astropy ``sigma_clip`` defaults)."""
+    """Per difference and pixel, iterative clipping across integrations (astropy ``sigma_clip`` defaults).
+
+    Columns are independent, so a column that clipped nothing in one pass has converged: each later pass
+    only re-sorts the columns that changed (a few per cent), which is what makes ≥ 100 integrations cheap.
+    """
     m = diffs.shape[1]
     cols = diffs.reshape(nints, -1)
     work = cols.copy()
+    active = np.arange(work.shape[1])
     for _ in range(_CLIP_ITERS):
-        srt, count = sort_nan_last(work)
+        sub = work[:, active]
+        srt, count = sort_nan_last(sub)
         cen = median_of_first(srt, count).astype(np.float64)
-        finite = np.isfinite(work)
+        del srt
+        finite = np.isfinite(sub)
         n = np.maximum(count, 1)
-        mean = np.where(finite, work, 0).sum(axis=0, dtype=np.float64) / n
-        var = (np.where(finite, work - mean, 0) ** 2).sum(axis=0, dtype=np.float64) / n
+        mean = np.where(finite, sub, 0).sum(axis=0, dtype=np.float64) / n
+        var = (np.where(finite, sub - mean, 0) ** 2).sum(axis=0, dtype=np.float64) / n
         half = threshold * np.sqrt(var)
-        new = (work < cen - half) | (work > cen + half)
-        if not new.any():
+        new = (sub < cen - half) | (sub > cen + half)
+        changed = new.any(axis=0)
+        if not changed.any():
             break
-        work[new] = np.nan
+        sub[new] = np.nan
+        work[:, active] = sub
+        active = active[changed]
     kk, mm = np.nonzero(np.isfinite(cols) & ~np.isfinite(work))
     flat = kk * cols.shape[1] + mm
     return flat // m, flat % m

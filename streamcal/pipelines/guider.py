@@ -20,8 +20,8 @@ from streamcal.kernels.dq_init import initialize_dq
 from streamcal.kernels.guider_cds import guider_cds, guider_mode
 from streamcal.pipelines.result import PipelineResult
 from streamcal.references import ReferenceStore, RefType
+from streamcal.routing.keywords import header_float
 from streamcal.steps import STATUS_KEYWORDS, StepRecord, StepStatus
-from streamcal.steps.base import header_float
 
 __all__ = ["run_guider"]
 

@@ -25,8 +25,8 @@ from streamcal.pipelines.provenance import Recorder, product_headers
 from streamcal.pipelines.result import PipelineResult
 from streamcal.references import ReferenceStore
 from streamcal.routing import load_routing_table, route, select_pars
+from streamcal.routing.keywords import header_int
 from streamcal.steps import DmsEdges, ExposureContext, RampBlock, RateBlock, RefpixStep
-from streamcal.steps.base import header_int
 
 __all__ = ["DEFAULT_BLOCK_BYTES", "run_stage1"]
 

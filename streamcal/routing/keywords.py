@@ -14,7 +14,12 @@ import numpy as np
 
 from streamcal.errors import BadKeywordValueError, MissingKeywordError
 
-__all__ = ["header_bool", "header_int", "header_str"]
+__all__ = [
+    "header_bool",
+    "header_float",
+    "header_int",
+    "header_str",
+]
 
 _TRUE = frozenset({"T", "TRUE"})
 _FALSE = frozenset({"F", "FALSE"})
@@ -142,3 +147,31 @@ def header_int(
         except ValueError:
             pass
     raise BadKeywordValueError(f"{key}={value!r}{_where(source)} is not an integer")
+
+
+def header_float(
+    header: Mapping[str, object], key: str, *, source: str | None = None, default: float | None = None
+) -> float:
+    """Return a numeric keyword as a float (``bool`` is not a number).
+
+    Raises
+    ------
+    MissingKeywordError
+        The keyword is absent and there is no default. Not retriable.
+    BadKeywordValueError
+        The value is not a finite number. Not retriable.
+    """
+    value = header.get(key)
+    if value is None or (isinstance(value, str) and not value.strip()):
+        if default is None:
+            raise MissingKeywordError(key, source)
+        return default
+    if not isinstance(value, bool | np.bool_):
+        try:
+            number = float(value)  # type: ignore[arg-type]
+        except (TypeError, ValueError):
+            pass
+        else:
+            if np.isfinite(number):
+                return number
+    raise BadKeywordValueError(f"{key}={value!r}{_where(source)} is not a number")

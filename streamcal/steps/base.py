@@ -18,8 +18,8 @@ from typing import ClassVar, Generic, Protocol, TypeVar
 import numpy as np
 import numpy.typing as npt
 
-from streamcal.errors import BadKeywordValueError, MissingKeywordError
 from streamcal.references import ReferenceFile, References, RefType
+from streamcal.routing.keywords import header_int
 
 __all__ = [
     "STATUS_KEYWORDS",
@@ -29,8 +29,6 @@ __all__ = [
     "StepOutcome",
     "StepRecord",
     "StepStatus",
-    "header_float",
-    "header_int",
 ]
 
 T = TypeVar("T")
@@ -98,32 +96,6 @@ class RampBlock:
         return RampBlock(**values)  # type: ignore[arg-type]
 
 
-def header_int(header: Mapping[str, object], key: str, default: int | None = None) -> int:
-    """An integer keyword, or ``default``; raises MissingKeywordError/BadKeywordValueError (not retriable)."""
-    value = header.get(key)
-    if value is None or value == "":
-        if default is None:
-            raise MissingKeywordError(key)
-        return default
-    try:
-        return int(str(value).strip())
-    except ValueError:
-        raise BadKeywordValueError(f"{key}={value!r} is not an integer") from None
-
-
-def header_float(header: Mapping[str, object], key: str, default: float | None = None) -> float:
-    """A float keyword, or ``default``; raises MissingKeywordError/BadKeywordValueError (not retriable)."""
-    value = header.get(key)
-    if value is None or value == "":
-        if default is None:
-            raise MissingKeywordError(key)
-        return default
-    try:
-        return float(value)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        raise BadKeywordValueError(f"{key}={value!r} is not a number") from None
-
-
 @dataclass
 class ExposureContext:
     """Everything steps may read about the exposure being processed (one per exposure, one process)."""
@@ -135,11 +107,11 @@ class ExposureContext:
 
     @property
     def nframes(self) -> int:
-        return header_int(self.header, "NFRAMES", 1)
+        return header_int(self.header, "NFRAMES", default=1)
 
     @property
     def groupgap(self) -> int:
-        return header_int(self.header, "GROUPGAP", 0)
+        return header_int(self.header, "GROUPGAP", default=0)
 
     @property
     def instrument(self) -> str:

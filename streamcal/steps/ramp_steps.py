@@ -21,7 +21,8 @@ from streamcal.kernels.refpix import RefpixCorrection, RefpixEdges, apply_refpix
 from streamcal.kernels.saturation import flag_saturation
 from streamcal.kernels.superbias import subtract_superbias
 from streamcal.references import RefType
-from streamcal.steps.base import ExposureContext, RampBlock, StepOutcome, StepStatus, header_int
+from streamcal.routing.keywords import header_int
+from streamcal.steps.base import ExposureContext, RampBlock, StepOutcome, StepStatus
 
 __all__ = [
     "DQInitStep",
@@ -169,10 +170,10 @@ class RefpixStep:
         if ctx.is_miri or not isinstance(edges, DmsEdges):
             ctx.prepared["refpix"] = None
             return
-        fastaxis = header_int(ctx.header, "FASTAXIS", 1)
+        fastaxis = header_int(ctx.header, "FASTAXIS", default=1)
         ctx.prepared["refpix"] = refpix_correction(
             _calibrated_edges(edges, ctx, fastaxis), fastaxis=fastaxis,
-            noutputs=header_int(ctx.header, "NOUTPUTS", 1),
+            noutputs=header_int(ctx.header, "NOUTPUTS", default=1),
             odd_even_columns=self.odd_even_columns, use_side_ref_pixels=self.use_side_ref_pixels,
             side_smoothing_length=self.side_smoothing_length, side_gain=self.side_gain)
 
@@ -210,7 +211,8 @@ class DarkCurrentStep:
 
     def prepare(self, ctx: ExposureContext, edges: object) -> None:
         ref = ctx.ref(RefType.DARK)
-        nframes, groupgap = header_int(ref.header, "NFRAMES", 1), header_int(ref.header, "GROUPGAP", 0)
+        nframes = header_int(ref.header, "NFRAMES", default=1)
+        groupgap = header_int(ref.header, "GROUPGAP", default=0)
         ctx.prepared["dark"] = nframes <= ctx.nframes and groupgap <= ctx.groupgap
 
     def apply(self, block: RampBlock, ctx: ExposureContext) -> StepOutcome[RampBlock]:
@@ -221,7 +223,7 @@ class DarkCurrentStep:
         stack = frames[None] if frames.ndim == 3 else frames
         dark = np.stack([average_dark(f, ngroups=ctx.shape[1], nframes=ctx.nframes, groupgap=ctx.groupgap)
                          for f in stack])
-        first = header_int(ctx.header, "INTSTART", 1)
+        first = header_int(ctx.header, "INTSTART", default=1)
         use = [i if (first == 1 and i < dark.shape[0]) else dark.shape[0] - 1 for i in range(block.data.shape[0])]
         data = block.data - dark[use]
         dq = ref.read("DQ", block.rows)  # 2-D, or (dark ints, 1, rows, nx) for MIRI: OR over integrations

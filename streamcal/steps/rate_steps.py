@@ -8,7 +8,8 @@ from typing import ClassVar
 from streamcal.kernels.gain_scale import scale_gain
 from streamcal.kernels.ramp_fit import RampFitResult, fit_ramps
 from streamcal.references import RefType
-from streamcal.steps.base import ExposureContext, RampBlock, StepOutcome, StepStatus, header_float
+from streamcal.routing.keywords import header_float
+from streamcal.steps.base import ExposureContext, RampBlock, StepOutcome, StepStatus
 
 __all__ = ["GainScaleStep", "RampFitStep", "RateBlock"]
 
