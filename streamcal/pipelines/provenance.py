@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from collections import defaultdict
 from collections.abc import Mapping
@@ -31,6 +32,7 @@ class Recorder:
         self._notes: dict[str, str] = {}
         self._refs: dict[str, dict[RefType, str]] = defaultdict(dict)
         self._counts: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+        self._lock = threading.Lock()  # blocks may run in threads (run_stage1(workers=...))
 
     def prepare(self, step: Any, ctx: Any, edges: object) -> None:
         """Run ``step.prepare`` and time it."""
@@ -42,15 +44,16 @@ class Recorder:
         """Apply ``step`` to one block, record the outcome, return the new model."""
         started = time.perf_counter()
         outcome = step.apply(model, ctx)
-        self._seconds[step.name] += time.perf_counter() - started
-        if outcome.status is StepStatus.COMPLETE:
-            self._done.add(step.name)
-        elif outcome.note:
-            self._notes[step.name] = outcome.note
-        self._refs[step.name].update(dict(outcome.references_used))
-        if counts:
-            for key, value in outcome.counts.items():
-                self._counts[step.name][key] += int(value)
+        with self._lock:
+            self._seconds[step.name] += time.perf_counter() - started
+            if outcome.status is StepStatus.COMPLETE:
+                self._done.add(step.name)
+            elif outcome.note:
+                self._notes[step.name] = outcome.note
+            self._refs[step.name].update(dict(outcome.references_used))
+            if counts:
+                for key, value in outcome.counts.items():
+                    self._counts[step.name][key] += int(value)
         return outcome.model
 
     def count_flags(self, out: Any) -> None:

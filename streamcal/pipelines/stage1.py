@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -92,28 +93,42 @@ class _Outputs:
         self.ints["DQ"][:, rows] = f.dq_ints | pixeldq
 
 
-def _run_blocks(raw: RawExposure, plan: Plan, ctx: ExposureContext, rec: Recorder, block_bytes: int) -> _Outputs:
+def _run_one(raw: RawExposure, plan: Plan, ctx: ExposureContext, rec: Recorder, keep: slice, out: _Outputs,
+             file_dq: tuple[np.ndarray | None, np.ndarray | None]) -> None:
+    """Calibrate rows ``keep`` (read with ``plan.halo`` rows of context each side) into ``out``."""
+    nints, ngroups, ny, nx = raw.shape
+    ext = slice(max(0, keep.start - plan.halo), min(ny, keep.stop + plan.halo))
+    nrows = ext.stop - ext.start
+    file_gdq, file_pdq = file_dq
+    gdq = np.zeros((nints, ngroups, nrows, nx), np.uint8) if file_gdq is None else file_gdq[:, :, ext]
+    pdq = np.zeros((nrows, nx), np.uint32) if file_pdq is None else file_pdq[ext]
+    block = RampBlock(raw.ramp_block(ext.start, ext.stop), gdq, pdq, ext)
+    for step in plan.ramp_steps:
+        block = rec.run(step, block, ctx, counts=step.halo == 0)
+    inner = slice(keep.start - ext.start, keep.stop - ext.start)
+    kept = RampBlock(block.data[:, :, inner], block.groupdq[:, :, inner], block.pixeldq[inner], keep)
+    out.store_ramp(kept)
+    rates: RampBlock | RateBlock = kept
+    for rate_step in plan.rate_steps:
+        rates = rec.run(rate_step, rates, ctx, counts=True)
+    if isinstance(rates, RateBlock):
+        out.store_rates(rates, kept.pixeldq)
+
+
+def _run_blocks(raw: RawExposure, plan: Plan, ctx: ExposureContext, rec: Recorder, block_bytes: int,
+                workers: int) -> _Outputs:
     nints, ngroups, ny, nx = raw.shape
     rows = max(1, block_bytes // (nints * ngroups * nx * 4))
-    halo = plan.halo
     out = _Outputs(raw.shape, plan.fits_ramps, plan.save_ramp or not plan.fits_ramps)
-    file_gdq, file_pdq = raw.groupdq, raw.pixeldq
-    for keep in _row_blocks(ny, rows):
-        ext = slice(max(0, keep.start - halo), min(ny, keep.stop + halo))
-        nrows = ext.stop - ext.start
-        gdq = np.zeros((nints, ngroups, nrows, nx), np.uint8) if file_gdq is None else file_gdq[:, :, ext]
-        pdq = np.zeros((nrows, nx), np.uint32) if file_pdq is None else file_pdq[ext]
-        block = RampBlock(raw.ramp_block(ext.start, ext.stop), gdq, pdq, ext)
-        for step in plan.ramp_steps:
-            block = rec.run(step, block, ctx, counts=step.halo == 0)
-        inner = slice(keep.start - ext.start, keep.stop - ext.start)
-        kept = RampBlock(block.data[:, :, inner], block.groupdq[:, :, inner], block.pixeldq[inner], keep)
-        out.store_ramp(kept)
-        rates: RampBlock | RateBlock = kept
-        for rate_step in plan.rate_steps:
-            rates = rec.run(rate_step, rates, ctx, counts=True)
-        if isinstance(rates, RateBlock):
-            out.store_rates(rates, kept.pixeldq)
+    file_dq = (raw.groupdq, raw.pixeldq)
+    blocks = list(_row_blocks(ny, rows))
+    if workers <= 1 or len(blocks) == 1:
+        for keep in blocks:
+            _run_one(raw, plan, ctx, rec, keep, out, file_dq)
+    else:  # threads: numpy releases the GIL in its loops, and blocks write disjoint rows of ``out``
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="stage1") as pool:
+            for future in [pool.submit(_run_one, raw, plan, ctx, rec, keep, out, file_dq) for keep in blocks]:
+                future.result()
     rec.count_flags(out)
     return out
 
@@ -141,12 +156,14 @@ def run_stage1(
     out_dir: str | os.PathLike[str],
     save_ramp: bool | None = None,
     block_bytes: int = DEFAULT_BLOCK_BYTES,
+    workers: int = 1,
 ) -> PipelineResult:
     """Run calwebb_detector1 or calwebb_dark on one raw exposure.
 
     Products: ``_rate`` and ``_rateints`` (detector1; plus ``_ramp`` with ``save_ramp``), or ``_dark``
     (calwebb_dark), written atomically into ``out_dir`` under the exposure's JWST name, each carrying S_*
-    step status and R_* reference keywords.
+    step status and R_* reference keywords. ``workers`` > 1 calibrates blocks in that many threads (the
+    result is identical; peak memory grows with the number of blocks in flight).
 
     Raises
     ------
@@ -172,6 +189,6 @@ def run_stage1(
         edges = _edges(raw) if any(isinstance(s, RefpixStep) for s in plan.ramp_steps) else None
         for step in (*plan.ramp_steps, *plan.rate_steps):
             rec.prepare(step, ctx, edges)
-        out = _run_blocks(raw, plan, ctx, rec, block_bytes)
+        out = _run_blocks(raw, plan, ctx, rec, block_bytes, workers)
         products = _write(out, plan, raw, name, Path(out_dir), rec)
     return PipelineResult(alias, name.root, products, time.perf_counter() - started, rec.records())

@@ -94,6 +94,16 @@ def test_row_blocks_give_bit_identical_products(imaging, workdir):
             np.testing.assert_array_equal(a[ext], b[ext], err_msg=f"{suffix} {ext}")
 
 
+def test_worker_threads_give_bit_identical_products(imaging, workdir):
+    exp, result = imaging
+    threaded = run_stage1("calwebb_detector1", exp.path, refs_dir=workdir / "img_refs", out_dir=workdir / "img_thr",
+                          block_bytes=10 * 160 * 8 * 2 * 4, workers=2)
+    for ext in ("SCI", "ERR", "DQ"):
+        np.testing.assert_array_equal(read_product(result.product("rate"))[ext],
+                                      read_product(threaded.product("rate"))[ext])
+    assert {s.name: s.status for s in threaded.steps} == {s.name: s.status for s in result.steps}
+
+
 def test_saved_ramp_and_dark_pipeline(workdir):
     exp = _simulate(workdir, "dark", exp_type="NRC_DARK", subarray="SUB64P", ngroups=5)
     result = run_pipeline("calwebb_dark", exp.path, refs_dir=workdir / "dark_refs", out_dir=workdir / "dark_out")
@@ -148,3 +158,30 @@ def test_nan_in_the_ramp_does_not_crash(workdir, imaging):
     result = run_pipeline("calwebb_detector1", bad, refs_dir=workdir / "img_refs", out_dir=workdir / "nan_out")
     rate = read_product(result.product("rate"))
     assert np.isfinite(rate["SCI"][40:60, 40:60]).sum() >= 399
+
+
+def test_one_group_exposure_gives_documented_rates(workdir):
+    """NGROUPS=1: jump is skipped; ramp_fit uses the single group with jwst's one-group suppression."""
+    exp = _simulate(workdir, "one", exp_type="NRC_IMAGE", subarray="SUB64P", ngroups=1)
+    result = run_pipeline("calwebb_detector1", exp.path, refs_dir=workdir / "one_refs", out_dir=workdir / "one_out")
+    steps = {s.name: s.status for s in result.steps}
+    assert steps["jump"] == "SKIPPED" and steps["ramp_fit"] == "COMPLETE"
+    rate = read_product(result.product("rate"))
+    assert rate["SCI"].shape == (64, 64) and rate["DQ"].dtype == np.uint32
+
+
+def test_fully_saturated_pixels_are_flagged_not_fitted(workdir, imaging):
+    """Pixels saturated from group 0 come out as NaN rates with DO_NOT_USE|SATURATED, never as crashes."""
+    exp, _ = imaging
+    hot = workdir / "sat" / exp.path.name
+    hot.parent.mkdir()
+    with fits.open(exp.path) as hdul:
+        data = hdul["SCI"].data.copy()
+        data[:, :, 70:74, 70:74] = 65535
+        hdul["SCI"] = fits.ImageHDU(data, header=hdul["SCI"].header, name="SCI")
+        hdul.writeto(hot)
+    result = run_pipeline("calwebb_detector1", hot, refs_dir=workdir / "img_refs", out_dir=workdir / "sat_out")
+    rate = read_product(result.product("rate"))
+    core = rate["DQ"][71:73, 71:73]
+    assert ((core & Pixel.SATURATED) != 0).all() and ((core & Pixel.DO_NOT_USE) != 0).all()
+    assert np.isnan(rate["SCI"][71:73, 71:73]).all() or (rate["SCI"][71:73, 71:73] == 0).all()
