@@ -151,9 +151,11 @@ class RawExposure:
         """The memory-mapped SCI array as stored (unscaled, file byte order)."""
         return self._sci
 
-    def ramp_block(self, y0: int, y1: int, ints: slice | None = None) -> np.ndarray:
-        """Rows ``y0:y1`` of the ramp as a new float32 array (nints, ngroups, y1-y0, nx) in DN."""
-        return self._to_dn(self._sci[ints if ints is not None else slice(None), :, y0:y1, :])
+    def ramp_block(self, y0: int, y1: int, ints: slice | None = None, cols: slice | None = None) -> np.ndarray:
+        """Rows ``y0:y1`` (and columns ``cols``) of the ramp as a new float32 array in DN,
+        (nints, ngroups, y1-y0, ncols)."""
+        return self._to_dn(self._sci[ints if ints is not None else slice(None), :, y0:y1,
+                                     cols if cols is not None else slice(None)])
 
     def ramp_columns(self, cols: np.ndarray) -> np.ndarray:
         """Columns ``cols`` of the ramp as a new float32 array (nints, ngroups, ny, len(cols)) in DN."""

@@ -215,11 +215,11 @@ def _subarray_terms(
     return terms, zeros_slow, True
 
 
-def apply_refpix(block: npt.ArrayLike, correction: RefpixCorrection, *, rows: slice) -> F32:
-    """Subtract the correction from a row block (nints, ngroups, y1-y0, nx) → a new array.
+def apply_refpix(block: npt.ArrayLike, correction: RefpixCorrection, *, rows: slice,
+                 cols: slice = slice(None)) -> F32:
+    """Subtract the correction from a tile (nints, ngroups, nrows, ncols) → a new array.
 
-    ``rows`` is the block's row range in the full array; the correction's row term is sliced by it.
+    ``rows`` and ``cols`` place the tile in the full array; the correction's terms are sliced by them.
     """
     sci = as_f32(block, "block", 4)
-    row = correction.row_term[:, :, rows]
-    return sci - row[..., None] - correction.col_term[:, :, None, :]
+    return sci - correction.row_term[:, :, rows, None] - correction.col_term[:, :, None, cols]

@@ -1,10 +1,11 @@
 """calwebb_detector1 and calwebb_dark, streamed through the ramp in row blocks.
 
 The raw SCI array stays memory-mapped (``streamcal.datamodels.open_raw``). The plan's steps are first
-*prepared* once per exposure (references read and cut, the dark averaged, the reference-pixel correction
-computed from the 4-pixel edges), then run block by block: each block of rows is read with a halo of
-``plan.halo`` rows on each side (saturation growth and jump neighbour flags cross block edges), the ramp
-steps run on the extended block, the halo is dropped, and ramp fitting runs on the kept rows. Peak memory
+*prepared* once per exposure (references selected, the reference-pixel correction computed from the 4-pixel
+edges), then run tile by tile: full-width row blocks for ordinary ramps, 32-row tiles split along x for ramps
+with many integrations. Each tile is read with a halo of ``plan.halo`` pixels on each side (saturation growth
+and jump neighbour flags cross tile edges), the ramp steps run on the extended tile, the halo is dropped, and
+ramp fitting runs on the kept pixels. Peak memory
 therefore follows the block size (``block_bytes``), not the ramp, whatever the number of groups and
 integrations. calwebb_dark is the same run without ramp fitting; its product is the corrected ramp.
 """
@@ -37,9 +38,27 @@ DEFAULT_BLOCK_BYTES = 8 * 2**20
 _EDGE = 4
 
 
-def _row_blocks(ny: int, rows: int) -> Iterator[slice]:
-    for start in range(0, ny, rows):
-        yield slice(start, min(start + rows, ny))
+#: Tile height when a full-width block would be too large (long TSO ramps): tall enough that the halo
+#: is a small part of the work, narrow enough to bound memory.
+_TILE_ROWS = 32
+
+
+def _tiles(shape: tuple[int, int, int, int], block_bytes: int) -> Iterator[tuple[slice, slice]]:
+    """(rows, cols) of the tiles that cover the frame, each about ``block_bytes`` of float32 ramp.
+
+    Full-width row blocks when at least ``_TILE_ROWS`` rows fit (full frames: no column halo at all);
+    otherwise ``_TILE_ROWS``-row tiles split along x, so that many integrations do not force one-row
+    blocks whose halo would be most of the work.
+    """
+    nints, ngroups, ny, nx = shape
+    pixels = max(1, block_bytes // (nints * ngroups * 4))
+    if pixels >= _TILE_ROWS * nx or ny <= _TILE_ROWS:
+        rows, cols = max(1, min(ny, pixels // nx)), nx
+    else:
+        rows, cols = _TILE_ROWS, max(_TILE_ROWS, pixels // _TILE_ROWS)
+    for y0 in range(0, ny, rows):
+        for x0 in range(0, nx, cols):
+            yield slice(y0, min(y0 + rows, ny)), slice(x0, min(x0 + cols, nx))
 
 
 def _edges(raw: RawExposure) -> DmsEdges:
@@ -77,36 +96,38 @@ class _Outputs:
             self.ramp = {"SCI": np.zeros(self.shape, np.float32), "GROUPDQ": np.zeros(self.shape, np.uint8)}
 
     def store_ramp(self, block: RampBlock) -> None:
-        self.pixeldq[block.rows] = block.pixeldq
+        self.pixeldq[block.rows, block.cols] = block.pixeldq
         if self.keep_ramp:
-            self.ramp["SCI"][:, :, block.rows] = block.data
-            self.ramp["GROUPDQ"][:, :, block.rows] = block.groupdq
+            self.ramp["SCI"][:, :, block.rows, block.cols] = block.data
+            self.ramp["GROUPDQ"][:, :, block.rows, block.cols] = block.groupdq
 
     def store_rates(self, rates: RateBlock, pixeldq: np.ndarray) -> None:
-        f, rows = rates.fit, rates.rows
+        f, tile = rates.fit, (rates.rows, rates.cols)
         for ext, a, b in (("SCI", f.rate, f.rateints), ("ERR", f.err, f.err_ints),
                           ("VAR_POISSON", f.var_poisson, f.var_poisson_ints),
                           ("VAR_RNOISE", f.var_rnoise, f.var_rnoise_ints)):
-            self.rate[ext][rows] = a
-            self.ints[ext][:, rows] = b
-        self.rate["DQ"][rows] = f.dq | pixeldq
-        self.ints["DQ"][:, rows] = f.dq_ints | pixeldq
+            self.rate[ext][tile] = a
+            self.ints[ext][(slice(None), *tile)] = b
+        self.rate["DQ"][tile] = f.dq | pixeldq
+        self.ints["DQ"][(slice(None), *tile)] = f.dq_ints | pixeldq
 
 
-def _run_one(raw: RawExposure, plan: Plan, ctx: ExposureContext, rec: Recorder, keep: slice, out: _Outputs,
-             file_dq: tuple[np.ndarray | None, np.ndarray | None]) -> None:
-    """Calibrate rows ``keep`` (read with ``plan.halo`` rows of context each side) into ``out``."""
+def _run_one(raw: RawExposure, plan: Plan, ctx: ExposureContext, rec: Recorder, keep: tuple[slice, slice],
+             out: _Outputs, file_dq: tuple[np.ndarray | None, np.ndarray | None]) -> None:
+    """Calibrate the tile ``keep`` (read with ``plan.halo`` pixels of context on each side) into ``out``."""
     nints, ngroups, ny, nx = raw.shape
-    ext = slice(max(0, keep.start - plan.halo), min(ny, keep.stop + plan.halo))
-    nrows = ext.stop - ext.start
+    rows = slice(max(0, keep[0].start - plan.halo), min(ny, keep[0].stop + plan.halo))
+    cols = slice(max(0, keep[1].start - plan.halo), min(nx, keep[1].stop + plan.halo))
+    shape = (rows.stop - rows.start, cols.stop - cols.start)
     file_gdq, file_pdq = file_dq
-    gdq = np.zeros((nints, ngroups, nrows, nx), np.uint8) if file_gdq is None else file_gdq[:, :, ext]
-    pdq = np.zeros((nrows, nx), np.uint32) if file_pdq is None else file_pdq[ext]
-    block = RampBlock(raw.ramp_block(ext.start, ext.stop), gdq, pdq, ext)
+    gdq = np.zeros((nints, ngroups, *shape), np.uint8) if file_gdq is None else file_gdq[:, :, rows, cols]
+    pdq = np.zeros(shape, np.uint32) if file_pdq is None else file_pdq[rows, cols]
+    block = RampBlock(raw.ramp_block(rows.start, rows.stop, cols=cols), gdq, pdq, rows, cols)
     for step in plan.ramp_steps:
         block = rec.run(step, block, ctx, counts=step.halo == 0)
-    inner = slice(keep.start - ext.start, keep.stop - ext.start)
-    kept = RampBlock(block.data[:, :, inner], block.groupdq[:, :, inner], block.pixeldq[inner], keep)
+    iy = slice(keep[0].start - rows.start, keep[0].stop - rows.start)
+    ix = slice(keep[1].start - cols.start, keep[1].stop - cols.start)
+    kept = RampBlock(block.data[:, :, iy, ix], block.groupdq[:, :, iy, ix], block.pixeldq[iy, ix], *keep)
     out.store_ramp(kept)
     rates: RampBlock | RateBlock = kept
     for rate_step in plan.rate_steps:
@@ -117,17 +138,15 @@ def _run_one(raw: RawExposure, plan: Plan, ctx: ExposureContext, rec: Recorder, 
 
 def _run_blocks(raw: RawExposure, plan: Plan, ctx: ExposureContext, rec: Recorder, block_bytes: int,
                 workers: int) -> _Outputs:
-    nints, ngroups, ny, nx = raw.shape
-    rows = max(1, block_bytes // (nints * ngroups * nx * 4))
     out = _Outputs(raw.shape, plan.fits_ramps, plan.save_ramp or not plan.fits_ramps)
     file_dq = (raw.groupdq, raw.pixeldq)
-    blocks = list(_row_blocks(ny, rows))
-    if workers <= 1 or len(blocks) == 1:
-        for keep in blocks:
+    tiles = list(_tiles(raw.shape, block_bytes))
+    if workers <= 1 or len(tiles) == 1:
+        for keep in tiles:
             _run_one(raw, plan, ctx, rec, keep, out, file_dq)
-    else:  # threads: numpy releases the GIL in its loops, and blocks write disjoint rows of ``out``
+    else:  # threads: numpy releases the GIL in its loops, and tiles write disjoint parts of ``out``
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="stage1") as pool:
-            for future in [pool.submit(_run_one, raw, plan, ctx, rec, keep, out, file_dq) for keep in blocks]:
+            for future in [pool.submit(_run_one, raw, plan, ctx, rec, keep, out, file_dq) for keep in tiles]:
                 future.result()
     rec.count_flags(out)
     return out

@@ -108,8 +108,9 @@ class ReferenceFile:
     def __getitem__(self, ext: str) -> np.ndarray:
         return self.arrays[ext]
 
-    def read(self, ext: str, rows: slice, cols: np.ndarray | None = None) -> np.ndarray:
-        """Rows ``rows`` (and optionally columns ``cols``) of an image extension, in exposure coordinates.
+    def read(self, ext: str, rows: slice, cols: slice | np.ndarray | None = None) -> np.ndarray:
+        """Rows ``rows`` (and columns ``cols``: a slice or indices) of an image extension, in exposure
+        coordinates.
 
         Reads from the cache if the arrays are already loaded, else only those bytes from the file.
         Raises ``ReferenceUnavailableError`` (retriable) if the file cannot be read.
@@ -122,7 +123,14 @@ class ReferenceFile:
             y0, x0, nx = self.window[0].start, self.window[1].start, self.window[1].stop - self.window[1].start
         start = y0 + (rows.start or 0)
         stop = y0 + (rows.stop if rows.stop is not None else self.window[0].stop - y0 if self.window else 10**9)
-        col_index: slice | np.ndarray = slice(x0, None if nx is None else x0 + nx) if cols is None else cols + x0
+        col_index: slice | np.ndarray
+        if cols is None or (isinstance(cols, slice) and cols == slice(None)):
+            col_index = slice(x0, None if nx is None else x0 + nx)
+        elif isinstance(cols, slice):
+            col_index = slice(x0 + (cols.start or 0), x0 + cols.stop if cols.stop is not None else
+                              (None if nx is None else x0 + nx))
+        else:
+            col_index = cols + x0
         try:
             data = read_section(self.path, ext, (Ellipsis, slice(start, stop), col_index))
         except (FileNotFoundError, PermissionError) as exc:

@@ -79,19 +79,21 @@ class StepOutcome(Generic[T]):
 
 @dataclass(frozen=True, slots=True)
 class RampBlock:
-    """Rows ``rows`` of a ramp (halo included) with their DQ.
+    """A tile of a ramp — rows ``rows`` and columns ``cols`` of the full array, halo included — with its DQ.
 
-    ``data`` (nints, ngroups, nrows, nx) float32 DN; ``groupdq`` uint8 of the same shape; ``pixeldq``
-    (nrows, nx) uint32.
+    ``data`` (nints, ngroups, nrows, ncols) float32 DN; ``groupdq`` uint8 of the same shape; ``pixeldq``
+    (nrows, ncols) uint32.
     """
 
     data: npt.NDArray[np.float32]
     groupdq: npt.NDArray[np.uint8]
     pixeldq: npt.NDArray[np.uint32]
     rows: slice
+    cols: slice = field(default_factory=lambda: slice(None))
 
     def replace(self, **changes: object) -> RampBlock:
-        values = {"data": self.data, "groupdq": self.groupdq, "pixeldq": self.pixeldq, "rows": self.rows}
+        values = {"data": self.data, "groupdq": self.groupdq, "pixeldq": self.pixeldq, "rows": self.rows,
+                  "cols": self.cols}
         values.update(changes)
         return RampBlock(**values)  # type: ignore[arg-type]
 
@@ -125,9 +127,9 @@ class ExposureContext:
         """The reference for this exposure; raises MissingReferenceError naming what was asked for."""
         return self.refs.require(reftype)
 
-    def ref_rows(self, reftype: RefType, ext: str, rows: slice) -> np.ndarray:
-        """Rows of a 2-D (or the last two axes of a larger) reference array, read-only, read as needed."""
-        return self.ref(reftype).read(ext, rows)
+    def ref_tile(self, reftype: RefType, ext: str, block: RampBlock) -> np.ndarray:
+        """The block's tile of a 2-D (or of the last two axes of a larger) reference array, read-only."""
+        return self.ref(reftype).read(ext, block.rows, block.cols)
 
 
 class RampStep(Protocol):

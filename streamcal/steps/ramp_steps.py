@@ -79,7 +79,7 @@ class DQInitStep:
         ctx.prepared["dq_init"] = True
 
     def apply(self, block: RampBlock, ctx: ExposureContext) -> StepOutcome[RampBlock]:
-        out = initialize_dq(block.pixeldq, block.groupdq, mask=ctx.ref_rows(RefType.MASK, "DQ", block.rows))
+        out = initialize_dq(block.pixeldq, block.groupdq, mask=ctx.ref_tile(RefType.MASK, "DQ", block))
         return StepOutcome(block.replace(pixeldq=out.pixeldq, groupdq=out.groupdq), _DONE,
                            _used(ctx, RefType.MASK), {"do_not_use_pixels": out.n_do_not_use})
 
@@ -96,10 +96,10 @@ class SaturationStep:
 
     def apply(self, block: RampBlock, ctx: ExposureContext) -> StepOutcome[RampBlock]:
         bias_ref = None if ctx.is_miri else ctx.refs.get(RefType.SUPERBIAS)
-        bias = None if bias_ref is None else bias_ref.read("SCI", block.rows)
+        bias = None if bias_ref is None else bias_ref.read("SCI", block.rows, block.cols)
         out = flag_saturation(block.data, block.groupdq, block.pixeldq,
-                              threshold=ctx.ref_rows(RefType.SATURATION, "SCI", block.rows),
-                              threshold_dq=ctx.ref_rows(RefType.SATURATION, "DQ", block.rows),
+                              threshold=ctx.ref_tile(RefType.SATURATION, "SCI", block),
+                              threshold_dq=ctx.ref_tile(RefType.SATURATION, "DQ", block),
                               n_grow=self.n_pix_grow_sat, nframes=ctx.nframes, bias=bias)
         return StepOutcome(block.replace(groupdq=out.groupdq, pixeldq=out.pixeldq), _DONE,
                            _used(ctx, RefType.SATURATION), {"saturated_pixels": out.n_saturated})
@@ -116,8 +116,8 @@ class SuperbiasStep:
         ctx.prepared["superbias"] = True
 
     def apply(self, block: RampBlock, ctx: ExposureContext) -> StepOutcome[RampBlock]:
-        out = subtract_superbias(block.data, block.pixeldq, bias=ctx.ref_rows(RefType.SUPERBIAS, "SCI", block.rows),
-                                 bias_dq=ctx.ref_rows(RefType.SUPERBIAS, "DQ", block.rows))
+        out = subtract_superbias(block.data, block.pixeldq, bias=ctx.ref_tile(RefType.SUPERBIAS, "SCI", block),
+                                 bias_dq=ctx.ref_tile(RefType.SUPERBIAS, "DQ", block))
         return StepOutcome(block.replace(data=out.data, pixeldq=out.pixeldq), _DONE, _used(ctx, RefType.SUPERBIAS))
 
 
@@ -181,7 +181,8 @@ class RefpixStep:
         correction = ctx.prepared.get("refpix")
         if not isinstance(correction, RefpixCorrection) or not correction.applied:
             return StepOutcome(block, _SKIP, note="no usable reference pixels" if not ctx.is_miri else "MIRI")
-        return StepOutcome(block.replace(data=apply_refpix(block.data, correction, rows=block.rows)), _DONE)
+        data = apply_refpix(block.data, correction, rows=block.rows, cols=block.cols)
+        return StepOutcome(block.replace(data=data), _DONE)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -195,8 +196,8 @@ class LinearityStep:
 
     def apply(self, block: RampBlock, ctx: ExposureContext) -> StepOutcome[RampBlock]:
         out = correct_linearity(block.data, block.groupdq, block.pixeldq,
-                                coeffs=ctx.ref_rows(RefType.LINEARITY, "COEFFS", block.rows),
-                                lin_dq=ctx.ref_rows(RefType.LINEARITY, "DQ", block.rows))
+                                coeffs=ctx.ref_tile(RefType.LINEARITY, "COEFFS", block),
+                                lin_dq=ctx.ref_tile(RefType.LINEARITY, "DQ", block))
         return StepOutcome(block.replace(data=out.data, pixeldq=out.pixeldq), _DONE, _used(ctx, RefType.LINEARITY),
                            {"no_correction_pixels": out.n_no_correction})
 
@@ -219,14 +220,15 @@ class DarkCurrentStep:
         if not ctx.prepared.get("dark"):
             return StepOutcome(block, _SKIP, note="dark averaged more coarsely than the science")
         ref = ctx.ref(RefType.DARK)
-        frames = ref.read("SCI", block.rows)  # (frames, rows, nx), or (dark ints, frames, rows, nx) for MIRI
+        # (frames, rows, cols), or (dark ints, frames, rows, cols) for MIRI
+        frames = ref.read("SCI", block.rows, block.cols)
         stack = frames[None] if frames.ndim == 3 else frames
         dark = np.stack([average_dark(f, ngroups=ctx.shape[1], nframes=ctx.nframes, groupgap=ctx.groupgap)
                          for f in stack])
         first = header_int(ctx.header, "INTSTART", default=1)
         use = [i if (first == 1 and i < dark.shape[0]) else dark.shape[0] - 1 for i in range(block.data.shape[0])]
         data = block.data - dark[use]
-        dq = ref.read("DQ", block.rows)  # 2-D, or (dark ints, 1, rows, nx) for MIRI: OR over integrations
+        dq = ref.read("DQ", block.rows, block.cols)  # 2-D, or (dark ints, 1, rows, nx) for MIRI: OR over integrations
         pdq = block.pixeldq | (np.bitwise_or.reduce(dq.reshape(-1, *dq.shape[-2:]), axis=0) if dq.ndim > 2 else dq)
         return StepOutcome(block.replace(data=data, pixeldq=pdq), _DONE, _used(ctx, RefType.DARK))
 
@@ -288,8 +290,8 @@ class JumpStep:
     def apply(self, block: RampBlock, ctx: ExposureContext) -> StepOutcome[RampBlock]:
         if block.data.shape[1] < 3:
             return StepOutcome(block, _SKIP, note="fewer than 3 groups")
-        out = detect_jumps(block.data, block.groupdq, gain=ctx.ref_rows(RefType.GAIN, "SCI", block.rows),
-                           readnoise=ctx.ref_rows(RefType.READNOISE, "SCI", block.rows), nframes=ctx.nframes,
+        out = detect_jumps(block.data, block.groupdq, gain=ctx.ref_tile(RefType.GAIN, "SCI", block),
+                           readnoise=ctx.ref_tile(RefType.READNOISE, "SCI", block), nframes=ctx.nframes,
                            rejection_threshold=self.rejection_threshold,
                            three_group_threshold=self.three_group_rejection_threshold,
                            four_group_threshold=self.four_group_rejection_threshold,

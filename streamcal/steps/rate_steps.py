@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import ClassVar
 
 from streamcal.kernels.gain_scale import scale_gain
@@ -21,6 +21,7 @@ class RateBlock:
     fit: RampFitResult
     rows: slice
     gainfact: float = 1.0
+    cols: slice = field(default_factory=lambda: slice(None))
 
     def scaled(self, factor: float) -> RateBlock:
         f = self.fit
@@ -28,7 +29,7 @@ class RateBlock:
         b = scale_gain(f.rateints, f.err_ints, f.var_poisson_ints, f.var_rnoise_ints, gainfact=factor)
         fit = f._replace(rate=a.sci, err=a.err, var_poisson=a.var_poisson, var_rnoise=a.var_rnoise,
                          rateints=b.sci, err_ints=b.err, var_poisson_ints=b.var_poisson, var_rnoise_ints=b.var_rnoise)
-        return RateBlock(fit, self.rows, factor)
+        return RateBlock(fit, self.rows, factor, self.cols)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -50,12 +51,13 @@ class RampFitStep:
 
     def apply(self, block: RampBlock, ctx: ExposureContext) -> StepOutcome[RateBlock]:
         fit = fit_ramps(block.data, block.groupdq, block.pixeldq,
-                        readnoise=ctx.ref_rows(RefType.READNOISE, "SCI", block.rows),
-                        gain=ctx.ref_rows(RefType.GAIN, "SCI", block.rows),
+                        readnoise=ctx.ref_tile(RefType.READNOISE, "SCI", block),
+                        gain=ctx.ref_tile(RefType.GAIN, "SCI", block),
                         frame_time=header_float(ctx.header, "TFRAME"), group_time=header_float(ctx.header, "TGROUP"),
                         nframes=ctx.nframes, groupgap=ctx.groupgap, suppress_one_group=self.suppress_one_group)
         used = tuple((r, ctx.ref(r).name) for r in self.reference_types)
-        return StepOutcome(RateBlock(fit, block.rows), StepStatus.COMPLETE, used, {"general_fits": fit.n_general})
+        return StepOutcome(RateBlock(fit, block.rows, cols=block.cols), StepStatus.COMPLETE, used,
+                           {"general_fits": fit.n_general})
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -94,6 +94,19 @@ def test_row_blocks_give_bit_identical_products(imaging, workdir):
             np.testing.assert_array_equal(a[ext], b[ext], err_msg=f"{suffix} {ext}")
 
 
+def test_tiles_split_along_x_give_bit_identical_products(workdir):
+    """Many integrations: 32-row tiles split along x (halo on all four sides) match one whole-frame block."""
+    exp = _simulate(workdir, "tiles", exp_type="NRC_TSIMAGE", subarray="SUB64P", ngroups=5, nints=12)
+    kwargs = {"refs_dir": workdir / "tiles_refs"}
+    whole = run_stage1("calwebb_detector1", exp.path, out_dir=workdir / "tiles_whole", block_bytes=2**30, **kwargs)
+    tiled = run_stage1("calwebb_detector1", exp.path, out_dir=workdir / "tiles_split",
+                       block_bytes=32 * 40 * 12 * 5 * 4, **kwargs)  # 32 rows x 40 cols per tile
+    for suffix in ("rate", "rateints"):
+        a, b = read_product(whole.product(suffix)), read_product(tiled.product(suffix))
+        for ext in ("SCI", "ERR", "DQ", "VAR_POISSON", "VAR_RNOISE"):
+            np.testing.assert_array_equal(a[ext], b[ext], err_msg=f"{suffix} {ext}")
+
+
 def test_worker_threads_give_bit_identical_products(imaging, workdir):
     exp, result = imaging
     threaded = run_stage1("calwebb_detector1", exp.path, refs_dir=workdir / "img_refs", out_dir=workdir / "img_thr",
