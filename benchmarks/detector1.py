@@ -141,8 +141,10 @@ def main() -> None:
             pipeline.append(bench_pipeline(name, root, args.reps))
             if not args.skip_kernels:
                 print(f"jump + ramp_fit vs stcal, {name} {jump_rampfit.CASES[name]} ...", flush=True)
-                kernels[name] = jump_rampfit.bench(name, jump_rampfit.prepare(name, jump_rampfit.CASES[name], root),
-                                                   args.reps)
+                kernel_root = root / "kernels"
+                kernel_root.mkdir(exist_ok=True)
+                kernels[name] = jump_rampfit.bench(
+                    name, jump_rampfit.prepare(name, jump_rampfit.CASES[name], kernel_root), args.reps)
     if kernels:
         jump_rampfit.report(list(kernels.values()))
     report(pipeline, kernels)
