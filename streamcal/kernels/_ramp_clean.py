@@ -37,23 +37,31 @@ _BIG = np.float32(LARGE_VARIANCE)
 
 
 class Workspace:
-    """Named work arrays of at most ``npix`` pixels, allocated once; getters return views of the first ``m``."""
+    """Named work arrays for blocks of ``npix`` pixels and ``batch`` integrations, allocated once.
 
-    def __init__(self, npix: int, ngroups: int) -> None:
+    Getters return views of the first ``n`` elements (``n ≤ npix·batch``).
+    """
+
+    def __init__(self, npix: int, ngroups: int, batch: int = 1) -> None:
         self.npix = npix
-        self.diffs = np.empty((max(ngroups - 1, 1), npix), np.float32)
+        self.batch = batch
+        self._diffs = np.empty(max(ngroups - 1, 1) * npix * batch, np.float32)
         self._f32: dict[str, F32] = {}
         self._f64: dict[str, F64] = {}
 
-    def f32(self, name: str, m: int) -> F32:
-        if name not in self._f32:
-            self._f32[name] = np.empty(self.npix, np.float32)
-        return self._f32[name][:m]
+    def diffs(self, k: int, n: int) -> F32:
+        """A contiguous ``(k, n)`` work stack."""
+        return self._diffs[:k * n].reshape(k, n)
 
-    def f64(self, name: str, m: int) -> F64:
+    def f32(self, name: str, n: int) -> F32:
+        if name not in self._f32:
+            self._f32[name] = np.empty(self.npix * self.batch, np.float32)
+        return self._f32[name][:n]
+
+    def f64(self, name: str, n: int) -> F64:
         if name not in self._f64:
-            self._f64[name] = np.empty(self.npix, np.float64)
-        return self._f64[name][:m]
+            self._f64[name] = np.empty(self.npix * self.batch, np.float64)
+        return self._f64[name][:n]
 
 
 def fit_clean(values: F32, gdq: npt.NDArray[np.uint8], consts: tuple[F32, F32, F32],
@@ -83,17 +91,24 @@ def fit_clean(values: F32, gdq: npt.NDArray[np.uint8], consts: tuple[F32, F32, F
 
 
 def _median_rate(values: F32, ws: Workspace, setup: Setup) -> F32:
-    """Mean over integrations of the median first difference per group time, ``(M,)``."""
+    """Mean over integrations of the median first difference per group time, ``(M,)``.
+
+    Integrations are processed ``ws.batch`` at a time (one network pass over all their pixels); the sum still
+    runs integration by integration, so the float32 rounding does not depend on the batching.
+    """
     nints, ngroups, m = values.shape
     k = ngroups - 1
     total = ws.f32("median", m)
     total[:] = 0
-    work, tmp = ws.diffs[:, :m], ws.f32("tmp", m)
-    for i in range(nints):
-        np.subtract(values[i][1:], values[i][:-1], out=work)
+    for i0 in range(0, nints, ws.batch):
+        part = values[i0:i0 + ws.batch]
+        b = part.shape[0]
+        work, tmp = ws.diffs(k, b * m), ws.f32("tmp", b * m)
+        np.subtract(part[:, 1:].transpose(1, 0, 2), part[:, :-1].transpose(1, 0, 2), out=work.reshape(k, b, m))
         lo, hi = select_inplace(work, tmp, ((k - 1) // 2, k // 2), setup.median_ops)
-        total += lo
-        total += hi
+        for i in range(b):
+            total += lo[i * m:(i + 1) * m]
+            total += hi[i * m:(i + 1) * m]
     total *= np.float32(0.5 / (setup.group_time * nints))
     return total
 
@@ -114,17 +129,19 @@ def _integrations(values: F32, consts: tuple[F32, F32, F32], var_p: F32, var_r: 
         arr[invalid] = 0
     slope_sum = ws.f32("slope_sum", m)
     slope_sum[:] = 0
-    slope = ws.f32("slope", m)
-    for i in range(values.shape[0]):
-        _slopes(values[i], consts, setup, ws, slope)
-        slope_sum += slope
+    for i0 in range(0, values.shape[0], ws.batch):
+        part = values[i0:i0 + ws.batch]
+        slope = ws.f32("slope", part.shape[0] * m).reshape(-1, m)
+        _slopes(part, consts, setup, ws, slope)
+        for row in slope:  # integration by integration, as the rounding of the exposure mean requires
+            slope_sum += row
         slope *= scale
-        slope[invalid] = np.nan
-        out.rateints[i] = slope
-        out.err_ints[i] = err
-        out.var_p_ints[i] = var_p_out
-        out.var_r_ints[i] = var_r_out
-        out.dq_ints[i] = pixeldq
+        slope[:, invalid] = np.nan
+        out.rateints[i0:i0 + ws.batch] = slope
+    out.err_ints[:] = err
+    out.var_p_ints[:] = var_p_out
+    out.var_r_ints[:] = var_r_out
+    out.dq_ints[:] = pixeldq
     return slope_sum
 
 
@@ -147,15 +164,15 @@ def _exposure(slope_sum: F32, var_p: F32, var_r: F32, invalid: Index, pixeldq: n
 
 
 def _slopes(values: F32, consts: tuple[F32, F32, F32], setup: Setup, ws: Workspace, acc: F32) -> None:
-    """Weighted OLS slope (DN/s) of whole ramps into ``acc``; ``values`` shape ``(ngroups, M)``."""
-    ngroups, m = values.shape
-    power = power_class(values[-1], values[0], consts, ws)
+    """Weighted OLS slopes (DN/s) of whole ramps into ``acc`` ``(b, M)``; ``values`` shape ``(b, ngroups, M)``."""
+    ngroups = values.shape[1]
+    power = power_class(values[:, -1], values[:, 0], consts, ws)
     column = ngroups * 6
-    coef, diff = ws.f32("coef", m), ws.f32("diff", m)
+    coef, diff = (ws.f32(n, acc.size).reshape(acc.shape) for n in ("coef", "diff"))
     acc[:] = 0
     for j in range(ngroups // 2):
         np.take(setup.table[ngroups - 1 - j, column:column + 6], power, mode="wrap", out=coef)
-        np.subtract(values[ngroups - 1 - j], values[j], out=diff)
+        np.subtract(values[:, ngroups - 1 - j], values[:, j], out=diff)
         coef *= diff
         acc += coef
     acc *= np.float32(1.0 / setup.group_time)
@@ -163,20 +180,22 @@ def _slopes(values: F32, consts: tuple[F32, F32, F32], setup: Setup, ws: Workspa
 
 def power_class(last: F32, first: F32, consts: tuple[F32, F32, F32], ws: Workspace) -> npt.NDArray[np.int8]:
     """Index of the weighting power from the S/N ``S = Δg/√(R² + Δg)`` (Δ = last − first), comparing ``S·|S|``
-    with the squared edges in float64 (no square root). NaN gives 0 here; such pixels are refitted exactly."""
-    m = last.shape[0]
+    with the squared edges in float64 (no square root). NaN gives 0 here; such pixels are refitted exactly.
+
+    ``last``/``first`` have shape ``(..., M)``; the constants ``(M,)`` broadcast over the leading axes.
+    """
+    shape = last.shape
     gain, rnoise, _ = consts
-    electrons, den = ws.f64("electrons", m), ws.f64("den", m)
+    electrons, den, snr2 = (ws.f64(n, last.size).reshape(shape) for n in ("electrons", "den", "snr2"))
     np.subtract(last, first, out=electrons, dtype=np.float64)
     electrons *= gain
     np.multiply(rnoise, rnoise, out=den, dtype=np.float64)
     den += electrons
     np.maximum(den, np.finfo(np.float64).tiny, out=den)
-    snr2 = ws.f64("snr2", m)
     np.abs(electrons, out=snr2)
     snr2 *= electrons
     snr2 /= den
-    power = np.zeros(m, np.int8)  # small (1 byte per pixel): the heap recycles it
+    power = np.zeros(shape, np.int8)  # small (1 byte per pixel): the heap recycles it
     for edge in _SNR_EDGES:
         power += (snr2 >= edge * edge).view(np.int8)
     return power

@@ -52,46 +52,53 @@ class Outputs(NamedTuple):
 
 
 def fit_exact(values: F32, gdq: U8, base: PixelInfo, pixeldq: U32, setup: Setup) -> tuple[Outputs, int]:
-    """Fit pixels ``values``/``gdq`` of shape ``(nints, ngroups, m)``; return products and the general-path count."""
-    nints = values.shape[0]
-    summaries = [_ramp_dq.summarize(gdq[i], suppress_one_group=setup.suppress_one_group) for i in range(nints)]
-    info = base._replace(median_rate=_median_rate(values, gdq, summaries, setup))
+    """Fit pixels ``values``/``gdq`` of shape ``(nints, ngroups, m)``; return products and the general-path count.
+
+    Every per-integration step works column by column, so all integrations are fitted in one call on
+    ``(ngroups, nints·m)`` stacks (column ``i·m + p`` is integration ``i`` of pixel ``p``), with the per-pixel
+    constants tiled; only the exposure sums run integration by integration (their rounding depends on the order).
+    """
+    nints, ngroups, m = values.shape
+    cols = np.ascontiguousarray(values.transpose(1, 0, 2)).reshape(ngroups, -1)
+    raw = np.ascontiguousarray(gdq.transpose(1, 0, 2)).reshape(ngroups, -1)
+    idq = _ramp_dq.summarize(raw, suppress_one_group=setup.suppress_one_group)
+    info = base._replace(median_rate=_median_rate(cols, raw, idq, setup, nints))
+    tiled = PixelInfo(*(np.tile(a, nints) for a in info))
+    prod, n_general = _fit_integration(cols, raw, idq, tiled, np.tile(pixeldq, nints), setup)
     exposure = Exposure.start(pixeldq)
-    ints: list[list[npt.NDArray[np.generic]]] = [[], [], [], [], []]
-    n_general = 0
-    for i in range(nints):
-        prod, n_gen = _fit_integration(values[i], gdq[i], summaries[i], info, pixeldq, setup)
-        n_general += n_gen
-        exposure.add(prod, summaries[i])
-        dq = prod.dq | np.where(summaries[i].any_sat, np.uint32(Pixel.SATURATED), np.uint32(0))
-        for store, value in zip(ints, (prod.slope, prod.err, dq, prod.var_p, prod.var_r), strict=True):
-            store.append(value)
+    exposure.add_all(prod, idq, nints)
+    dq_ints = prod.dq | np.where(idq.any_sat, np.uint32(Pixel.SATURATED), np.uint32(0))
     rate, err, dq, var_p, var_r = exposure.products(nints)
-    f32 = np.float32
+    f32, per_int = np.float32, (nints, m)
     return Outputs(
         rate.astype(f32), err.astype(f32), dq, var_p.astype(f32), var_r.astype(f32),
-        np.stack(ints[0]).astype(f32), np.stack(ints[1]).astype(f32), np.stack(ints[2]).astype(np.uint32),
-        np.stack(ints[3]).astype(f32), np.stack(ints[4]).astype(f32),
+        prod.slope.reshape(per_int).astype(f32), prod.err.reshape(per_int).astype(f32),
+        dq_ints.reshape(per_int).astype(np.uint32), prod.var_p.reshape(per_int).astype(f32),
+        prod.var_r.reshape(per_int).astype(f32),
     ), n_general
 
 
-def _median_rate(values: F32, gdq: U8, summaries: list[_ramp_dq.IntegrationDQ], setup: Setup) -> F64:
-    """Mean over integrations of stcal's per-integration median rate, shape ``(m,)``."""
-    nints, ngroups = values.shape[:2]
+def _median_rate(cols: F32, raw: U8, idq: _ramp_dq.IntegrationDQ, setup: Setup, nints: int) -> F64:
+    """Mean over integrations of stcal's per-integration median rate, shape ``(m,)``.
+
+    ``cols``/``raw``/``idq`` are the integration-major column stacks of :func:`fit_exact`.
+    """
+    ngroups, m = cols.shape[0], cols.shape[1] // nints
     if ngroups == 1:
         # stcal: the mean of group 0 over the one-group time; a saturated group (NaN there) makes it NaN.
-        first = np.where((gdq[:, 0] & Pixel.SATURATED) != 0, np.nan, values[:, 0].astype(np.float64))
+        first = np.where((raw[0] & Pixel.SATURATED) != 0, np.nan, cols[0].astype(np.float64)).reshape(nints, m)
         return first.sum(axis=0) / setup.one_group_time / nints
-    total = np.zeros(values.shape[2])
-    for i in range(nints):
-        total += _ramp_dq.median_rate(values[i], gdq[i], summaries[i], group_time=setup.group_time,
-                                      one_group_time=setup.one_group_time, pairs=None)
+    rates = _ramp_dq.median_rate(cols, raw, idq, group_time=setup.group_time, one_group_time=setup.one_group_time,
+                                 pairs=None)
+    total = np.zeros(m)
+    for row in rates.reshape(nints, m):  # integration by integration, as before batching
+        total += row
     return total / nints
 
 
 def _fit_integration(values: F32, raw: U8, idq: _ramp_dq.IntegrationDQ, info: PixelInfo, pixeldq: U32,
                      setup: Setup) -> tuple[Products, int]:
-    """One integration: single-segment ramps starting at group 0 by table, the rest by the general path."""
+    """Columns of ramps (any integrations): single-segment ramps from group 0 by table, the rest by the general path."""
     tau1 = np.where(idq.only_group0, setup.one_group_time, setup.group_time)
     lead = np.where(idq.simple, idq.lead, 0)
     sums = fit_simple(values, lead, tau1, setup.table, info, group_time=setup.group_time)

@@ -95,15 +95,17 @@ class Exposure:
         return cls(pixeldq, np.zeros(m), np.zeros(m), np.zeros(m), np.zeros(m, np.uint32),
                    np.zeros(m, np.intp), np.zeros(m, np.intp))
 
-    def add(self, prod: Products, idq: IntegrationDQ) -> None:
-        """Add one integration."""
-        self.inv_r += prod.inv_r
-        self.inv_p += prod.inv_p
-        self.slope_r += prod.slope_r
-        self.flags |= (idq.flags.astype(np.uint32) & CARRIED) | np.where(idq.any_sat, SAT, 0).astype(np.uint32)
-        own = prod.dq & ~self.pixeldq
-        self.n_dnu += (own & DNU) != 0
-        self.n_sat += (own & SAT) != 0
+    def add_all(self, prod: Products, idq: IntegrationDQ, nints: int) -> None:
+        """Add ``nints`` integrations given as integration-major columns (length ``nints·M``), in order."""
+        m = self.pixeldq.size
+        for total, part in ((self.inv_r, prod.inv_r), (self.inv_p, prod.inv_p), (self.slope_r, prod.slope_r)):
+            for row in part.reshape(nints, m):  # in order: the float64 rounding depends on it
+                total += row
+        flags = (idq.flags.astype(np.uint32) & CARRIED) | np.where(idq.any_sat, SAT, 0).astype(np.uint32)
+        self.flags |= np.bitwise_or.reduce(flags.reshape(nints, m), axis=0)
+        own = (prod.dq & ~np.tile(self.pixeldq, nints)).reshape(nints, m)
+        self.n_dnu += np.count_nonzero((own & DNU) != 0, axis=0)
+        self.n_sat += np.count_nonzero((own & SAT) != 0, axis=0)
 
     def products(self, nints: int) -> tuple[F64, F64, U32, F64, F64]:
         """(rate, err, dq, var_poisson, var_rnoise)."""
