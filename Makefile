@@ -14,9 +14,12 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[test,stcal]'
 	@touch $(STAMP)
 
+# Simulate the demo program into a fresh ingest folder, then run every service on it (embedded bus) until
+# nothing has happened for 3 s, and print the summary.
 demo: $(STAMP)
 	rm -rf demo
-	$(BIN)/streamcal demo --workdir demo
+	$(BIN)/streamcal simulate --program demo --out demo/ingest --refs demo/refs
+	$(BIN)/streamcal run --ingest demo/ingest --products demo/products --refs demo/refs --until-idle 3
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

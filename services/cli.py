@@ -5,9 +5,14 @@ Subcommands so far:
 * ``streamcal simulate --program NAME --out DIR [--refs DIR] [--size small|full] [--seed N]`` — write a
   simulated observing program (raw exposures + injected truth) and a matching reference set;
 * ``streamcal route FILE... [--json]`` — classify exposures by EXP_TYPE/TSOVISIT as the seed table says;
-* ``streamcal demo [--workdir DIR]`` — simulate the demo program, route every file, print the routes.
-
-Later issues add ``calibrate``, ``run`` and ``serve``.
+* ``streamcal demo [--workdir DIR]`` — simulate the demo program, route every file, print the routes;
+* ``streamcal run --ingest DIR --products DIR --refs DIR [--bus memory|kafka://HOST:PORT] [--until-idle S]``
+  — every service in this process: progress lines, then a summary table (:mod:`services.commands`);
+* ``streamcal serve watcher|router|worker|tracker --bus kafka://HOST:PORT [--pipeline ALIAS]`` — one service
+  (what each Kubernetes Deployment runs);
+* ``streamcal deadletters list|replay [--products DIR | --bus kafka://HOST:PORT]``;
+* ``streamcal calibrate FILE... --refs DIR --out DIR [--pipeline ALIAS]`` — run a pipeline by hand, like
+  jwst's ``strun`` (:mod:`services.calibrate`).
 """
 
 from __future__ import annotations
@@ -16,10 +21,12 @@ import argparse
 import json
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TextIO
 
+from services.calibrate import add_calibrate_command, calibrate_command
+from services.commands import add_backbone_commands, deadletters_command, run_command, serve_command
 from streamcal.datamodels import read_headers
 from streamcal.errors import StreamcalError
 from streamcal.routing import Route, RoutingTable, load_routing_table, route
@@ -110,6 +117,22 @@ def _demo(args: argparse.Namespace, out: TextIO) -> int:
     return 1 if failures else 0
 
 
+def _route(args: argparse.Namespace, out: TextIO) -> int:
+    return 1 if route_files(args.files, as_json=args.json, out=out) else 0
+
+
+#: Subcommand → handler ``(args, out) -> exit status``.
+_COMMANDS: dict[str, Callable[[argparse.Namespace, TextIO], int]] = {
+    "simulate": _simulate,
+    "route": _route,
+    "demo": _demo,
+    "run": run_command,
+    "serve": serve_command,
+    "deadletters": deadletters_command,
+    "calibrate": calibrate_command,
+}
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="streamcal", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -125,6 +148,8 @@ def _parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="simulate the demo program and route every exposure")
     demo.add_argument("--workdir", type=Path, default=Path("demo"))
     demo.add_argument("--seed", type=int, default=20240611)
+    add_backbone_commands(sub)
+    add_calibrate_command(sub)
     return parser
 
 
@@ -133,11 +158,7 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
     stream = out or sys.stdout
     args = _parser().parse_args(argv)
     try:
-        if args.command == "simulate":
-            return _simulate(args, stream)
-        if args.command == "route":
-            return 1 if route_files(args.files, as_json=args.json, out=stream) else 0
-        return _demo(args, stream)
+        return _COMMANDS[args.command](args, stream)
     except StreamcalError as exc:
         print(f"streamcal {args.command}: error: {exc}", file=sys.stderr)
         return 2

@@ -1,0 +1,275 @@
+"""Assembling services into a process: ``streamcal run`` (all of them) and ``streamcal serve`` (one).
+
+Everything a process owns (bus, pipeline pool, HTTP server) is entered into one ``AsyncExitStack``; the
+services run under :func:`services.runtime.run_services`, which drains on SIGTERM/SIGINT.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable, Sequence
+from contextlib import AsyncExitStack
+from dataclasses import dataclass, field
+from typing import TextIO
+
+from prometheus_client import CollectorRegistry
+
+from services.bus import Bus, InMemoryBus, make_bus
+from services.consumer import Activity, RetryPolicy
+from services.deadletters import DeadLetters, DeadLetterStore, replay
+from services.events import all_topics, utcnow
+from services.http import HealthServer
+from services.ingest import Gate
+from services.metrics import Metrics
+from services.pool import PipelinePool
+from services.report import Observer, progress_line, render_summary
+from services.router import Router
+from services.runtime import Service, run_services
+from services.settings import Settings
+from services.tracker import Tracker
+from services.watcher import Watcher
+from services.worker import Worker
+from streamcal.errors import ConfigError
+from streamcal.pipelines import implemented_aliases
+from streamcal.routing import RoutingTable, load_routing_table
+
+__all__ = ["ROLES", "Process", "RunResult", "build_process", "run_system", "serve"]
+
+log = logging.getLogger(__name__)
+
+ROLES = ("watcher", "router", "worker", "tracker")
+
+
+@dataclass(slots=True)
+class Process:
+    """The parts of one running process (tests reach into it)."""
+
+    settings: Settings
+    bus: Bus
+    metrics: Metrics
+    deadletters: DeadLetters
+    activity: Activity
+    table: RoutingTable
+    services: list[Service] = field(default_factory=list)
+    watcher: Watcher | None = None
+    workers: list[Worker] = field(default_factory=list)
+    observer: Observer | None = None
+    http: HealthServer | None = None
+
+    @property
+    def served(self) -> list[str]:
+        """The pipeline aliases that have a worker in this process."""
+        return [w.alias for w in self.workers]
+
+    def ready(self) -> bool:
+        """Every service is ready."""
+        parts: list[Service] = [*self.services, *([self.observer] if self.observer else [])]
+        return all(s.ready for s in parts)
+
+
+@dataclass(frozen=True, slots=True)
+class RunResult:
+    """How a ``streamcal run`` ended."""
+
+    status: int
+    elapsed: float
+    process: Process
+
+
+def _policy(settings: Settings) -> RetryPolicy:
+    return RetryPolicy(max_attempts=settings.max_attempts, base_s=settings.backoff_base_s,
+                       max_s=settings.backoff_max_s)
+
+
+async def build_process(settings: Settings, stack: AsyncExitStack, *, roles: Sequence[str] = ROLES,
+                        pipelines: Sequence[str] | None = None, registry: CollectorRegistry | None = None,
+                        observe: bool = False) -> Process:
+    """Create the bus, the services of ``roles`` and the HTTP server, entered into ``stack``.
+
+    Parameters
+    ----------
+    pipelines : sequence of str, optional
+        Worker aliases (default: every implemented alias the registry knows).
+
+    Raises
+    ------
+    ConfigError
+        A required folder is not set, or a worker alias has no implementation. Not retriable.
+    """
+    table = load_routing_table()
+    aliases = table.registry.aliases
+    bus = await stack.enter_async_context(make_bus(settings, all_topics(aliases)))
+    metrics = Metrics(registry or CollectorRegistry())
+    store = None
+    if isinstance(bus, InMemoryBus) and settings.products_dir is not None:
+        store = DeadLetterStore(settings.products_dir / "deadletter")
+    proc = Process(settings, bus, metrics, DeadLetters(bus, metrics, store), Activity(), table)
+    if observe:
+        # A new group reads a Kafka topic from its beginning: count only what happens from now on.
+        since = None if isinstance(bus, InMemoryBus) else utcnow()
+        proc.observer = Observer(bus=bus, metrics=metrics, deadletters=proc.deadletters,
+                                 topics=all_topics(aliases), since=since)
+    for role in roles:
+        await _add_role(proc, role, stack, pipelines)
+    if settings.metrics_port is not None:
+        proc.http = await stack.enter_async_context(HealthServer(metrics, ready=proc.ready,
+                                                                 port=settings.metrics_port))
+    return proc
+
+
+async def _add_role(proc: Process, role: str, stack: AsyncExitStack, pipelines: Sequence[str] | None) -> None:
+    s, policy = proc.settings, _policy(proc.settings)
+    bus, metrics = proc.bus, proc.metrics
+    if role == "watcher":
+        s.require("ingest_dir", "products_dir")
+        assert s.ingest_dir is not None and s.products_dir is not None
+        store = proc.deadletters.store
+        proc.watcher = Watcher(bus=bus, metrics=metrics, ingest_dir=s.ingest_dir, products_dir=s.products_dir,
+                               table=proc.table,
+                               gate=Gate(settle_polls=s.settle_polls, corrupt_after_s=s.corrupt_after_s),
+                               poll_interval_s=s.poll_interval_s, rescan_interval_s=s.rescan_interval_s,
+                               force_polling=s.force_polling, dead_lettered=store.has if store else None,
+                               activity=proc.activity)
+        proc.services.append(proc.watcher)
+    elif role == "router":
+        proc.services.append(Router(bus=bus, metrics=metrics, deadletters=proc.deadletters, table=proc.table,
+                                    policy=policy, activity=proc.activity))
+    elif role == "tracker":
+        s.require("products_dir")
+        assert s.products_dir is not None
+        proc.services.append(Tracker(bus=bus, metrics=metrics, deadletters=proc.deadletters,
+                                     products_dir=s.products_dir, table=proc.table, deadline_s=s.association_deadline_s,
+                                     sweep_interval_s=s.sweep_interval_s, policy=policy, activity=proc.activity))
+    elif role == "worker":
+        await _add_workers(proc, stack, pipelines, policy)
+    else:
+        raise ConfigError(f"unknown service {role!r}; expected one of {', '.join(ROLES)}")
+
+
+async def _add_workers(proc: Process, stack: AsyncExitStack, pipelines: Sequence[str] | None,
+                       policy: RetryPolicy) -> None:
+    s = proc.settings
+    s.require("refs_dir", "products_dir")
+    assert s.refs_dir is not None and s.products_dir is not None
+    known = set(proc.table.registry.aliases)
+    chosen = list(pipelines) if pipelines is not None else sorted(implemented_aliases() & known)
+    missing = [a for a in chosen if a not in implemented_aliases()]
+    if missing:
+        raise ConfigError(f"no implementation of {', '.join(missing)}; implemented: "
+                          f"{', '.join(sorted(implemented_aliases()))}")
+    # One pool for every worker of the process: its size bounds the CPU used, whatever the pipeline.
+    pool = await stack.enter_async_context(PipelinePool(processes=s.concurrency, timeout_s=s.timeout_s,
+                                                        mp_start=s.mp_start))
+    for alias in chosen:
+        worker = Worker(alias=alias, bus=proc.bus, metrics=proc.metrics, deadletters=proc.deadletters, pool=pool,
+                        refs_dir=s.refs_dir, products_dir=s.products_dir, policy=policy, activity=proc.activity)
+        proc.workers.append(worker)
+        proc.services.append(worker)
+
+
+def _idle(proc: Process) -> bool:
+    """Nothing pending anywhere this process can see."""
+    if not proc.ready() or (proc.watcher is not None and proc.watcher.pending):
+        return False
+    if isinstance(proc.bus, InMemoryBus):
+        groups = [g for g in proc.bus.groups() if proc.observer is None or g != proc.observer.group]
+        return all(proc.bus.backlog(g) == 0 or proc.bus.members(g) == 0 for g in groups)
+    return True
+
+
+async def _supervise(proc: Process, stop: asyncio.Event, *, until_idle: float | None, progress: TextIO | None,
+                     started: float, every_s: float = 2.0) -> None:
+    """Print progress; set ``stop`` once idle for ``until_idle`` seconds."""
+    last_line, last_print = "", 0.0
+    ready_since: float | None = None
+    while not stop.is_set():
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=0.1)
+        now = time.monotonic()
+        # The quiet period counts from when every consumer holds its partitions: joining a Kafka group whose
+        # previous members died takes a session timeout, and nothing can happen before that.
+        ready_since = (ready_since or now) if proc.ready() else None
+        if progress is not None and proc.observer is not None and now - last_print >= every_s:
+            line = progress_line(proc.observer.tally, now - started, proc.activity.busy, proc.served)
+            if line.split("]", 1)[1] != last_line:
+                print(line, file=progress, flush=True)
+                last_line, last_print = line.split("]", 1)[1], now
+        quiet = min(proc.activity.idle_for(), now - ready_since) if ready_since is not None else 0.0
+        if until_idle is not None and _idle(proc) and quiet >= until_idle:
+            log.info("idle for %.1f s: stopping", until_idle)
+            stop.set()
+
+
+async def _replay_queued(proc: Process) -> None:
+    store = proc.deadletters.store
+    if store is None:
+        return
+    for record in store.queued():
+        await replay(proc.bus, [record.letter])
+        record.path.unlink()
+        log.info("replayed dead letter %s to %s", record.path.name, record.letter.source_topic)
+
+
+async def run_system(settings: Settings, *, until_idle: float | None = None, progress: TextIO | None = None,
+                     pipelines: Sequence[str] | None = None, stop: asyncio.Event | None = None,
+                     registry: CollectorRegistry | None = None, install_signals: bool = True,
+                     summary: TextIO | None = None, on_start: Callable[[Process], None] | None = None) -> RunResult:
+    """Run every service in this process (``streamcal run``) until stopped or idle.
+
+    Parameters
+    ----------
+    settings : Settings
+    until_idle : float, optional
+        Stop after this many seconds with nothing arriving, in flight or pending.
+    progress, summary : TextIO, optional
+        Where progress lines and the final summary go.
+    pipelines : sequence of str, optional
+        Worker aliases (default: every implemented one).
+    stop : asyncio.Event, optional
+        Set it to stop (signals set it too).
+    registry : CollectorRegistry, optional
+    install_signals : bool
+    on_start : callable, optional
+        Called with the assembled :class:`Process` before the services start (tests, benchmarks).
+    """
+    started = time.monotonic()
+    stop = stop or asyncio.Event()
+    async with AsyncExitStack() as stack:
+        proc = await build_process(settings, stack, pipelines=pipelines, registry=registry, observe=True)
+        await _replay_queued(proc)
+        assert proc.observer is not None
+        if on_start is not None:
+            on_start(proc)
+        supervisor = asyncio.create_task(_supervise(proc, stop, until_idle=until_idle, progress=progress,
+                                                    started=started))
+        try:
+            status = await run_services([proc.observer, *proc.services], stop=stop,
+                                        grace_s=settings.shutdown_grace_s, install_signals=install_signals)
+        finally:
+            supervisor.cancel()
+            await asyncio.gather(supervisor, return_exceptions=True)
+    elapsed = time.monotonic() - started
+    if summary is not None:
+        render_summary(proc.observer.tally, elapsed=elapsed, served=proc.served, out=summary)
+    return RunResult(status, elapsed, proc)
+
+
+async def serve(settings: Settings, role: str, *, pipeline: str | None = None,
+                registry: CollectorRegistry | None = None) -> int:
+    """Run one service (``streamcal serve``): what a Kubernetes Deployment runs.
+
+    Raises
+    ------
+    ConfigError
+        ``worker`` without ``pipeline``, an unknown role, or a missing folder. Not retriable.
+    """
+    if role == "worker" and pipeline is None:
+        raise ConfigError("streamcal serve worker needs --pipeline ALIAS")
+    async with AsyncExitStack() as stack:
+        proc = await build_process(settings, stack, roles=[role], registry=registry,
+                                   pipelines=[pipeline] if pipeline else None)
+        return await run_services(proc.services, stop=asyncio.Event(), grace_s=settings.shutdown_grace_s)
+

@@ -1,0 +1,47 @@
+"""The event bus: one protocol (:class:`Bus`), an embedded implementation and Kafka.
+
+Services only see :class:`Bus`, :class:`Subscription` and :class:`Message`; :func:`make_bus` picks the
+implementation from the bus URL (``memory`` or ``kafka://HOST:PORT``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from services.bus.base import Bus, Message, StartFrom, Subscription, Watermark
+from services.bus.kafka import KafkaBus, KafkaSubscription, read_topic
+from services.bus.memory import Faults, InMemoryBus, MemorySubscription, Record, partition_for
+from services.settings import Settings
+
+__all__ = [
+    "Bus",
+    "Faults",
+    "InMemoryBus",
+    "KafkaBus",
+    "KafkaSubscription",
+    "MemorySubscription",
+    "Message",
+    "Record",
+    "StartFrom",
+    "Subscription",
+    "Watermark",
+    "make_bus",
+    "partition_for",
+    "read_topic",
+]
+
+
+def make_bus(settings: Settings, topics: Sequence[str], *, client_id: str = "streamcal") -> Bus:
+    """The bus the settings name, with ``topics`` created at start."""
+    url = settings.bus_url
+    if url.kind == "memory":
+        bus = InMemoryBus(partitions=settings.partitions)
+        bus.create_topics(topics)
+        return bus
+    max_poll_ms = max(300_000, int((settings.timeout_s + 60.0) * 1000))
+    return KafkaBus(url.bootstrap, topics=topics, partitions=settings.partitions,
+                    replication=settings.replication, idempotence=settings.kafka_idempotence,
+                    session_timeout_ms=settings.kafka_session_timeout_ms,
+                    heartbeat_ms=settings.kafka_heartbeat_ms, max_poll_interval_ms=max_poll_ms,
+                    fetch_max_wait_ms=settings.kafka_fetch_max_wait_ms,
+                    client_id=client_id)

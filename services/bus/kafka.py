@@ -1,0 +1,265 @@
+"""The Kafka bus (aiokafka): the same contract as the embedded bus, against a real broker.
+
+* Producer: ``acks="all"``, idempotent when the broker supports it (``kafka_idempotence``); ``publish``
+  awaits the broker's acknowledgement.
+* Consumers: ``enable_auto_commit=False``; an offset is committed only when every earlier message of the
+  partition is done (:class:`~services.bus.base.Watermark`), i.e. after its outcome was acknowledged.
+  On a rebalance the bookkeeping of revoked partitions is dropped: their unfinished messages go to the
+  new owner, and a late commit from here is refused by the broker and logged (the work is repeated,
+  which deterministic product names make harmless).
+* Topics are created at start with the configured partitions (topics that exist are left alone).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from types import TracebackType
+from typing import Self
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from aiokafka.abc import ConsumerRebalanceListener
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import KafkaError
+
+from services.bus.base import Message, StartFrom, Watermark
+from services.bus.memory import Record
+
+__all__ = ["KafkaBus", "KafkaSubscription", "read_topic"]
+
+log = logging.getLogger(__name__)
+
+_TOPIC_ALREADY_EXISTS = 36
+
+
+class KafkaBus:
+    """A :class:`~services.bus.base.Bus` on Kafka.
+
+    Parameters
+    ----------
+    bootstrap : str
+        ``host:port[,host:port]``.
+    topics : sequence of str
+        Created at :meth:`start` if missing.
+    partitions, replication : int
+        For the created topics.
+    idempotence : bool
+        Idempotent producer.
+    session_timeout_ms, heartbeat_ms, max_poll_interval_ms : int
+        Consumer group liveness (a killed consumer's partitions move after the session timeout; a
+        consumer busy longer than ``max_poll_interval_ms`` between fetches is considered failed).
+    fetch_max_wait_ms : int
+        How long the broker may hold an empty fetch.
+    client_id : str
+    """
+
+    def __init__(self, bootstrap: str, *, topics: Sequence[str] = (), partitions: int = 4, replication: int = 1,
+                 idempotence: bool = True, session_timeout_ms: int = 10_000, heartbeat_ms: int = 1_000,
+                 max_poll_interval_ms: int = 300_000, fetch_max_wait_ms: int = 500,
+                 client_id: str = "streamcal") -> None:
+        self.bootstrap = bootstrap
+        self.topics = tuple(topics)
+        self.partitions = partitions
+        self.replication = replication
+        self.idempotence = idempotence
+        self.session_timeout_ms = session_timeout_ms
+        self.heartbeat_ms = heartbeat_ms
+        self.max_poll_interval_ms = max_poll_interval_ms
+        self.fetch_max_wait_ms = fetch_max_wait_ms
+        self.client_id = client_id
+        self._producer: AIOKafkaProducer | None = None
+        self._subscriptions: list[KafkaSubscription] = []
+
+    async def start(self) -> None:
+        """Create missing topics and start the producer (idempotent)."""
+        if self._producer is not None:
+            return
+        if self.topics:
+            await self.create_topics(self.topics)
+        producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap, client_id=self.client_id, acks="all",
+                                    enable_idempotence=self.idempotence)
+        await producer.start()
+        self._producer = producer
+
+    async def create_topics(self, topics: Sequence[str]) -> None:
+        """Create the topics that do not exist yet."""
+        admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap, client_id=self.client_id)
+        await admin.start()
+        try:
+            existing = set(await admin.list_topics())
+            missing = [t for t in topics if t not in existing]
+            if missing:
+                response = await admin.create_topics(
+                    [NewTopic(t, num_partitions=self.partitions, replication_factor=self.replication)
+                     for t in missing])
+                for error in getattr(response, "topic_errors", ()):
+                    if error[1] not in (0, _TOPIC_ALREADY_EXISTS):
+                        log.warning("creating topic %s failed with error code %s", error[0], error[1])
+                log.info("created %d topic(s) with %d partitions", len(missing), self.partitions)
+        finally:
+            await admin.close()
+
+    async def stop(self) -> None:
+        """Close the subscriptions and flush the producer (idempotent)."""
+        for sub in list(self._subscriptions):
+            await sub.close()
+        if self._producer is not None:
+            producer, self._producer = self._producer, None
+            await producer.stop()
+
+    async def __aenter__(self) -> Self:
+        await self.start()
+        return self
+
+    async def __aexit__(self, et: type[BaseException] | None, ev: BaseException | None,
+                        tb: TracebackType | None) -> None:
+        await self.stop()
+
+    async def publish(self, topic: str, key: str, value: bytes) -> None:
+        """Publish and wait for the broker's acknowledgement (all in-sync replicas).
+
+        Raises
+        ------
+        ConnectionError
+            The broker did not acknowledge. Retriable.
+        """
+        if self._producer is None:
+            raise ConnectionError("the Kafka bus is not started")
+        try:
+            await self._producer.send_and_wait(topic, value=value, key=key.encode())
+        except KafkaError as exc:
+            raise ConnectionError(f"publish to {topic} failed: {exc}") from exc
+
+    def subscribe(self, topics: Sequence[str], group: str, *, start: StartFrom = "earliest") -> KafkaSubscription:
+        """A consumer in ``group`` for ``topics``; it joins the group on first use (or ``async with``)."""
+        sub = KafkaSubscription(self, tuple(topics), group, start)
+        self._subscriptions.append(sub)
+        return sub
+
+    def _forget(self, sub: KafkaSubscription) -> None:
+        if sub in self._subscriptions:
+            self._subscriptions.remove(sub)
+
+
+class _Listener(ConsumerRebalanceListener):
+    def __init__(self, sub: KafkaSubscription) -> None:
+        self.sub = sub
+
+    async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
+        for tp in revoked:
+            self.sub.marks.pop(tp, None)
+        self.sub.buffer = [r for r in self.sub.buffer if TopicPartition(r.topic, r.partition) not in revoked]
+
+    async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
+        self.sub.joined = True
+        log.debug("group %s: assigned %s", self.sub.group, sorted(str(tp) for tp in assigned))
+
+
+class KafkaSubscription:
+    """One consumer-group member on Kafka, yielding messages one at a time."""
+
+    def __init__(self, bus: KafkaBus, topics: tuple[str, ...], group: str, start: StartFrom) -> None:
+        self.bus = bus
+        self.topics = topics
+        self.group = group
+        self.start = start
+        self.marks: dict[TopicPartition, Watermark] = {}
+        self.buffer: list[ConsumerRecord[bytes, bytes]] = []
+        self.joined = False
+        self._consumer: AIOKafkaConsumer | None = None
+        self._closed = False
+
+    @property
+    def assigned(self) -> bool:
+        """Whether the consumer has joined its group and holds an assignment."""
+        return self.joined and not self._closed
+
+    async def open(self) -> None:
+        """Start the consumer and subscribe (idempotent)."""
+        if self._consumer is not None or self._closed:
+            return
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=self.bus.bootstrap, client_id=self.bus.client_id, group_id=self.group,
+            enable_auto_commit=False, auto_offset_reset=self.start,
+            session_timeout_ms=self.bus.session_timeout_ms, heartbeat_interval_ms=self.bus.heartbeat_ms,
+            max_poll_interval_ms=self.bus.max_poll_interval_ms, fetch_max_wait_ms=self.bus.fetch_max_wait_ms)
+        await consumer.start()
+        consumer.subscribe(list(self.topics), listener=_Listener(self))
+        self._consumer = consumer
+
+    def __aiter__(self) -> KafkaSubscription:
+        return self
+
+    async def __anext__(self) -> Message:
+        await self.open()
+        while not self._closed and self._consumer is not None:
+            if not self.buffer:
+                batch = await self._consumer.getmany(timeout_ms=500, max_records=1)
+                self.buffer = [r for records in batch.values() for r in records]
+                continue
+            record = self.buffer.pop(0)
+            tp = TopicPartition(record.topic, record.partition)
+            mark = self.marks.setdefault(tp, Watermark(record.offset))
+            mark.delivered(record.offset)
+            key = record.key.decode(errors="replace") if record.key is not None else ""
+            return Message(topic=record.topic, partition=record.partition, offset=record.offset, key=key,
+                           value=record.value or b"", _on_commit=self._commit)
+        raise StopAsyncIteration
+
+    async def _commit(self, message: Message) -> None:
+        tp = TopicPartition(message.topic, message.partition)
+        mark = self.marks.get(tp)
+        if mark is None or self._consumer is None:
+            log.info("not committing %s[%d]@%d: the partition moved to another consumer (it will be redone)",
+                     message.topic, message.partition, message.offset)
+            return
+        advanced = mark.done(message.offset)
+        if advanced is None:
+            return
+        try:
+            await self._consumer.commit({tp: advanced})
+        except KafkaError as exc:
+            log.warning("commit of %s[%d] up to %d refused (%s): the work will be redone by the new owner",
+                        message.topic, message.partition, advanced, exc)
+
+    async def close(self) -> None:
+        """Leave the group (idempotent); uncommitted messages go to the other members."""
+        if self._closed:
+            return
+        self._closed = True
+        self.bus._forget(self)
+        if self._consumer is not None:
+            consumer, self._consumer = self._consumer, None
+            await consumer.stop()
+
+    async def __aenter__(self) -> Self:
+        await self.open()
+        return self
+
+    async def __aexit__(self, et: type[BaseException] | None, ev: BaseException | None,
+                        tb: TracebackType | None) -> None:
+        await self.close()
+
+
+async def read_topic(bootstrap: str, topic: str, *, client_id: str = "streamcal-reader") -> list[Record]:
+    """Everything currently in a topic, from the beginning, without joining a consumer group."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, client_id=client_id, enable_auto_commit=False,
+                                group_id=None)
+    await consumer.start()
+    try:
+        partitions = consumer.partitions_for_topic(topic) or set()
+        tps = [TopicPartition(topic, p) for p in sorted(partitions)]
+        if not tps:
+            return []
+        consumer.assign(tps)
+        await consumer.seek_to_beginning(*tps)
+        ends = await consumer.end_offsets(tps)
+        out: list[Record] = []
+        while [tp for tp in tps if await consumer.position(tp) < ends[tp]]:
+            batch = await consumer.getmany(*tps, timeout_ms=1000)
+            for records in batch.values():
+                out.extend(Record(r.topic, r.partition, r.offset, (r.key or b"").decode(errors="replace"),
+                                  r.value or b"") for r in records)
+        return out
+    finally:
+        await consumer.stop()

@@ -1,0 +1,81 @@
+"""The only place events become bytes and bytes become events.
+
+JSON through one pydantic ``TypeAdapter`` over the event dataclasses, dispatched on their ``type`` tag.
+Reading is tolerant of what a newer producer may add (unknown fields are ignored) but not of a different
+``schema_version``: such a message, like bytes that are not an event at all, raises
+:class:`MalformedEventError`, which the consumers turn into a dead letter holding the raw bytes.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, TypeVar
+
+from pydantic import Field, TypeAdapter, ValidationError
+
+from services.events import SCHEMA_VERSION, Event
+from streamcal.errors import DeadLetterReason, InvalidInputError
+
+__all__ = ["MalformedEventError", "decode", "decode_as", "encode"]
+
+_E = TypeVar("_E")
+
+_ADAPTER: TypeAdapter[Event] = TypeAdapter(Annotated[Event, Field(discriminator="type")])
+
+
+class MalformedEventError(InvalidInputError):
+    """A message is not a valid event of this schema version. Not retriable."""
+
+    reason = DeadLetterReason.MALFORMED_EVENT
+
+
+def encode(event: Event) -> bytes:
+    """Serialize an event to UTF-8 JSON bytes."""
+    return _ADAPTER.dump_json(event)
+
+
+def decode(raw: bytes) -> Event:
+    """Parse bytes into an event.
+
+    Raises
+    ------
+    MalformedEventError
+        Not JSON, not an object, an unknown ``type``, a foreign ``schema_version`` or invalid fields.
+        Not retriable.
+    """
+    try:
+        doc = json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise MalformedEventError(f"message is not JSON: {exc}") from exc
+    if not isinstance(doc, dict):
+        raise MalformedEventError(f"message is a JSON {type(doc).__name__}, not an event object")
+    version = doc.get("schema_version")
+    if version != SCHEMA_VERSION:
+        raise MalformedEventError(f"schema_version {version!r} is not {SCHEMA_VERSION}: cannot read this event")
+    try:
+        return _ADAPTER.validate_python(doc)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise MalformedEventError(
+            f"invalid {doc.get('type', 'untyped')!r} event: {where}: {first['msg']} ({exc.error_count()} errors)"
+        ) from exc
+
+
+def decode_as(raw: bytes, kind: type[_E] | tuple[type[_E], ...]) -> _E:
+    """Parse bytes and check the event is of the kind the topic carries.
+
+    Raises
+    ------
+    MalformedEventError
+        As :func:`decode`, or the event is of another kind. Not retriable.
+    """
+    event = decode(raw)
+    if not isinstance(event, kind):
+        raise MalformedEventError(f"unexpected {type(event).__name__} on a topic that carries {_names(kind)}")
+    return event
+
+
+def _names(kind: type | tuple[type, ...]) -> str:
+    kinds = kind if isinstance(kind, tuple) else (kind,)
+    return " or ".join(k.__name__ for k in kinds)

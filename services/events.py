@@ -1,0 +1,286 @@
+"""The events that flow between the services, and the topic names and keys they travel on.
+
+Every event is a frozen, slotted, keyword-only dataclass with an ``event_id`` (UUID4), an aware UTC
+``created`` timestamp, a ``schema_version`` and a ``type`` tag the codec dispatches on. Events carry paths
+and identifiers, never pixel arrays; the route decided by the router travels as ``Route.to_dict()``.
+
+============================  ==========================================  =====================
+topic                         event                                       key
+============================  ==========================================  =====================
+streamcal.exposure.arrived    :class:`ExposureArrived`                    exposure id
+streamcal.work.<alias>        :class:`WorkItem`                           exposure id (stage 3:
+                                                                          association id)
+streamcal.association.member  :class:`MemberDone`,                        association id
+-done                         :class:`AssociationDeclared`
+streamcal.association.ready   :class:`AssociationReady`                   association id
+streamcal.products            :class:`ProductsWritten`                    exposure id
+streamcal.deadletter          :class:`DeadLetter`                         the original key
+============================  ==========================================  =====================
+
+Encoding and decoding live only in :mod:`services.codec`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Literal
+from uuid import UUID, uuid4
+
+__all__ = [
+    "ARRIVED",
+    "ASSOCIATION_READY",
+    "DEADLETTER",
+    "MEMBER_DONE",
+    "PRODUCTS",
+    "SCHEMA_VERSION",
+    "AssociationDeclared",
+    "AssociationReady",
+    "DeadLetter",
+    "Event",
+    "ExposureArrived",
+    "MemberDone",
+    "ProductsWritten",
+    "RouteDict",
+    "WorkItem",
+    "alias_of",
+    "all_topics",
+    "utcnow",
+    "work_topic",
+]
+
+SCHEMA_VERSION = 1
+
+ARRIVED = "streamcal.exposure.arrived"
+MEMBER_DONE = "streamcal.association.member-done"
+ASSOCIATION_READY = "streamcal.association.ready"
+PRODUCTS = "streamcal.products"
+DEADLETTER = "streamcal.deadletter"
+_WORK_PREFIX = "streamcal.work."
+
+#: ``Route.to_dict()``: JSON-safe values only.
+RouteDict = dict[str, str | bool | None]
+
+
+def work_topic(alias: str) -> str:
+    """``streamcal.work.<alias>``: the topic a pipeline's workers consume."""
+    return f"{_WORK_PREFIX}{alias}"
+
+
+def alias_of(topic: str) -> str | None:
+    """The pipeline alias of a work topic, or None for any other topic."""
+    return topic[len(_WORK_PREFIX):] if topic.startswith(_WORK_PREFIX) else None
+
+
+def all_topics(aliases: Iterable[str]) -> tuple[str, ...]:
+    """Every topic the system uses, given the pipeline aliases of the registry (sorted, no duplicates)."""
+    fixed = (ARRIVED, MEMBER_DONE, ASSOCIATION_READY, PRODUCTS, DEADLETTER)
+    return tuple(sorted({*fixed, *(work_topic(a) for a in aliases)}))
+
+
+def utcnow() -> datetime:
+    """An aware UTC timestamp."""
+    return datetime.now(UTC)
+
+
+def _check_aware(*stamps: datetime | None) -> None:
+    for stamp in stamps:
+        if stamp is not None and stamp.utcoffset() is None:
+            raise ValueError(f"timestamp {stamp.isoformat()} has no time zone; events carry aware UTC datetimes")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ExposureArrived:
+    """A complete file landed in the ingest folder (a raw exposure or an upstream ASN file).
+
+    Attributes
+    ----------
+    path : Path
+        The file, absolute.
+    size, mtime_ns : int
+        The file version that passed the completeness gate (the watcher never emits one twice).
+    file_kind : {"exposure", "asn"}
+        ``*_uncal.fits`` or ``*_asn.json``.
+    exposure_id : str
+        The root name (``jw..._nrca1``) or, for an ASN or a name that is not JWST's, the file name.
+    landed_at : datetime
+        The file's modification time: when it finished landing.
+    """
+
+    type: Literal["exposure.arrived"] = "exposure.arrived"
+    path: Path
+    size: int
+    mtime_ns: int
+    file_kind: Literal["exposure", "asn"] = "exposure"
+    exposure_id: str
+    landed_at: datetime
+    event_id: UUID = field(default_factory=uuid4)
+    created: datetime = field(default_factory=utcnow)
+    schema_version: int = SCHEMA_VERSION
+
+    def __post_init__(self) -> None:
+        _check_aware(self.created, self.landed_at)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class WorkItem:
+    """Run one pipeline on one input: an exposure (stages 1 and 2) or an ASN file (stage 3).
+
+    Attributes
+    ----------
+    pipeline : str
+        The alias to run; it is also the topic the item travels on.
+    input_path : Path
+        ``*_uncal.fits`` (stage 1), ``*_rate[ints].fits`` (stage 2) or ``*_asn.json`` (stage 3).
+    raw_path : Path or None
+        The raw exposure the work descends from (None at stage 3).
+    route : dict
+        ``Route.to_dict()`` of the exposure (stage 3: of its first member).
+    exposure_id : str
+        Root name; at stage 3 the level-3 product name.
+    association_id : str or None
+        The level-3 candidate key (None when the route has no stage 3).
+    attempt : int
+        1 for the first delivery; replays from the dead letters count up.
+    partial : bool
+        Stage 3 only: the association was released at its deadline with members missing.
+    landed_at : datetime or None
+        When the raw file landed, for the file-landed → product latency.
+    """
+
+    type: Literal["work"] = "work"
+    pipeline: str
+    input_path: Path
+    raw_path: Path | None = None
+    route: RouteDict
+    exposure_id: str
+    association_id: str | None = None
+    attempt: int = 1
+    partial: bool = False
+    landed_at: datetime | None = None
+    event_id: UUID = field(default_factory=uuid4)
+    created: datetime = field(default_factory=utcnow)
+    schema_version: int = SCHEMA_VERSION
+
+    def __post_init__(self) -> None:
+        _check_aware(self.created, self.landed_at)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MemberDone:
+    """An exposure finished stage 2; its association may now be complete."""
+
+    type: Literal["member.done"] = "member.done"
+    association_id: str
+    exposure_id: str
+    product_path: Path
+    raw_path: Path | None = None
+    route: RouteDict
+    event_id: UUID = field(default_factory=uuid4)
+    created: datetime = field(default_factory=utcnow)
+    schema_version: int = SCHEMA_VERSION
+
+    def __post_init__(self) -> None:
+        _check_aware(self.created)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AssociationDeclared:
+    """An upstream ASN file names the members of an association (membership from the file, not rules)."""
+
+    type: Literal["association.declared"] = "association.declared"
+    association_id: str
+    asn_path: Path
+    event_id: UUID = field(default_factory=uuid4)
+    created: datetime = field(default_factory=utcnow)
+    schema_version: int = SCHEMA_VERSION
+
+    def __post_init__(self) -> None:
+        _check_aware(self.created)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AssociationReady:
+    """The tracker released an association to stage 3 (a fact, for operators and the run summary)."""
+
+    type: Literal["association.ready"] = "association.ready"
+    association_id: str
+    asn_path: Path
+    pipeline: str
+    members: tuple[str, ...]
+    partial: bool = False
+    event_id: UUID = field(default_factory=uuid4)
+    created: datetime = field(default_factory=utcnow)
+    schema_version: int = SCHEMA_VERSION
+
+    def __post_init__(self) -> None:
+        _check_aware(self.created)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ProductsWritten:
+    """A pipeline finished and its products are on storage."""
+
+    type: Literal["products.written"] = "products.written"
+    pipeline: str
+    exposure_id: str
+    association_id: str | None = None
+    input_path: Path
+    products: tuple[Path, ...]
+    seconds: float
+    skipped: bool = False
+    exp_type: str | None = None
+    landed_at: datetime | None = None
+    next_topic: str | None = None
+    event_id: UUID = field(default_factory=uuid4)
+    created: datetime = field(default_factory=utcnow)
+    schema_version: int = SCHEMA_VERSION
+
+    def __post_init__(self) -> None:
+        _check_aware(self.created, self.landed_at)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DeadLetter:
+    """Work that cannot complete: why, where it came from, and the original bytes for a replay.
+
+    Attributes
+    ----------
+    reason : str
+        A :class:`streamcal.errors.DeadLetterReason` value (also the metric label).
+    error : str
+        The error text (type and message).
+    service : str
+        The service that gave up.
+    source_topic, key : str
+        Where the original message came from; a replay publishes ``original`` there with ``key``.
+    original : str
+        The original message bytes, base64.
+    exposure_id, path : str or None
+        Best-effort identification (absent when the original could not be decoded).
+    attempts : int
+        How many times the work was tried.
+    """
+
+    type: Literal["deadletter"] = "deadletter"
+    reason: str
+    error: str
+    service: str
+    source_topic: str
+    key: str
+    original: str
+    exposure_id: str | None = None
+    path: str | None = None
+    attempts: int = 1
+    event_id: UUID = field(default_factory=uuid4)
+    created: datetime = field(default_factory=utcnow)
+    schema_version: int = SCHEMA_VERSION
+
+    def __post_init__(self) -> None:
+        _check_aware(self.created)
+
+
+Event = (ExposureArrived | WorkItem | MemberDone | AssociationDeclared | AssociationReady | ProductsWritten
+         | DeadLetter)

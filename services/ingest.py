@@ -1,0 +1,190 @@
+"""The ingest folder, file by file: which names count, when a file is complete, what is already done.
+
+All of it is blocking file-system work that the watcher runs in a thread.
+
+- :func:`eligible` — ``*_uncal.fits`` and ``*_asn.json`` only; hidden, temporary and partial names
+  (``.*``, ``*.tmp``, ``*.part``, ``*~``) never.
+- :class:`Gate` — the completeness gate. There is no "file closed" event (watchfiles#345), so a file is
+  complete when its size and mtime are unchanged across ``settle_polls`` polls **and** it looks whole: a
+  FITS length that is a multiple of 2880 bytes whose headers parse (SCI data included), or an ASN that is
+  valid JSON. A file that is stable but never looks whole (corrupt, truncated, not FITS) is passed on
+  after ``corrupt_after_s`` anyway, so that the router dead-letters it with the precise reason: every
+  file that lands ends as products or a dead letter.
+- :func:`finished` — whether the startup rescan may skip a file: its route's stage-1 and stage-2 products
+  exist (newer than the file), or it was already dead-lettered, or (ASN) the tracker already took it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Literal
+
+from services.events import ExposureArrived
+from services.products import route_finished
+from services.router import route_exposure
+from streamcal.datamodels import ExposureName, read_headers
+from streamcal.datamodels.fitsio import FITS_BLOCK
+from streamcal.errors import StreamcalError
+from streamcal.routing import RoutingTable
+
+__all__ = ["Gate", "arrival", "eligible", "file_id", "file_kind", "finished", "looks_whole", "stat_all"]
+
+log = logging.getLogger(__name__)
+
+FileKind = Literal["exposure", "asn"]
+_IGNORED_SUFFIXES = (".tmp", ".part", "~", ".swp")
+
+
+def file_kind(path: Path) -> FileKind | None:
+    """``exposure`` for ``*_uncal.fits``, ``asn`` for ``*_asn.json``, None for anything else."""
+    name = path.name
+    if name.startswith(".") or name.endswith(_IGNORED_SUFFIXES):
+        return None
+    if name.endswith("_uncal.fits"):
+        return "exposure"
+    if name.endswith("_asn.json"):
+        return "asn"
+    return None
+
+
+def eligible(path: Path) -> bool:
+    """Whether the watcher handles this name at all."""
+    return file_kind(path) is not None
+
+
+def file_id(path: Path) -> str:
+    """The exposure root of a JWST raw file name, else the file name (also the message key)."""
+    if file_kind(path) == "exposure":
+        try:
+            return ExposureName.parse(path.name).root
+        except StreamcalError:
+            return path.name
+    return path.name
+
+
+def arrival(path: Path, size: int, mtime_ns: int) -> ExposureArrived:
+    """The ``exposure.arrived`` event of one complete file version."""
+    kind = file_kind(path)
+    assert kind is not None
+    landed = datetime.fromtimestamp(mtime_ns / 1e9, UTC)
+    return ExposureArrived(path=path, size=size, mtime_ns=mtime_ns, file_kind=kind, exposure_id=file_id(path),
+                           landed_at=landed)
+
+
+def looks_whole(path: Path, size: int) -> bool:
+    """FITS: a multiple of 2880 bytes whose headers (and SCI extent) parse; ASN: valid JSON."""
+    if file_kind(path) == "asn":
+        try:
+            json.loads(path.read_text(encoding="utf-8"))
+            return True
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+            return False
+    if size == 0 or size % FITS_BLOCK:
+        return False
+    try:
+        read_headers(path)
+    except (StreamcalError, OSError):
+        return False
+    return True
+
+
+@dataclass(slots=True)
+class _Candidate:
+    signature: tuple[int, int] | None = None
+    polls: int = 0
+    stable_since: float = field(default_factory=time.monotonic)
+
+
+@dataclass(slots=True)
+class Gate:
+    """Candidates waiting to be complete, and the file versions already emitted.
+
+    Attributes
+    ----------
+    settle_polls : int
+        Consecutive polls with the same (size, mtime) needed.
+    corrupt_after_s : float
+        How long a stable file that does not look whole waits before it is passed on anyway.
+    """
+
+    settle_polls: int = 2
+    corrupt_after_s: float = 5.0
+    candidates: dict[Path, _Candidate] = field(default_factory=dict)
+    emitted: set[tuple[Path, int, int]] = field(default_factory=set)
+
+    def consider(self, path: Path) -> None:
+        """Start watching a file (no-op for ineligible names and files already watched)."""
+        if eligible(path) and path not in self.candidates:
+            self.candidates[path] = _Candidate()
+
+    def settled(self, stats: Mapping[Path, tuple[int, int] | None],
+                now: Callable[[], float] = time.monotonic) -> list[tuple[Path, int, int]]:
+        """Take one round of (size, mtime_ns) stats (None: the file is gone); return the versions that have
+        been stable for ``settle_polls`` polls and were never emitted. Runs on the event loop (no I/O)."""
+        stable = []
+        for path, signature in stats.items():
+            cand = self.candidates.get(path)
+            if cand is None:
+                continue
+            if signature is None:
+                del self.candidates[path]
+                continue
+            if signature != cand.signature:
+                cand.signature, cand.polls, cand.stable_since = signature, 1, now()
+                continue
+            cand.polls += 1
+            version = (path, *signature)
+            if version in self.emitted:
+                del self.candidates[path]
+            elif cand.polls >= self.settle_polls:
+                stable.append(version)
+        return stable
+
+    def decide(self, version: tuple[Path, int, int], whole: bool, now: Callable[[], float] = time.monotonic) -> bool:
+        """Whether to emit a stable version: it looks whole, or it has been stable for ``corrupt_after_s``."""
+        if whole:
+            return True
+        cand = self.candidates.get(version[0])
+        if cand is not None and now() - cand.stable_since >= self.corrupt_after_s:
+            log.warning("%s is stable but not a whole file after %.1f s: passing it on to be dead-lettered",
+                        version[0].name, self.corrupt_after_s)
+            return True
+        return False
+
+    def emitted_ok(self, version: tuple[Path, int, int]) -> None:
+        """Record an acknowledged emission: this version is never emitted again."""
+        self.emitted.add(version)
+        self.candidates.pop(version[0], None)
+
+
+def stat_all(paths: Iterable[Path]) -> dict[Path, tuple[int, int] | None]:
+    """(size, mtime_ns) of each path, None for a path that is gone (blocking: run in a thread)."""
+    out: dict[Path, tuple[int, int] | None] = {}
+    for path in paths:
+        try:
+            st = os.stat(path)
+            out[path] = (st.st_size, st.st_mtime_ns)
+        except FileNotFoundError:
+            out[path] = None
+    return out
+
+
+def finished(path: Path, *, products_dir: Path, table: RoutingTable, dead_lettered: Callable[[str], bool]) -> bool:
+    """Whether the startup rescan can skip a file (see the module docstring). Never raises."""
+    kind = file_kind(path)
+    if kind == "asn":
+        return (products_dir / path.name).exists()
+    if dead_lettered(file_id(path)):
+        return True
+    try:
+        routed = route_exposure(path, table)
+    except (StreamcalError, OSError):
+        return False
+    return route_finished(routed.route, routed.exposure_id, path, products_dir)

@@ -1,0 +1,131 @@
+"""Association membership from what is on storage (blocking helpers the tracker runs in a thread).
+
+The tracker keeps no state that cannot be rebuilt: a member is a stage-2 product in the products folder
+(``<root>_cal.fits`` or ``<root>_calints.fits``, whichever its route's stage 2 writes); its primary header,
+carried over from the raw file, gives its route and its level-3 candidate key
+(:func:`streamcal.associations.candidate_key`). Completeness is
+:func:`streamcal.associations.is_complete` over the members' headers.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from services.products import stage2_suffix
+from streamcal.associations import Asn, build_asn, candidate_key
+from streamcal.datamodels import ExposureName, read_header, split_suffix
+from streamcal.errors import StreamcalError
+from streamcal.routing import Route, RoutingTable, route
+
+__all__ = [
+    "HeaderCache",
+    "Member",
+    "asn_path_for",
+    "build_for",
+    "member_roots",
+    "observation_prefix",
+    "scan_members",
+    "stage3_products",
+]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Member:
+    """A stage-2 product that belongs to a level-3 association."""
+
+    product: Path
+    root: str
+    header: dict[str, object]
+    route: Route
+    key: str
+
+
+@dataclass(slots=True)
+class HeaderCache:
+    """Primary headers by (path, mtime): a member's header is read once, not on every evaluation."""
+
+    _entries: dict[Path, tuple[int, dict[str, object]]] = field(default_factory=dict)
+
+    def primary(self, path: Path) -> dict[str, object]:
+        """The primary header of a FITS file (re-read when the file changed)."""
+        mtime = path.stat().st_mtime_ns
+        hit = self._entries.get(path)
+        if hit is not None and hit[0] == mtime:
+            return hit[1]
+        header = read_header(path)
+        self._entries[path] = (mtime, header)
+        return header
+
+
+def _member(path: Path, cache: HeaderCache, table: RoutingTable) -> Member | None:
+    """The member a stage-2 product is, or None (not a stage-2 product of a route with a stage 3)."""
+    try:
+        root, suffix = split_suffix(path)
+        header = cache.primary(path)
+        found = route(header, table, source=path.name)
+        if found.asn_type is None or found.stage3 is None or suffix != stage2_suffix(found):
+            return None
+        key = candidate_key(header, asn_type=found.asn_type, source=path.name)
+    except (StreamcalError, OSError) as exc:
+        log.debug("not an association member: %s (%s)", path.name, exc)
+        return None
+    return Member(path, root, header, found, key)
+
+
+def scan_members(products_dir: Path, table: RoutingTable, cache: HeaderCache, *,
+                 prefix: str = "jw") -> list[Member]:
+    """Every association member among the products whose name starts with ``prefix``.
+
+    Candidate keys always include program and observation, so the tracker scans one observation
+    (``prefix="jw<ppppp><ooo>"``) to evaluate one association.
+    """
+    paths: Iterable[Path] = sorted({*products_dir.glob(f"{prefix}*_cal.fits"),
+                                    *products_dir.glob(f"{prefix}*_calints.fits")})
+    members = [_member(p, cache, table) for p in paths]
+    return [m for m in members if m is not None]
+
+
+def observation_prefix(root: str) -> str:
+    """``jw<ppppp><ooo>`` of an exposure root (the products of one observation)."""
+    name = ExposureName.parse(root)
+    return f"jw{name.program:05d}{name.observation:03d}"
+
+
+def build_for(members: list[Member], *, code_version: str) -> Asn:
+    """The level-3 ASN of a set of members (bare product names: the ASN sits next to them).
+
+    Raises
+    ------
+    AssociationError
+        The members cannot form the association (e.g. coron3 without a PSF). Not retriable.
+    """
+    kind = members[0].route.asn_type
+    assert kind is not None
+    return build_asn(kind, [(m.product.name, m.header) for m in members], code_version=code_version)
+
+
+def asn_path_for(products_dir: Path, asn: Asn) -> Path:
+    """Where the tracker writes an ASN: ``<product name>_<asn_type>_asn.json`` beside the products."""
+    return products_dir / f"{asn.products[0].name}_{asn.asn_type}_asn.json"
+
+
+def stage3_products(products_dir: Path, asn: Asn) -> list[Path]:
+    """Stage-3 products already written for an ASN (``<product name>_*.fits``)."""
+    return sorted(products_dir.glob(f"{asn.products[0].name}_*.fits"))
+
+
+def member_roots(asn: Asn) -> list[str]:
+    """The exposure roots an ASN's members are named after."""
+    roots = []
+    for product in asn.products:
+        for member in product.members:
+            try:
+                roots.append(split_suffix(member.expname)[0])
+            except StreamcalError:
+                roots.append(member.expname)
+    return roots

@@ -1,0 +1,131 @@
+"""The router: ``exposure.arrived`` → the work topic of the exposure's stage-1 pipeline.
+
+The route is decided here, once, from a header-only read (in a thread), and travels inside the work item;
+so does the association candidate key when the route has a stage 3. An upstream ASN file is validated and
+declared to the tracker. Unreadable headers, a missing or unknown EXP_TYPE, missing keywords and bad
+ASN files end as dead letters with their reason; nothing here stops the service.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
+
+from services.bus import Bus, Message
+from services.codec import decode_as, encode
+from services.consumer import Activity, Consumer, RetryPolicy
+from services.deadletters import DeadLetters
+from services.events import ARRIVED, MEMBER_DONE, AssociationDeclared, ExposureArrived, WorkItem, work_topic
+from services.metrics import Metrics
+from services.outcomes import Ignored
+from services.runtime import log_context
+from streamcal.associations import Asn, candidate_key, read_asn
+from streamcal.datamodels import ExposureName, read_headers
+from streamcal.routing import Route, RoutingTable, route
+
+__all__ = ["RoutedExposure", "Router", "route_exposure"]
+
+log = logging.getLogger(__name__)
+
+GROUP = "streamcal.router"
+
+
+class RoutedExposure:
+    """What the router learns from one raw file's headers."""
+
+    __slots__ = ("association_id", "exposure_id", "route")
+
+    def __init__(self, exposure_id: str, route: Route, association_id: str | None) -> None:
+        self.exposure_id = exposure_id
+        self.route = route
+        self.association_id = association_id
+
+
+def route_exposure(path: Path, table: RoutingTable) -> RoutedExposure:
+    """Read the headers of a raw file and decide its route, id and association (blocking: run in a thread).
+
+    Raises
+    ------
+    NotFitsError, CorruptFileError, UnknownExposureTypeError, MissingKeywordError, BadKeywordValueError
+        Not retriable.
+    FileNotFoundError
+        The file vanished. Retriable.
+    """
+    headers = read_headers(path)
+    primary = headers.primary
+    found = route(primary, table, source=path.name)
+    exposure_id = ExposureName.from_header(primary, source=path.name).root
+    association = None
+    if found.asn_type is not None:
+        association = candidate_key(primary, asn_type=found.asn_type, source=path.name)
+    return RoutedExposure(exposure_id, found, association)
+
+
+def _declared_association_id(asn: Asn, asn_path: Path) -> str:
+    """The id a declared ASN file is tracked under: its own file name (membership comes from the file)."""
+    return f"asn:{asn.asn_type}:{asn_path.name}"
+
+
+class Router:
+    """The router service.
+
+    Parameters
+    ----------
+    bus, metrics, deadletters
+        Shared plumbing.
+    table : RoutingTable
+        Loaded once at start.
+    policy : RetryPolicy
+    activity : Activity, optional
+    """
+
+    name = "router"
+
+    def __init__(self, *, bus: Bus, metrics: Metrics, deadletters: DeadLetters, table: RoutingTable,
+                 policy: RetryPolicy, activity: Activity | None = None) -> None:
+        self.bus = bus
+        self.metrics = metrics
+        self.table = table
+        self.consumer = Consumer(name=self.name, bus=bus, topics=[ARRIVED], group=GROUP, handler=self.handle,
+                                 metrics=metrics, deadletters=deadletters, policy=policy, concurrency=4,
+                                 activity=activity)
+
+    @property
+    def ready(self) -> bool:
+        """Subscribed to ``exposure.arrived``."""
+        return self.consumer.ready
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Route until stopped."""
+        await self.consumer.run(stop)
+
+    async def handle(self, message: Message) -> None:
+        """Route one arrival (raises on failure; the consumer classifies)."""
+        event = decode_as(message.value, ExposureArrived)
+        with log_context(exposure_id=event.exposure_id):
+            if event.file_kind == "asn":
+                await self._declare(event)
+            else:
+                await self._route(event)
+
+    async def _route(self, event: ExposureArrived) -> None:
+        routed = await asyncio.to_thread(route_exposure, event.path, self.table)
+        found = routed.route
+        with log_context(exposure_id=routed.exposure_id, exp_type=found.exp_type, pipeline=found.stage1):
+            item = WorkItem(pipeline=found.stage1, input_path=event.path, raw_path=event.path,
+                            route=found.to_dict(), exposure_id=routed.exposure_id,
+                            association_id=routed.association_id, landed_at=event.landed_at)
+            await self.bus.publish(work_topic(found.stage1), routed.exposure_id, encode(item))
+            self.metrics.routed.labels(exp_type=str(found.exp_type), stage1=found.stage1).inc()
+            log.info("routed %s (%s) to %s", event.path.name, found.exp_type, " → ".join(found.stages))
+
+    async def _declare(self, event: ExposureArrived) -> None:
+        asn = await asyncio.to_thread(read_asn, event.path)
+        if asn.level != 3:
+            raise Ignored(f"{event.path.name} is a level-{asn.level} association: nothing to track")
+        association_id = _declared_association_id(asn, event.path)
+        declared = AssociationDeclared(association_id=association_id, asn_path=event.path)
+        await self.bus.publish(MEMBER_DONE, association_id, encode(declared))
+        log.info("declared %s association %s from %s", asn.asn_type, asn.asn_id, event.path.name)
+

@@ -1,0 +1,169 @@
+"""The watcher: files landing in the ingest folder → ``exposure.arrived``.
+
+At start it rescans the ingest folder and re-emits every file whose route is not finished (so nothing is
+lost across a crash: ARCHITECTURE.md, "Embedded default"), then follows changes with watchfiles
+(``awatch``; ``force_polling`` for network filesystems). Every change only makes a file a candidate; the
+completeness gate (:class:`services.ingest.Gate`) decides when to emit, polling every ``poll_interval_s``.
+A periodic rescan is the safety net for events the OS dropped. One watcher per ingest folder.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import logging
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from watchfiles import awatch
+
+from services.bus import Bus
+from services.codec import encode
+from services.consumer import Activity
+from services.events import ARRIVED
+from services.ingest import Gate, arrival, eligible, finished, looks_whole, stat_all
+from services.metrics import Metrics
+from services.outcomes import Outcome, outcome_of
+from streamcal.routing import RoutingTable
+
+__all__ = ["Watcher"]
+
+log = logging.getLogger(__name__)
+
+
+class Watcher:
+    """The watcher service.
+
+    Parameters
+    ----------
+    bus, metrics
+        Shared plumbing.
+    ingest_dir, products_dir : Path
+    table : RoutingTable
+        To tell, at the startup rescan, whether a file's route is finished.
+    gate : Gate
+        The completeness gate (its ``settle_polls`` and ``corrupt_after_s``).
+    poll_interval_s, rescan_interval_s : float
+    force_polling : bool
+    dead_lettered : callable, optional
+        ``key -> bool``: the startup rescan skips files already dead-lettered (embedded record store).
+    activity : Activity, optional
+    """
+
+    name = "watcher"
+
+    def __init__(self, *, bus: Bus, metrics: Metrics, ingest_dir: Path, products_dir: Path, table: RoutingTable,
+                 gate: Gate, poll_interval_s: float = 0.5, rescan_interval_s: float = 60.0,
+                 force_polling: bool = False, dead_lettered: Callable[[str], bool] | None = None,
+                 activity: Activity | None = None) -> None:
+        self.bus = bus
+        self.metrics = metrics
+        self.ingest_dir = ingest_dir
+        self.products_dir = products_dir
+        self.table = table
+        self.gate = gate
+        self.poll_interval_s = poll_interval_s
+        self.rescan_interval_s = rescan_interval_s
+        self.force_polling = force_polling
+        self.dead_lettered = dead_lettered or (lambda key: False)
+        self.activity = activity or Activity()
+        self._ready = False
+        metrics.declare(self.name, [ARRIVED])
+
+    @property
+    def ready(self) -> bool:
+        """The startup rescan is done and the folder is being watched."""
+        return self._ready
+
+    @property
+    def pending(self) -> int:
+        """Files waiting at the completeness gate."""
+        return len(self.gate.candidates)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Rescan, then watch and gate until stopped."""
+        self.ingest_dir.mkdir(parents=True, exist_ok=True)
+        # Watch first, then scan: a file landing in between is seen twice (the gate deduplicates), never
+        # missed. awatch installs its OS watch on its first step, before its first await.
+        watch = asyncio.create_task(self._watch(stop))
+        await asyncio.sleep(0.05)
+        todo, skipped = await asyncio.to_thread(self._startup_scan)
+        for path in todo:
+            self.gate.consider(path)
+        log.info("watching %s: %d file(s) to (re)emit, %d already finished", self.ingest_dir, self.pending, skipped)
+        self._ready = True
+        last_rescan = time.monotonic()
+        try:
+            while not stop.is_set():
+                await self._gate_pass()
+                if time.monotonic() - last_rescan >= self.rescan_interval_s:
+                    for path in await asyncio.to_thread(self._rescan):
+                        self.gate.consider(path)
+                    last_rescan = time.monotonic()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), timeout=self.poll_interval_s)
+        finally:
+            self._ready = False
+            watch.cancel()
+            await asyncio.gather(watch, return_exceptions=True)
+
+    def _startup_scan(self) -> tuple[list[Path], int]:
+        """Files to (re)emit at start, and how many were skipped as finished (blocking)."""
+        todo, skipped = [], 0
+        for path in sorted(self.ingest_dir.iterdir()):
+            if not eligible(path):
+                continue
+            if finished(path, products_dir=self.products_dir, table=self.table, dead_lettered=self.dead_lettered):
+                skipped += 1
+            else:
+                todo.append(path)
+        return todo, skipped
+
+    def _rescan(self) -> list[Path]:
+        """Eligible files whose current version was never emitted (blocking)."""
+        todo = []
+        for path in self.ingest_dir.iterdir():
+            try:
+                st = path.stat()
+            except FileNotFoundError:
+                continue
+            if eligible(path) and (path, st.st_size, st.st_mtime_ns) not in self.gate.emitted:
+                todo.append(path)
+        return todo
+
+    async def _watch(self, stop: asyncio.Event) -> None:
+        debounce_ms = max(50, int(self.poll_interval_s * 1000))
+        async for changes in awatch(self.ingest_dir, watch_filter=lambda _c, p: eligible(Path(p)),
+                                    stop_event=stop, force_polling=self.force_polling, recursive=False,
+                                    poll_delay_ms=debounce_ms, debounce=debounce_ms, step=50):
+            # Every kind of change counts, "deleted" included: watchfiles pairs rename events by parity, and
+            # the destination of a rename (how careful producers land files) can come out as "deleted". The
+            # gate stats the path anyway and drops it if it is really gone.
+            for _change, name in changes:
+                self.gate.consider(Path(name))
+            self.activity.touch()
+
+    async def _gate_pass(self) -> None:
+        if not self.gate.candidates:
+            self.metrics.inflight.labels(service=self.name).set(0)
+            return
+        # Blocking work (stat, header reads) in threads; the gate's state changes only on the loop.
+        stats = await asyncio.to_thread(stat_all, list(self.gate.candidates))
+        stable = self.gate.settled(stats)
+        wholes = await asyncio.to_thread(lambda: [looks_whole(p, size) for p, size, _ in stable])
+        ready = [v for v, whole in zip(stable, wholes, strict=True) if self.gate.decide(v, whole)]
+        self.metrics.inflight.labels(service=self.name).set(self.pending)
+        for path, size, mtime_ns in ready:
+            event = arrival(path, size, mtime_ns)
+            publish = functools.partial(self.bus.publish, ARRIVED, event.exposure_id, encode(event))
+            result, _ = await outcome_of(publish)
+            if result.outcome is not Outcome.SUCCESS:
+                log.error("publishing the arrival of %s failed (%s): trying again", path.name, result.error)
+                continue
+            self.gate.emitted_ok((path, size, mtime_ns))
+            self.metrics.events.labels(service=self.name, topic=ARRIVED, outcome=Outcome.SUCCESS.value).inc()
+            self.metrics.last_success.labels(service=self.name).set(time.time())
+            self.activity.touch()
+            log.info("arrived: %s (%d bytes)", path.name, size)

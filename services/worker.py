@@ -1,0 +1,148 @@
+"""A stage worker: ``work.<alias>`` → run the pipeline in the process pool → the route's next hop.
+
+One consumer group per pipeline alias (``streamcal.worker.<alias>``). A worker never looks at EXP_TYPE: it
+runs the pipeline its topic names and forwards to the next hop the route inside the work item names:
+
+- after stage 1 with a stage 2: a work item for ``work.<stage2>`` on the stage-1 product stage 2 reads;
+- after stage 2 with a stage 3: ``association.member-done`` keyed by the association candidate key;
+- otherwise nothing more (stage 3, or a route that stops).
+
+Every run also publishes ``products`` (ProductsWritten). A stage whose products are already on storage
+(newer than its input) is not run again, only forwarded: this is how work resumes after a crash.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from pathlib import Path
+
+from services.bus import Bus, Message
+from services.codec import MalformedEventError, decode_as, encode
+from services.consumer import Activity, Consumer, RetryPolicy
+from services.deadletters import DeadLetters
+from services.events import MEMBER_DONE, PRODUCTS, MemberDone, ProductsWritten, WorkItem, work_topic
+from services.metrics import Metrics
+from services.pool import PipelinePool
+from services.products import expected_products, products_done, stage2_input_path, stage2_product_path
+from services.runtime import log_context
+from streamcal.errors import InvalidInputError
+from streamcal.routing import Route
+
+__all__ = ["Worker", "worker_group"]
+
+log = logging.getLogger(__name__)
+
+
+def worker_group(alias: str) -> str:
+    """The consumer group of a pipeline's workers."""
+    return f"streamcal.worker.{alias}"
+
+
+class Worker:
+    """The worker service of one pipeline alias.
+
+    Parameters
+    ----------
+    alias : str
+        The pipeline this worker runs (its topic is ``streamcal.work.<alias>``).
+    bus, metrics, deadletters
+        Shared plumbing.
+    pool : PipelinePool
+        Where pipelines run; its size bounds the concurrency.
+    refs_dir, products_dir : Path
+    policy : RetryPolicy
+    activity : Activity, optional
+    """
+
+    def __init__(self, *, alias: str, bus: Bus, metrics: Metrics, deadletters: DeadLetters, pool: PipelinePool,
+                 refs_dir: Path, products_dir: Path, policy: RetryPolicy, activity: Activity | None = None) -> None:
+        self.alias = alias
+        self.name = f"worker.{alias}"
+        self.bus = bus
+        self.metrics = metrics
+        self.pool = pool
+        self.refs_dir = refs_dir
+        self.products_dir = products_dir
+        self._running: dict[str, tuple[asyncio.Lock, int]] = {}
+        self.consumer = Consumer(name=self.name, bus=bus, topics=[work_topic(alias)], group=worker_group(alias),
+                                 handler=self.handle, metrics=metrics, deadletters=deadletters, policy=policy,
+                                 concurrency=pool.processes, activity=activity)
+
+    @property
+    def ready(self) -> bool:
+        """Subscribed to the work topic."""
+        return self.consumer.ready
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Work until stopped (in-flight runs finish within the grace period)."""
+        await self.consumer.run(stop)
+
+    async def handle(self, message: Message) -> None:
+        """Run one work item and forward its outcome (raises on failure; the consumer classifies)."""
+        item = decode_as(message.value, WorkItem)
+        if item.pipeline != self.alias:
+            raise MalformedEventError(f"a {item.pipeline} work item on the {self.alias} topic")
+        route = Route.from_dict(item.route)
+        if self.alias not in route.stages:
+            raise InvalidInputError(f"{self.alias} is not a stage of the {route.exp_type} route {route.stages}")
+        with log_context(exposure_id=item.exposure_id, exp_type=route.exp_type, pipeline=self.alias):
+            # A duplicate delivered while the first is running waits for it, then finds the products done.
+            lock, users = self._running.get(item.exposure_id, (asyncio.Lock(), 0))
+            self._running[item.exposure_id] = (lock, users + 1)
+            try:
+                async with lock:
+                    products, seconds, skipped = await self._run(item, route)
+            finally:
+                lock, users = self._running[item.exposure_id]
+                if users == 1:
+                    del self._running[item.exposure_id]
+                else:
+                    self._running[item.exposure_id] = (lock, users - 1)
+            next_topic = await self._forward(item, route, products)
+            written = ProductsWritten(pipeline=self.alias, exposure_id=item.exposure_id,
+                                      association_id=item.association_id, input_path=item.input_path,
+                                      products=products, seconds=seconds, skipped=skipped,
+                                      exp_type=str(route.exp_type), landed_at=item.landed_at, next_topic=next_topic)
+            await self.bus.publish(PRODUCTS, item.exposure_id, encode(written))
+
+    async def _run(self, item: WorkItem, route: Route) -> tuple[tuple[Path, ...], float, bool]:
+        expected = expected_products(self.alias, route, item.exposure_id, self.products_dir)
+        if await asyncio.to_thread(products_done, expected, item.input_path):
+            assert expected is not None
+            log.info("%s products of %s already on storage: forwarding without a rerun", self.alias,
+                     item.exposure_id)
+            return expected, 0.0, True
+        started = time.perf_counter()
+        result = await self.pool.run(self.alias, item.input_path, refs_dir=self.refs_dir,
+                                     out_dir=self.products_dir)
+        self.metrics.pipeline_seconds.labels(pipeline=self.alias).observe(result.seconds)
+        for step in result.steps:
+            self.metrics.step_seconds.labels(step=step.name).observe(step.seconds)
+        log.info("%s on %s: %d product(s) in %.2f s (%.3f s with the pool hop)", self.alias, item.input_path.name,
+                 len(result.products), result.seconds, time.perf_counter() - started)
+        return result.products, result.seconds, False
+
+    async def _forward(self, item: WorkItem, route: Route, products: tuple[Path, ...]) -> str | None:
+        """Publish the next hop of the route; returns its topic (None when the route ends here)."""
+        root = item.exposure_id
+        if self.alias == route.stage1 and route.stage2 is not None:
+            stage2_input = stage2_input_path(route, root, self.products_dir)
+            if stage2_input not in products:
+                raise InvalidInputError(f"{self.alias} wrote no {stage2_input.name} for stage 2 "
+                                        f"(products: {[p.name for p in products]})")
+            nxt = WorkItem(pipeline=route.stage2, input_path=stage2_input, raw_path=item.raw_path, route=item.route,
+                           exposure_id=root, association_id=item.association_id, landed_at=item.landed_at)
+            topic = work_topic(route.stage2)
+            await self.bus.publish(topic, root, encode(nxt))
+            return topic
+        if self.alias == route.stage2 and route.stage3 is not None:
+            if item.association_id is None:
+                raise InvalidInputError(f"{root} has a {route.stage3} stage but no association id")
+            done = MemberDone(association_id=item.association_id, exposure_id=root,
+                              product_path=stage2_product_path(route, root, self.products_dir),
+                              raw_path=item.raw_path, route=item.route)
+            await self.bus.publish(MEMBER_DONE, item.association_id, encode(done))
+            return MEMBER_DONE
+        return None

@@ -1,0 +1,86 @@
+"""Events and their one codec (services/events.py, services/codec.py)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+
+from services.codec import MalformedEventError, decode, decode_as, encode
+from services.events import (
+    AssociationDeclared,
+    AssociationReady,
+    DeadLetter,
+    ExposureArrived,
+    MemberDone,
+    ProductsWritten,
+    WorkItem,
+    alias_of,
+    all_topics,
+    utcnow,
+    work_topic,
+)
+
+ROUTE = {"exp_type": "NRC_IMAGE", "tsovisit": False, "is_tso": False, "is_wfsc": False,
+         "stage1": "calwebb_detector1", "stage2": "calwebb_image2", "stage3": "calwebb_image3",
+         "stage2_input": "rate", "asn_type": "image3", "stage2_asn_type": "image2"}
+
+EVENTS = [
+    ExposureArrived(path=Path("/in/a_uncal.fits"), size=2880, mtime_ns=1, exposure_id="a", landed_at=utcnow()),
+    WorkItem(pipeline="calwebb_detector1", input_path=Path("/in/a_uncal.fits"), raw_path=Path("/in/a_uncal.fits"),
+             route=ROUTE, exposure_id="a", association_id="image3:jw01234:o001", landed_at=utcnow()),
+    MemberDone(association_id="k", exposure_id="a", product_path=Path("/p/a_cal.fits"), route=ROUTE),
+    AssociationDeclared(association_id="asn:x", asn_path=Path("/in/x_asn.json")),
+    AssociationReady(association_id="k", asn_path=Path("/p/x_asn.json"), pipeline="calwebb_image3",
+                     members=("a_cal.fits",), partial=True),
+    ProductsWritten(pipeline="calwebb_detector1", exposure_id="a", input_path=Path("/in/a_uncal.fits"),
+                    products=(Path("/p/a_rate.fits"), Path("/p/a_rateints.fits")), seconds=0.5),
+    DeadLetter(reason="corrupt_file", error="CorruptFileError: x", service="router",
+               source_topic="streamcal.exposure.arrived", key="a", original="e30="),
+]
+
+
+@pytest.mark.parametrize("event", EVENTS, ids=lambda e: type(e).__name__)
+def test_every_event_round_trips_and_is_frozen_slotted_keyword_only(event):
+    """1. encode → decode gives the same event; events are frozen, slotted, keyword-only, versioned."""
+    assert decode(encode(event)) == event
+    assert event.schema_version == 1 and event.created.utcoffset() is not None
+    assert not hasattr(event, "__dict__")
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        event.event_id = None  # type: ignore[misc]
+    with pytest.raises(TypeError):
+        type(event)("positional")  # type: ignore[call-arg]
+
+
+def test_reading_is_tolerant_of_new_fields_but_not_of_another_schema_version():
+    """2. Unknown fields are ignored; a foreign schema_version is malformed; so are non-events."""
+    doc = json.loads(encode(EVENTS[0]))
+    doc["added_by_a_newer_producer"] = {"x": 1}
+    assert decode(json.dumps(doc).encode()) == EVENTS[0]
+    doc["schema_version"] = 2
+    with pytest.raises(MalformedEventError, match="schema_version 2"):
+        decode(json.dumps(doc).encode())
+    for raw, match in [(b"\xff\xfe", "not JSON"), (b"[1, 2]", "JSON list"), (b'{"schema_version": 1}', "invalid"),
+                       (b'{"type": "work", "schema_version": 1, "pipeline": 3}', "invalid 'work' event")]:
+        with pytest.raises(MalformedEventError, match=match):
+            decode(raw)
+
+
+def test_naive_timestamps_and_wrong_kinds_are_rejected():
+    """3. Timestamps must be aware; decode_as checks the kind a topic carries; the error is a dead letter reason."""
+    with pytest.raises(ValueError, match="no time zone"):
+        ExposureArrived(path=Path("/x"), size=1, mtime_ns=1, exposure_id="x", landed_at=datetime(2024, 1, 1))
+    with pytest.raises(MalformedEventError, match="unexpected WorkItem") as info:
+        decode_as(encode(EVENTS[1]), ExposureArrived)
+    assert info.value.reason == "malformed_event" and not info.value.retriable
+
+
+def test_topic_names():
+    """4. One work topic per alias; alias_of inverts it; all_topics lists the fixed topics too."""
+    assert work_topic("calwebb_detector1") == "streamcal.work.calwebb_detector1"
+    assert alias_of("streamcal.work.calwebb_spec2") == "calwebb_spec2" and alias_of("streamcal.products") is None
+    topics = all_topics(["calwebb_dark", "calwebb_dark"])
+    assert "streamcal.deadletter" in topics and topics.count("streamcal.work.calwebb_dark") == 1

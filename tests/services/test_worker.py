@@ -1,0 +1,161 @@
+"""Stage workers on the real pipelines (services/worker.py, services/pool.py)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from pathlib import Path
+
+from prometheus_client import CollectorRegistry
+
+from services.bus import InMemoryBus
+from services.codec import encode
+from services.consumer import RetryPolicy
+from services.deadletters import DeadLetters
+from services.events import DEADLETTER, PRODUCTS, DeadLetter, ProductsWritten, WorkItem, utcnow, work_topic
+from services.metrics import Metrics
+from services.pool import PipelinePool
+from services.router import route_exposure
+from services.worker import Worker, worker_group
+from streamcal.routing import load_routing_table
+from tests.services.support import Program, events_on, eventually
+
+TABLE = load_routing_table()
+MRS = "jw01234008002"          # the full-frame MIRI MRS exposure: the slowest of the program (~2 s)
+
+
+def stage1_item(raw: Path) -> WorkItem:
+    routed = route_exposure(raw, TABLE)
+    return WorkItem(pipeline=routed.route.stage1, input_path=raw, raw_path=raw, route=routed.route.to_dict(),
+                    exposure_id=routed.exposure_id, association_id=routed.association_id, landed_at=utcnow())
+
+
+@contextlib.asynccontextmanager
+async def worker_on(bus: InMemoryBus, tmp_path: Path, program: Program, alias: str = "calwebb_detector1", *,
+                    refs: Path | None = None, timeout_s: float = 120.0, processes: int = 2,
+                    max_attempts: int = 2):
+    metrics = Metrics(CollectorRegistry())
+    async with PipelinePool(processes=processes, timeout_s=timeout_s) as pool:
+        worker = Worker(alias=alias, bus=bus, metrics=metrics, deadletters=DeadLetters(bus, metrics), pool=pool,
+                        refs_dir=refs or program.refs, products_dir=tmp_path / "products",
+                        policy=RetryPolicy(max_attempts=max_attempts, base_s=0.05, max_s=0.2))
+        stop = asyncio.Event()
+        task = asyncio.create_task(worker.run(stop))
+        await eventually(lambda: worker.ready)
+        try:
+            yield worker, metrics, task
+        finally:
+            stop.set()
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.wait_for(task, 30)
+
+
+def sample(metrics: Metrics, name: str, **labels: str) -> float:
+    return metrics.registry.get_sample_value(name, labels) or 0.0
+
+
+async def test_stage1_runs_in_the_pool_and_forwards_to_stage2(program, tmp_path):
+    """1. A detector1 item produces rate + rateints, forwards the right stage-2 input (rate for imaging,
+    rateints for TSO) to work.calwebb_image2 and announces the products; a dark's route ends at stage 1."""
+    bus = InMemoryBus()
+    image, tso = program.files("jw01234001001_02101_00001")[0], program.files("seg001")[0]
+    dark = program.files("jw01234006001")[0]
+    async with worker_on(bus, tmp_path, program) as (_, metrics, _), \
+            worker_on(bus, tmp_path, program, "calwebb_dark") as (_, dark_metrics, _):
+        for raw in (image, tso, dark):
+            item = stage1_item(raw)
+            await bus.publish(work_topic(item.pipeline), item.exposure_id, encode(item))
+        await eventually(lambda: len(bus.records(PRODUCTS)) == 3, timeout=60)
+    stage2 = {i.exposure_id: i for i in events_on(bus, work_topic("calwebb_image2"))}
+    assert stage2["jw01234001001_02101_00001_nrca1"].input_path.name.endswith("_rate.fits")
+    assert stage2["jw01234002001_02101_00001-seg001_nrca1"].input_path.name.endswith("_rateints.fits")
+    assert all(i.input_path.exists() and i.association_id for i in stage2.values())
+    written = {w.exposure_id: w for w in events_on(bus, PRODUCTS) if isinstance(w, ProductsWritten)}
+    assert written["jw01234006001_02101_00001_nrca1"].next_topic is None
+    assert [p.name for p in written["jw01234006001_02101_00001_nrca1"].products] == [
+        "jw01234006001_02101_00001_nrca1_dark.fits"]
+    assert sample(metrics, "streamcal_pipeline_seconds_count", pipeline="calwebb_detector1") == 2
+    assert sample(dark_metrics, "streamcal_pipeline_seconds_count", pipeline="calwebb_dark") == 1
+    assert sample(metrics, "streamcal_step_seconds_count", step="ramp_fit") == 2
+
+
+async def test_duplicate_work_items_do_not_duplicate_products(program, tmp_path):
+    """2. The same work item delivered twice at once (two pool slots free) runs once: the duplicate waits for
+    the first, finds its products on storage (newer than the input) and only forwards again; a third,
+    later delivery does the same. Forwarding again is harmless downstream."""
+    bus = InMemoryBus()
+    item = stage1_item(program.files("jw01234001001_02101_00003")[0])
+    async with worker_on(bus, tmp_path, program) as (_, metrics, _):
+        for _ in range(2):
+            await bus.publish(work_topic(item.pipeline), item.exposure_id, encode(item))
+        await eventually(lambda: len(bus.records(PRODUCTS)) == 2, timeout=60)
+        rate = tmp_path / "products" / f"{item.exposure_id}_rate.fits"
+        stamp = rate.stat().st_mtime_ns
+        await bus.publish(work_topic(item.pipeline), item.exposure_id, encode(item))
+        await eventually(lambda: len(bus.records(PRODUCTS)) == 3, timeout=60)
+    assert [w.skipped for w in events_on(bus, PRODUCTS)] == [False, True, True]
+    assert rate.stat().st_mtime_ns == stamp and len(bus.records(work_topic("calwebb_image2"))) == 3
+    assert sorted(p.name for p in (tmp_path / "products").iterdir()) == [
+        f"{item.exposure_id}_rate.fits", f"{item.exposure_id}_rateints.fits"]
+    assert sample(metrics, "streamcal_pipeline_seconds_count", pipeline="calwebb_detector1") == 1
+
+
+async def test_a_worker_killed_mid_exposure_loses_it_to_another_consumer(program, tmp_path):
+    """3. Worker A dies (its pool processes and its task killed) while running an exposure; the group gives
+    the uncommitted item to worker B, which produces the products once; nothing is lost."""
+    bus = InMemoryBus(partitions=1)            # one partition: exactly one member owns the work
+    item = stage1_item(program.files(MRS)[0])
+    rate = tmp_path / "products" / f"{item.exposure_id}_rate.fits"
+    async with worker_on(bus, tmp_path, program, processes=1) as (a, a_metrics, a_task), \
+            worker_on(bus, tmp_path, program, processes=1) as (_, b_metrics, _):
+        await bus.publish(work_topic(item.pipeline), item.exposure_id, encode(item))
+        await eventually(lambda: sample(a_metrics, "streamcal_inflight", service=a.name) == 1)
+        await asyncio.sleep(0.3)
+        assert not rate.exists()                                   # mid-exposure
+        a.pool.kill()
+        a_task.cancel()                                            # the process is gone: no commit, no events
+        await eventually(lambda: len(bus.records(PRODUCTS)) == 1, timeout=60)
+        await eventually(lambda: bus.backlog(worker_group("calwebb_detector1")) == 0)
+    [written] = events_on(bus, PRODUCTS)
+    assert rate.exists() and not written.skipped
+    assert sample(b_metrics, "streamcal_events_total", service="worker.calwebb_detector1",
+                  topic=work_topic("calwebb_detector1"), outcome="success") == 1
+    assert sample(a_metrics, "streamcal_events_total", service="worker.calwebb_detector1",
+                  topic=work_topic("calwebb_detector1"), outcome="success") == 0
+    assert events_on(bus, DEADLETTER) == []
+
+
+async def test_missing_references_are_dead_lettered_without_retry(program, tmp_path):
+    """4. MissingReferenceError is not retriable: one attempt, a reference_missing dead letter, no products."""
+    bus = InMemoryBus()
+    item = stage1_item(program.files("jw01234001001_02101_00004")[0])
+    empty = tmp_path / "empty_refs"
+    empty.mkdir()
+    async with worker_on(bus, tmp_path, program, refs=empty) as (_, _metrics, _):
+        await bus.publish(work_topic(item.pipeline), item.exposure_id, encode(item))
+        await eventually(lambda: len(bus.records(DEADLETTER)) == 1, timeout=60)
+    [letter] = events_on(bus, DEADLETTER)
+    assert isinstance(letter, DeadLetter) and letter.attempts == 1
+    assert letter.reason in ("reference_missing", "reference_unavailable", "config")
+    assert letter.exposure_id == item.exposure_id and not (tmp_path / "products").exists()
+
+
+async def test_a_crashed_pool_process_is_retried_and_a_stuck_one_times_out(program, tmp_path):
+    """5. A pool process that dies mid-run (BrokenProcessPool) is retried on a fresh pool and succeeds;
+    6. a run over the per-exposure timeout is killed, retried with backoff, then dead-lettered (timeout)."""
+    bus = InMemoryBus()
+    item = stage1_item(program.files(MRS)[0])
+    async with worker_on(bus, tmp_path, program, processes=1) as (worker, metrics, _):
+        await bus.publish(work_topic(item.pipeline), item.exposure_id, encode(item))
+        await eventually(lambda: sample(metrics, "streamcal_inflight", service=worker.name) == 1)
+        await asyncio.sleep(0.3)
+        worker.pool.kill()
+        await eventually(lambda: len(bus.records(PRODUCTS)) == 1, timeout=60)
+    assert sample(metrics, "streamcal_events_total", service=worker.name, topic=work_topic("calwebb_detector1"),
+                  outcome="retry") == 1
+    slow = InMemoryBus()
+    async with worker_on(slow, tmp_path / "t", program, processes=1, timeout_s=0.2) as (worker, metrics, _):
+        await slow.publish(work_topic(item.pipeline), item.exposure_id, encode(item))
+        await eventually(lambda: len(slow.records(DEADLETTER)) == 1, timeout=60)
+    [letter] = events_on(slow, DEADLETTER)
+    assert letter.reason == "timeout" and letter.attempts == 2 and "exceeded the 0.2 s limit" in letter.error
