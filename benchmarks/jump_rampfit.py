@@ -169,6 +169,19 @@ def _neighbours(cr: np.ndarray) -> np.ndarray:
     return near
 
 
+def _detectable(d: Path, cr: np.ndarray, gdq_in: np.ndarray) -> np.ndarray:
+    """Injected CRs a two-point test can see: the jump exceeds 5σ of a group difference (σ² = |median
+    difference| + read noise², in electrons) and does not saturate the pixel in the group it hits."""
+    data, gain, rn = np.load(d / "data.npy"), np.load(d / "gain.npy"), np.load(d / "readnoise.npy")
+    diffs = np.diff(data, axis=1).astype(np.float32) * gain
+    med = np.median(diffs, axis=1)
+    sigma = np.sqrt(np.abs(med) + (rn * gain) ** 2)
+    excess = np.concatenate([np.zeros_like(diffs[:, :1]), diffs - med[:, None]], axis=1)
+    saturating = np.zeros_like(cr)
+    saturating[:, :-1] = (gdq_in[:, 1:] & SAT) != 0
+    return cr & ((gdq_in & SAT) == 0) & ~saturating & (excess > 5 * sigma[:, None])
+
+
 def accuracy(d: Path) -> dict[str, float]:
     """Jump recall/false flags and rate agreement, ours vs stcal (the parity-test metrics)."""
     cr, gdq_in, truth = np.load(d / "cr.npy"), np.load(d / "groupdq.npy"), np.load(d / "rate.npy")
@@ -180,6 +193,11 @@ def accuracy(d: Path) -> dict[str, float]:
         res[f"{who}_recall"] = float(np.count_nonzero(flags & detectable) / np.count_nonzero(detectable))
         res[f"{who}_false_flags"] = int(np.count_nonzero(flags & ~near))
         res[f"{who}_flags"] = int(np.count_nonzero(flags))
+    strong = _detectable(d, cr, gdq_in)
+    for who in ("ours", "stcal"):
+        flags = (np.load(d / f"{who}_jump.npy") & JUMP) != 0
+        res[f"{who}_recall_detectable"] = float(np.count_nonzero(flags & strong) / np.count_nonzero(strong))
+    res["detectable_crs"] = int(np.count_nonzero(strong))
     res["jump_flags_identical"] = bool(np.array_equal(np.load(d / "ours_jump.npy"), np.load(d / "stcal_jump.npy")))
     ours, ref = np.load(d / "ours_ramp.npz"), np.load(d / "stcal_ramp.npz")
     same = (ours["dq"] == ref["dq"]) & np.isfinite(ours["rate"]) & np.isfinite(ref["rate"])
