@@ -206,6 +206,10 @@ def accuracy(d: Path) -> dict[str, float]:
                                                 <= 1e-3 * ref["err"][same]))
     ok = (ref["err"] > 0) & (ours["err"] > 0)
     res["median_abs_err_ratio_minus_1"] = float(np.median(np.abs(ours["err"][ok] / ref["err"][ok] - 1)))
+    hit = cr.any(axis=(0, 1)) & ((ours["dq"] & SAT) == 0) & ((ref["dq"] & SAT) == 0)
+    for who, arr in (("ours", ours), ("stcal", ref)):
+        within = np.abs(arr["rate"][hit] - truth[hit]) <= 5 * arr["err"][hit]
+        res[f"{who}_cr_pixels_within_5sigma"] = float(np.mean(within))
     clean = ~cr.any(axis=(0, 1)) & ((ours["dq"] & SAT) == 0) & ((ref["dq"] & SAT) == 0)
     for who, arr in (("ours", ours), ("stcal", ref)):
         res[f"{who}_clean_median_abs_rate_err"] = float(np.median(np.abs(arr["rate"][clean] - truth[clean])))
