@@ -30,7 +30,7 @@ from services.commands import add_backbone_commands, deadletters_command, run_co
 from streamcal.datamodels import read_headers
 from streamcal.errors import StreamcalError
 from streamcal.routing import Route, RoutingTable, load_routing_table, route
-from streamcal.simulate import ProgramResult, simulate_program, write_reference_set
+from streamcal.simulate import PROGRAMS, ProgramResult, simulate_program, write_reference_set
 
 __all__ = ["main"]
 
@@ -137,7 +137,8 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="streamcal", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
     sim = sub.add_parser("simulate", help="write a simulated observing program and its reference set")
-    sim.add_argument("--program", default="demo", help="program name (see `streamcal simulate --list`)")
+    sim.add_argument("--program", default="demo", choices=sorted(PROGRAMS),
+                     help="; ".join(f"{name}: {text}" for name, text in sorted(PROGRAMS.items())))
     sim.add_argument("--out", type=Path, required=True, help="folder for the raw exposures (the ingest folder)")
     sim.add_argument("--refs", type=Path, help="folder for the reference set (default: OUT/../refs)")
     sim.add_argument("--size", choices=("small", "full"), default="small")
