@@ -15,8 +15,8 @@ from typing import TextIO
 
 from streamcal.datamodels import read_headers
 from streamcal.errors import StreamcalError
-from streamcal.pipelines import PipelineResult, implemented_aliases, run_pipeline
-from streamcal.routing import load_routing_table, route
+from streamcal.pipelines import PipelineResult, StageConfig, implemented_aliases, run_pipeline
+from streamcal.routing import route
 
 __all__ = ["add_calibrate_command", "calibrate_command"]
 
@@ -32,27 +32,24 @@ def add_calibrate_command(sub: argparse._SubParsersAction) -> None:
     cal.add_argument("--workers", type=int, default=1, help="threads per exposure (stage 1)")
 
 
-def _one(path: Path, args: argparse.Namespace) -> PipelineResult:
+def _one(path: Path, args: argparse.Namespace, config: StageConfig) -> PipelineResult:
     alias = args.pipeline
     if alias is None:
-        alias = route(read_headers(path).primary, load_routing_table(), source=path.name).stage1
-    if args.workers > 1 and alias != "calwebb_guider":
-        from streamcal.pipelines.stage1 import run_stage1
-
-        return run_stage1(alias, path, refs_dir=args.refs, out_dir=args.out,
-                          save_ramp=args.save_ramp or None, workers=args.workers)
-    return run_pipeline(alias, path, refs_dir=args.refs, out_dir=args.out, save_ramp=args.save_ramp)
+        alias = route(read_headers(path).primary, config.table, source=path.name).stage1
+    return run_pipeline(alias, path, refs_dir=args.refs, out_dir=args.out, save_ramp=args.save_ramp,
+                        workers=args.workers, config=config)
 
 
 def calibrate_command(args: argparse.Namespace, out: TextIO) -> int:
     """Calibrate each file; returns 0 if all succeeded, 1 otherwise."""
     failures = 0
     started = time.perf_counter()
+    config = StageConfig.load()
     files: Sequence[Path] = args.files
     for n, path in enumerate(files, 1):
         print(f"[{n}/{len(files)}] {path.name}", file=out, flush=True)
         try:
-            result = _one(path, args)
+            result = _one(path, args, config)
         except (StreamcalError, OSError) as exc:
             failures += 1
             reason = getattr(exc, "reason", "unreadable")

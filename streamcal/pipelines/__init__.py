@@ -11,36 +11,47 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 from types import MappingProxyType
+from typing import NamedTuple
 
 from streamcal.errors import ConfigError
 from streamcal.pipelines.guider import run_guider
 from streamcal.pipelines.plan import Plan, build_plan
-from streamcal.pipelines.result import PipelineResult
+from streamcal.pipelines.result import PipelineResult, StageConfig
 from streamcal.pipelines.stage1 import DEFAULT_BLOCK_BYTES, run_stage1
+
+
+class _Options(NamedTuple):
+    save_ramp: bool
+    workers: int
+    config: StageConfig | None
+
 
 __all__ = [
     "DEFAULT_BLOCK_BYTES",
     "PipelineResult",
     "Plan",
+    "StageConfig",
     "build_plan",
     "implemented_aliases",
     "run_pipeline",
 ]
 
 
-def _detector1(path: Path, refs: Path, out: Path, save_ramp: bool) -> PipelineResult:
-    return run_stage1("calwebb_detector1", path, refs_dir=refs, out_dir=out, save_ramp=save_ramp)
+def _detector1(path: Path, refs: Path, out: Path, options: _Options) -> PipelineResult:
+    return run_stage1("calwebb_detector1", path, refs_dir=refs, out_dir=out, save_ramp=options.save_ramp,
+                      workers=options.workers, config=options.config)
 
 
-def _dark(path: Path, refs: Path, out: Path, save_ramp: bool) -> PipelineResult:
-    return run_stage1("calwebb_dark", path, refs_dir=refs, out_dir=out)
+def _dark(path: Path, refs: Path, out: Path, options: _Options) -> PipelineResult:
+    return run_stage1("calwebb_dark", path, refs_dir=refs, out_dir=out, workers=options.workers,
+                      config=options.config)
 
 
-def _guider(path: Path, refs: Path, out: Path, save_ramp: bool) -> PipelineResult:
+def _guider(path: Path, refs: Path, out: Path, options: _Options) -> PipelineResult:
     return run_guider("calwebb_guider", path, refs_dir=refs, out_dir=out)
 
 
-_RUNNERS: MappingProxyType[str, Callable[[Path, Path, Path, bool], PipelineResult]] = MappingProxyType({
+_RUNNERS: MappingProxyType[str, Callable[[Path, Path, Path, _Options], PipelineResult]] = MappingProxyType({
     "calwebb_detector1": _detector1,
     "calwebb_dark": _dark,
     "calwebb_guider": _guider,
@@ -59,8 +70,13 @@ def run_pipeline(
     refs_dir: str | os.PathLike[str],
     out_dir: str | os.PathLike[str],
     save_ramp: bool = False,
+    workers: int = 1,
+    config: StageConfig | None = None,
 ) -> PipelineResult:
     """Run the pipeline ``alias`` on one input (stage 1: an ``_uncal`` file).
+
+    ``workers`` > 1 runs stage-1 tiles in that many threads; ``config`` is the parsed configuration
+    (:meth:`StageConfig.load`; loaded per call when omitted).
 
     Raises
     ------
@@ -72,4 +88,4 @@ def run_pipeline(
     runner = _RUNNERS.get(alias)
     if runner is None:
         raise ConfigError(f"no implementation of pipeline {alias!r}; implemented: {sorted(_RUNNERS)}")
-    return runner(Path(input_path), Path(refs_dir), Path(out_dir), save_ramp)
+    return runner(Path(input_path), Path(refs_dir), Path(out_dir), _Options(save_ramp, workers, config))

@@ -5,9 +5,27 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from streamcal.routing import ParsLibrary, RoutingTable, load_pars, load_routing_table
 from streamcal.steps import StepRecord
 
-__all__ = ["PipelineResult"]
+__all__ = ["PipelineResult", "StageConfig"]
+
+
+@dataclass(frozen=True, slots=True)
+class StageConfig:
+    """The routing table and parameter files a pipeline run reads (about 60 ms to parse).
+
+    Load it once per process with :meth:`load` and pass it to every run; a run given none loads its own.
+    """
+
+    table: RoutingTable
+    pars: ParsLibrary
+
+    @classmethod
+    def load(cls) -> StageConfig:
+        """Parse and validate ``configs/`` (raises ConfigError, not retriable)."""
+        table = load_routing_table()
+        return cls(table, load_pars(registry=table.registry))
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,9 +24,9 @@ import numpy as np
 from streamcal.datamodels import ExposureName, RawExposure, open_raw, write_product
 from streamcal.pipelines.plan import Plan, build_plan
 from streamcal.pipelines.provenance import Recorder, product_headers
-from streamcal.pipelines.result import PipelineResult
+from streamcal.pipelines.result import PipelineResult, StageConfig
 from streamcal.references import ReferenceStore
-from streamcal.routing import load_routing_table, route, select_pars
+from streamcal.routing import route, select_pars
 from streamcal.routing.keywords import header_int
 from streamcal.steps import DmsEdges, ExposureContext, RampBlock, RateBlock, RefpixStep
 
@@ -176,13 +176,15 @@ def run_stage1(
     save_ramp: bool | None = None,
     block_bytes: int = DEFAULT_BLOCK_BYTES,
     workers: int = 1,
+    config: StageConfig | None = None,
 ) -> PipelineResult:
     """Run calwebb_detector1 or calwebb_dark on one raw exposure.
 
     Products: ``_rate`` and ``_rateints`` (detector1; plus ``_ramp`` with ``save_ramp``), or ``_dark``
     (calwebb_dark), written atomically into ``out_dir`` under the exposure's JWST name, each carrying S_*
     step status and R_* reference keywords. ``workers`` > 1 calibrates blocks in that many threads (the
-    result is identical; peak memory grows with the number of blocks in flight).
+    result is identical; peak memory grows with the number of blocks in flight). ``config`` is the parsed
+    routing table and parameter files (loaded here when omitted; callers running many exposures pass one).
 
     Raises
     ------
@@ -195,12 +197,14 @@ def run_stage1(
     """
     started = time.perf_counter()
     path = Path(raw_path)
-    table = load_routing_table()
+    config = config if config is not None else StageConfig.load()
+    table = config.table
     store = ReferenceStore.open(refs_dir)
     with open_raw(path) as raw:
         header = raw.primary
         name = ExposureName.from_header(header, source=path.name)
-        pars = select_pars(alias, route(header, table, source=path.name), registry=table.registry, header=header)
+        pars = select_pars(alias, route(header, table, source=path.name), registry=table.registry,
+                           library=config.pars, header=header)
         plan = build_plan(pars, alias=alias, save_ramp=save_ramp)
         ctx = ExposureContext(header=header, shape=raw.shape, refs=store.for_exposure(header))
         header_int(header, "NGROUPS")  # required; a clear error before any work
