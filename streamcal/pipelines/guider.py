@@ -13,15 +13,15 @@ from pathlib import Path
 
 import numpy as np
 
-from streamcal import __version__
 from streamcal.datamodels import ExposureName, open_raw, write_product
 from streamcal.dq import Pixel
 from streamcal.kernels.dq_init import initialize_dq
 from streamcal.kernels.guider_cds import guider_cds, guider_mode
+from streamcal.pipelines.provenance import provenance_keywords
 from streamcal.pipelines.result import PipelineResult
 from streamcal.references import ReferenceStore, RefType
 from streamcal.routing.keywords import header_float
-from streamcal.steps import STATUS_KEYWORDS, StepRecord, StepStatus
+from streamcal.steps import StepRecord, StepStatus
 
 __all__ = ["run_guider"]
 
@@ -74,11 +74,7 @@ def run_guider(alias: str, raw_path: str | os.PathLike[str], *, refs_dir: str | 
                                   ((RefType.FLAT, flat.name),)))
     else:
         records.append(StepRecord("flat_field", StepStatus.SKIPPED, note="no flat reference"))
-    primary = dict(header)
-    for rec in records:
-        primary[STATUS_KEYWORDS[rec.name]] = str(rec.status)
-        primary.update({reftype.keyword: filename for reftype, filename in rec.references})
-    primary.update(CAL_VER=f"streamcal {__version__}", PIPELINE=alias, DATAMODL="GuiderCalModel")
+    primary = {**header, **provenance_keywords(records, alias=alias), "DATAMODL": "GuiderCalModel"}
     product = write_product(Path(out_dir) / name.filename("cal"), {"SCI": rate, "ERR": err, "DQ": dq},
                             primary=primary, sci_header={**sci_header, "BUNIT": "DN/s"}, suffix="guider_cal")
     return PipelineResult(alias, name.root, (product,), time.perf_counter() - started, tuple(records))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -18,7 +18,7 @@ from streamcal.steps import STATUS_KEYWORDS, StepRecord, StepStatus
 if TYPE_CHECKING:
     from streamcal.pipelines.plan import Plan
 
-__all__ = ["Recorder", "product_headers"]
+__all__ = ["Recorder", "product_headers", "provenance_keywords"]
 
 
 class Recorder:
@@ -79,16 +79,23 @@ class Recorder:
         return tuple(out)
 
 
-def product_headers(headers: Any, rec: Recorder, plan: Plan) -> tuple[dict[str, object], Mapping[str, object]]:
-    """Primary header (raw keywords + S_* status + R_* references + CAL_VER) and the SCI header to write."""
-    primary: dict[str, object] = dict(headers.primary)
-    for record in rec.records():
-        keyword = STATUS_KEYWORDS.get(record.name)
-        if keyword:
-            primary[keyword] = str(record.status)
+def provenance_keywords(records: Iterable[StepRecord], *, alias: str, pars: str | None = None) -> dict[str, object]:
+    """S_* status and R_* reference keywords of the steps that ran, plus CAL_VER, PIPELINE (and PARSFILE)."""
+    keywords: dict[str, object] = {}
+    for record in records:
+        status_keyword = STATUS_KEYWORDS.get(record.name)
+        if status_keyword:
+            keywords[status_keyword] = str(record.status)
         for reftype, filename in record.references:
-            primary[reftype.keyword] = filename
-    primary["CAL_VER"] = f"streamcal {__version__}"
-    primary["PIPELINE"] = plan.alias
-    primary["PARSFILE"] = plan.pars
+            keywords[reftype.keyword] = filename
+    keywords.update(CAL_VER=f"streamcal {__version__}", PIPELINE=alias)
+    if pars is not None:
+        keywords["PARSFILE"] = pars
+    return keywords
+
+
+def product_headers(headers: Any, rec: Recorder, plan: Plan) -> tuple[dict[str, object], Mapping[str, object]]:
+    """Primary header (raw keywords + provenance) and the SCI header to write."""
+    primary: dict[str, object] = dict(headers.primary)
+    primary.update(provenance_keywords(rec.records(), alias=plan.alias, pars=plan.pars))
     return primary, headers.sci
