@@ -161,7 +161,7 @@ class Tracker:
             raise MalformedEventError(f"unexpected {type(event).__name__} on {MEMBER_DONE}")
         with log_context(association_id=event.association_id):
             if isinstance(event, AssociationDeclared):
-                await self._declare(event)
+                await self._declare(event, message.value)
             else:
                 await self._member_done(event, message.value)
 
@@ -232,7 +232,7 @@ class Tracker:
             await self.deadletters.send(letter)
 
     # -- upstream ASN files --------------------------------------------------------------------------
-    async def _declare(self, event: AssociationDeclared) -> None:
+    async def _declare(self, event: AssociationDeclared, raw: bytes) -> None:
         key = event.association_id
         if key in self.released:
             raise Ignored(f"{key} was already released")
@@ -240,7 +240,28 @@ class Tracker:
         self.declared[key] = (asn, event.asn_path)
         for root in member_roots(asn):
             self.declared_member[root] = key
+        self.open.setdefault(key, _Open("declared")).last_event = raw
         await self._check_declared(key)
+
+    def _missing_declared(self, key: str) -> list[str]:
+        asn, _ = self.declared[key]
+        return [m.expname for p in asn.products for m in p.members if not (self.products_dir / m.expname).exists()]
+
+    async def _expire_declared(self, key: str, state: _Open) -> None:
+        """A declared association whose members did not all arrive by the deadline: a dead letter naming them."""
+        missing = await asyncio.to_thread(self._missing_declared, key)
+        _, source = self.declared.pop(key)
+        self.open.pop(key, None)
+        for root, owner in list(self.declared_member.items()):
+            if owner == key:
+                del self.declared_member[root]
+        error = AssociationError(f"{source.name}: {len(missing)} member(s) not on storage after the "
+                                 f"{self.deadline_s:g} s deadline: {', '.join(missing)}")
+        log.warning("%s", error)
+        result = classify(error)
+        await self.deadletters.send(make_dead_letter(reason=str(result.reason), error=result.error,
+                                                     service=self.name, topic=MEMBER_DONE, key=key,
+                                                     raw=state.last_event, attempts=1))
 
     async def _check_declared(self, key: str) -> None:
         if key in self.released:
@@ -273,7 +294,11 @@ class Tracker:
         """Release (partially) every association open for longer than the deadline."""
         now = time.monotonic()
         for key, state in list(self.open.items()):
-            if now - state.first_seen < self.deadline_s or state.prefix == "declared":
+            if now - state.first_seen < self.deadline_s:
+                continue
+            if state.prefix == "declared":
+                with log_context(association_id=key):
+                    await self._expire_declared(key, state)
                 continue
             group = await self._members(key, state.prefix)
             if not group:

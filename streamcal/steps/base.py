@@ -41,6 +41,10 @@ STATUS_KEYWORDS = {
     "dark_current": "S_DARK", "charge_migration": "S_CHGMIG", "jump": "S_JUMP", "picture_frame": "S_PICFRM",
     "clean_flicker_noise": "S_CLNFNS", "persistence": "S_PERSIS", "ramp_fit": "S_RAMP", "gain_scale": "S_GANSCL",
     "guider_cds": "S_GUICDS", "flat_field": "S_FLAT",
+    # stage 2 and 3
+    "bkg_subtract": "S_BKDSUB", "assign_wcs": "S_WCS", "photom": "S_PHOTOM", "resample": "S_RESAMP",
+    "tweakreg": "S_TWKREG", "skymatch": "S_SKYMAT", "outlier_detection": "S_OUTLIR", "source_catalog": "S_SRCCAT",
+    "wfs_combine": "S_WFSCOM",
 }
 
 

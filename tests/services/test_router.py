@@ -114,3 +114,29 @@ async def test_asn_files_are_declared_to_the_tracker(program, tmp_path):
     assert [d.reason for d in events_on(bus, DEADLETTER)] == ["bad_association"]
     assert metrics.registry.get_sample_value(
         "streamcal_events_total", {"service": "router", "topic": ARRIVED, "outcome": "ignored"}) == 1
+
+
+async def test_bad_asn_files_are_dead_letters_with_their_reason(program, tmp_path):
+    """4. Malformed JSON, an unknown member exptype and a product without members each end as one
+    bad_association dead letter whose error says what is wrong; nothing is declared."""
+    raws = program.files("jw01234001001")
+    members = [(p.name.replace("_uncal", "_cal"), read_header(p)) for p in raws]
+    good = json.loads(write_asn(build_asn("image3", members), tmp_path / "model_asn.json").read_text())
+    malformed = tmp_path / "jw01234-o001_20240101t000000_image3_00002_asn.json"
+    malformed.write_text(json.dumps(good)[:-10])
+    unknown = tmp_path / "jw01234-o001_20240101t000000_image3_00003_asn.json"
+    good["products"][0]["members"][1]["exptype"] = "calibrator"
+    unknown.write_text(json.dumps(good))
+    empty = tmp_path / "jw01234-o001_20240101t000000_image3_00004_asn.json"
+    good["products"][0]["members"] = []
+    empty.write_text(json.dumps(good))
+    async with router_on(tmp_path) as (bus, _, store):
+        for path in (malformed, unknown, empty):
+            await publish_arrival(bus, path)
+    assert events_on(bus, MEMBER_DONE) == []
+    letters = {Path(d.path).name if d.path else "": d for d in events_on(bus, DEADLETTER) if isinstance(d, DeadLetter)}
+    assert {d.reason for d in letters.values()} == {"bad_association"} and len(letters) == 3
+    assert "malformed JSON" in letters[malformed.name].error
+    assert "unknown member exptype 'calibrator'" in letters[unknown.name].error
+    assert "'members' must be a non-empty list" in letters[empty.name].error
+    assert len(store.records()) == 3

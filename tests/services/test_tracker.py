@@ -169,3 +169,23 @@ async def test_membership_from_an_upstream_asn_file(program, tmp_path):
     [item] = releases(bus, "calwebb_wfs-image3")
     assert item.association_id == declared.association_id and item.input_path == products / upstream.name
     assert read_asn(item.input_path).asn_id == "c1000"
+
+
+async def test_a_declared_asn_whose_members_never_arrive_is_a_dead_letter_at_the_deadline(program, tmp_path):
+    """7. An upstream ASN naming a member that never arrives waits until the deadline, then ends as a
+    bad_association dead letter naming the missing file; it is not released."""
+    bus, products = InMemoryBus(), tmp_path / "products"
+    raws = program.files(WFSC)
+    names = [p.name.replace("_uncal", "_cal") for p in raws]
+    asn = build_asn("wfs-image3", [(n, read_header(p)) for n, p in zip(names, raws, strict=True)], asn_id="c1001")
+    upstream = write_asn(asn, tmp_path / "jw01234-c1001_20240101t000000_wfs-image3_00001_asn.json")
+    declared = AssociationDeclared(association_id="asn:wfs-image3:" + upstream.name, asn_path=upstream)
+    async with tracker_on(bus, products, deadline_s=0.5) as (tracker, _):
+        await bus.publish(MEMBER_DONE, declared.association_id, encode(declared))
+        await member_done(bus, raws[0], products)
+        await eventually(lambda: len(bus.records(DEADLETTER)) == 1, timeout=10)
+        assert declared.association_id not in tracker.open
+    assert releases(bus, "calwebb_wfs-image3") == []
+    [letter] = events_on(bus, DEADLETTER)
+    assert letter.reason == "bad_association" and letter.key == declared.association_id
+    assert names[1] in letter.error and names[0] not in letter.error and "deadline" in letter.error
