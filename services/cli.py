@@ -12,7 +12,9 @@ Subcommands so far:
   (what each Kubernetes Deployment runs);
 * ``streamcal deadletters list|replay [--products DIR | --bus kafka://HOST:PORT]``;
 * ``streamcal calibrate FILE... --refs DIR --out DIR [--pipeline ALIAS]`` — run a pipeline by hand, like
-  jwst's ``strun`` (:mod:`services.calibrate`).
+  jwst's ``strun`` (:mod:`services.calibrate`);
+* ``streamcal quicklook FILE... [--out DIR] [--stretch asinh|linear|log|sqrt]`` — a PNG of each image product's
+  SCI (:mod:`streamcal.imaging.quicklook`); prints the PNG paths.
 """
 
 from __future__ import annotations
@@ -121,6 +123,27 @@ def _route(args: argparse.Namespace, out: TextIO) -> int:
     return 1 if route_files(args.files, as_json=args.json, out=out) else 0
 
 
+#: ``streamcal.imaging.quicklook.STRETCHES``, spelled out so that the parser does not import astropy.wcs,
+#: astropy.visualization and matplotlib (~0.5 s) for every command.
+_STRETCHES = ("asinh", "linear", "log", "sqrt")
+
+
+def _quicklook(args: argparse.Namespace, out: TextIO) -> int:
+    from streamcal.imaging.quicklook import render_quicklook
+
+    failures = 0
+    for path in args.files:
+        png = args.out / f"{path.stem}.png" if args.out is not None else None
+        try:
+            written = render_quicklook(path, png, stretch=args.stretch)
+        except (StreamcalError, OSError) as exc:
+            failures += 1
+            print(f"streamcal quicklook: error: {path}: {exc}", file=sys.stderr)
+            continue
+        print(written, file=out)
+    return 1 if failures else 0
+
+
 #: Subcommand → handler ``(args, out) -> exit status``.
 _COMMANDS: dict[str, Callable[[argparse.Namespace, TextIO], int]] = {
     "simulate": _simulate,
@@ -130,6 +153,7 @@ _COMMANDS: dict[str, Callable[[argparse.Namespace, TextIO], int]] = {
     "serve": serve_command,
     "deadletters": deadletters_command,
     "calibrate": calibrate_command,
+    "quicklook": _quicklook,
 }
 
 
@@ -151,6 +175,10 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--seed", type=int, default=20240611)
     add_backbone_commands(sub)
     add_calibrate_command(sub)
+    ql = sub.add_parser("quicklook", help="draw a PNG of each image product (i2d, wfscmb, cal, rate)")
+    ql.add_argument("files", nargs="+", type=Path)
+    ql.add_argument("--out", type=Path, help="folder for the PNGs (default: beside each file)")
+    ql.add_argument("--stretch", choices=_STRETCHES, default="asinh")
     return parser
 
 

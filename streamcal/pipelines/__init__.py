@@ -18,6 +18,7 @@ from streamcal.pipelines.guider import run_guider
 from streamcal.pipelines.plan import Plan, build_plan
 from streamcal.pipelines.result import PipelineResult, StageConfig
 from streamcal.pipelines.stage1 import DEFAULT_BLOCK_BYTES, run_stage1
+from streamcal.pipelines.wfs_image3 import run_wfs_image3
 
 
 class _Options(NamedTuple):
@@ -51,10 +52,15 @@ def _guider(path: Path, refs: Path, out: Path, options: _Options) -> PipelineRes
     return run_guider("calwebb_guider", path, refs_dir=refs, out_dir=out)
 
 
+def _wfs_image3(path: Path, refs: Path, out: Path, options: _Options) -> PipelineResult:
+    return run_wfs_image3("calwebb_wfs-image3", path, refs_dir=refs, out_dir=out, config=options.config)
+
+
 _RUNNERS: MappingProxyType[str, Callable[[Path, Path, Path, _Options], PipelineResult]] = MappingProxyType({
     "calwebb_detector1": _detector1,
     "calwebb_dark": _dark,
     "calwebb_guider": _guider,
+    "calwebb_wfs-image3": _wfs_image3,
 })
 
 

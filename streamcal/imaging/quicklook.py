@@ -1,0 +1,169 @@
+"""Quick-look PNGs of image products (``_i2d``, ``_wfscmb``, ``_cal``, ``_rate`` and their per-integration cubes).
+
+The SCI extension is drawn with an astropy ``ImageNormalize`` (a percentile interval of the finite pixels and
+an asinh, linear, log or sqrt stretch); NaN pixels are drawn in a neutral grey. Axes are RA/Dec (astropy
+``WCSAxes``) when the SCI header has a celestial FITS WCS, pixels otherwise. A 3-D SCI is shown as the median
+over integrations.
+
+The figure is a :class:`matplotlib.figure.Figure` on an Agg canvas: no pyplot, no global backend or figure
+state, so rendering is safe in worker processes and threads. The PNG is written atomically. matplotlib is
+imported on the first call only.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import numpy.typing as npt
+from astropy.io import fits
+from astropy.visualization import (
+    AsinhStretch,
+    AsymmetricPercentileInterval,
+    ImageNormalize,
+    LinearStretch,
+    LogStretch,
+    SqrtStretch,
+)
+from astropy.visualization.stretch import BaseStretch
+from astropy.wcs import WCS, FITSFixedWarning
+
+from streamcal.datamodels import atomic_path, check_complete
+from streamcal.datamodels.fitsio import hdu_by_name, header_dict, open_fits
+from streamcal.errors import BadDataShapeError
+
+__all__ = ["STRETCHES", "Stretch", "render_quicklook"]
+
+Stretch = Literal["asinh", "linear", "log", "sqrt"]
+
+#: The stretches ``render_quicklook`` (and ``streamcal quicklook --stretch``) accept.
+STRETCHES: tuple[Stretch, ...] = ("asinh", "linear", "log", "sqrt")
+
+_NAN_COLOUR = "0.55"  # neutral grey, distinct from both ends of the colour map
+
+
+def _stretch(name: str) -> BaseStretch:
+    stretches: Mapping[str, BaseStretch] = {"asinh": AsinhStretch(), "linear": LinearStretch(),
+                                            "log": LogStretch(), "sqrt": SqrtStretch()}
+    if name not in stretches:
+        raise ValueError(f"unknown stretch {name!r}; choose one of {', '.join(STRETCHES)}")
+    return stretches[name]
+
+
+def _read_sci(path: Path) -> tuple[npt.NDArray[np.float64], fits.Header, dict[str, object]]:
+    """SCI as a 2-D float image (median over integrations for a cube), its header, and the primary header."""
+    with open_fits(path) as hdul:
+        primary = header_dict(hdul[0].header)
+        sci = hdu_by_name(hdul, "SCI", path)
+        if sci is None or not sci.is_image or sci.data is None:
+            raise BadDataShapeError(f"{path.name}: no SCI image extension; quicklook draws image products "
+                                    f"(i2d, wfscmb, cal, rate)")
+        check_complete(sci, path)
+        data = np.array(sci.data, dtype=np.float64)
+        header = sci.header.copy()
+    if data.ndim == 3:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # an all-NaN pixel stays NaN
+            data = np.nanmedian(data, axis=0)
+    if data.ndim != 2:
+        raise BadDataShapeError(f"{path.name}: SCI is {data.ndim}-D; quicklook draws 2-D images and 3-D cubes")
+    return data, header, primary
+
+
+def _celestial_wcs(header: fits.Header) -> WCS | None:
+    """The header's celestial WCS, or None (no CTYPE, or not celestial, or unparseable)."""
+    if not header.get("CTYPE1"):
+        return None
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FITSFixedWarning)
+            wcs = WCS(header).celestial
+    except (ValueError, KeyError, MemoryError):
+        return None
+    return wcs if wcs.has_celestial and wcs.naxis == 2 else None
+
+
+def _normalized(data: npt.NDArray[np.float64], stretch: str, percentiles: tuple[float, float]
+                ) -> tuple[np.ma.MaskedArray, ImageNormalize]:
+    """The data clipped to the percentile interval with NaNs masked, and the normalisation to draw it with.
+
+    Clipping here rather than with ``ImageNormalize(clip=True)``, which paints NaN pixels the top colour; the
+    masked pixels get the colour map's ``bad`` colour.
+    """
+    finite = data[np.isfinite(data)]
+    lo, hi = 0.0, 1.0
+    if finite.size:
+        lo, hi = (float(v) for v in AsymmetricPercentileInterval(*percentiles).get_limits(finite))
+        if not hi > lo:
+            lo, hi = lo - 0.5, hi + 0.5
+    clipped = np.ma.masked_invalid(np.clip(data, lo, hi))
+    return clipped, ImageNormalize(vmin=lo, vmax=hi, stretch=_stretch(stretch), clip=False)
+
+
+def _title(path: Path, primary: Mapping[str, object]) -> str:
+    detail = " ".join(str(primary[k]) for k in ("EXP_TYPE", "FILTER", "PUPIL")
+                      if primary.get(k) not in (None, "", "CLEAR", "N/A"))
+    return f"{path.name}\n{detail}" if detail else path.name
+
+
+def render_quicklook(path_fits: str | os.PathLike[str], png_path: str | os.PathLike[str] | None = None, *,
+                     stretch: str = "asinh", percentiles: tuple[float, float] = (0.5, 99.5)) -> Path:
+    """Draw the SCI extension of an image product into a PNG.
+
+    Parameters
+    ----------
+    path_fits : path
+        An image product with a 2-D or 3-D SCI extension.
+    png_path : path, optional
+        Where to write; default ``<stem>.png`` beside the FITS file.
+    stretch : {"asinh", "linear", "log", "sqrt"}
+        The astropy stretch applied after the percentile interval.
+    percentiles : (float, float)
+        Lower and upper percentiles of the finite pixels mapped to the ends of the colour map.
+
+    Returns
+    -------
+    Path
+        The PNG written (atomically: a temp file beside it, then ``os.replace``).
+
+    Raises
+    ------
+    ValueError
+        An unknown ``stretch``.
+    BadDataShapeError
+        The file has no SCI image, or SCI is not 2-D/3-D. Not retriable.
+    NotFitsError, CorruptFileError
+        Not a (complete) FITS file. Not retriable.
+    FileNotFoundError
+        ``path_fits`` does not exist.
+    """
+    # matplotlib is imported here, not at module level: it costs ~0.4 s, and every ``streamcal`` command
+    # imports this module through the CLI.
+    from matplotlib import colormaps
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    path = Path(path_fits)
+    out = Path(png_path) if png_path is not None else path.with_suffix(".png")
+    _stretch(stretch)  # a bad stretch fails before any reading
+    data, header, primary = _read_sci(path)
+    wcs = _celestial_wcs(header)
+    fig = Figure(figsize=(7.0, 6.0), dpi=100, layout="constrained")
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot(projection=wcs) if wcs is not None else fig.add_subplot()
+    cmap = colormaps["inferno"].with_extremes(bad=_NAN_COLOUR)
+    shown, norm = _normalized(data, stretch, percentiles)
+    image = ax.imshow(shown, origin="lower", norm=norm, cmap=cmap,
+                      interpolation="nearest")
+    ax.set_xlabel("RA" if wcs is not None else "x (pixel)")
+    ax.set_ylabel("Dec" if wcs is not None else "y (pixel)")
+    ax.set_title(_title(path, primary), fontsize=9)
+    bar = fig.colorbar(image, ax=ax)
+    bar.set_label(str(header.get("BUNIT") or primary.get("BUNIT") or "SCI"))
+    with atomic_path(out) as tmp:
+        fig.savefig(tmp, format="png")
+    return out
