@@ -16,6 +16,7 @@ from typing import NamedTuple
 from streamcal.errors import ConfigError
 from streamcal.pipelines.guider import run_guider
 from streamcal.pipelines.image2 import run_image2
+from streamcal.pipelines.image3 import run_image3
 from streamcal.pipelines.plan import Plan, build_plan
 from streamcal.pipelines.result import PipelineResult, StageConfig
 from streamcal.pipelines.stage1 import DEFAULT_BLOCK_BYTES, run_stage1
@@ -57,6 +58,10 @@ def _image2(path: Path, refs: Path, out: Path, options: _Options) -> PipelineRes
     return run_image2("calwebb_image2", path, refs_dir=refs, out_dir=out, config=options.config)
 
 
+def _image3(path: Path, refs: Path, out: Path, options: _Options) -> PipelineResult:
+    return run_image3("calwebb_image3", path, refs_dir=refs, out_dir=out, config=options.config)
+
+
 def _wfs_image3(path: Path, refs: Path, out: Path, options: _Options) -> PipelineResult:
     return run_wfs_image3("calwebb_wfs-image3", path, refs_dir=refs, out_dir=out, config=options.config)
 
@@ -66,6 +71,7 @@ _RUNNERS: MappingProxyType[str, Callable[[Path, Path, Path, _Options], PipelineR
     "calwebb_dark": _dark,
     "calwebb_guider": _guider,
     "calwebb_image2": _image2,
+    "calwebb_image3": _image3,
     "calwebb_wfs-image3": _wfs_image3,
 })
 

@@ -45,6 +45,7 @@ class RefType(enum.StrEnum):
     FLAT = "flat"
     PHOTOM = "photom"
     AREA = "area"
+    APCORR = "apcorr"
 
     @property
     def keyword(self) -> str:

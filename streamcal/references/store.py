@@ -42,6 +42,7 @@ _EXTENSIONS: dict[RefType, tuple[str, ...]] = {
     RefType.FLAT: ("SCI", "ERR", "DQ"),
     RefType.PHOTOM: ("PHOTOM",),
     RefType.AREA: ("SCI",),
+    RefType.APCORR: ("APCORR",),
 }
 _MJD0 = datetime(1858, 11, 17)
 

@@ -11,6 +11,10 @@
   the flat-fielded rate image sums to, ra, dec) for point-source scenes;
 - ``LIGHTCURVE`` (int 1-based over the exposure, relative_flux) for TSO exposures.
 
+The truth PRIMARY header records the pointing error the raw SCI header carries (``spec.pointing_error``):
+PNTERRX, PNTERRY (px), PNTERRR (deg, added to ROLL_REF), and the true pointing TRUE_RA, TRUE_DEC, TRUEROLL
+(the header's are RA_REF/DEC_REF/ROLL_REF of the raw file), so tests can rebuild the true WCS.
+
 Randomness: ``rng_seed`` seeds the exposure (noise, cosmic rays); ``spec.scene_seed`` (default ``rng_seed``)
 the scene; ``spec.detector_seed`` the detector, shared with the reference set.
 """
@@ -138,6 +142,9 @@ def simulate_exposure(spec: ExposureSpec, out_dir: str | os.PathLike[str], *, rn
         "TELESCOP": "JWST", "ORIGIN": "STREAMCAL", "ROOTNAME": plan.name.root, "EXP_TYPE": primary["EXP_TYPE"],
         "DETECTOR": plan.detector.name, "SUBARRAY": plan.subarray.name, "RNGSEED": rng_seed,
         "DETSEED": spec.detector_seed, "INTSTART": plan.intstart, "INTEND": plan.intend,
+        "PNTERRX": float(spec.pointing_error[0]), "PNTERRY": float(spec.pointing_error[1]),
+        "PNTERRR": float(spec.pointing_error[2]), "TRUE_RA": plan.wcs.ra_ref, "TRUE_DEC": plan.wcs.dec_ref,
+        "TRUEROLL": plan.wcs.roll_ref,
     }
     truth_path = write_fits(out / plan.name.filename("truth"), primary=truth_primary,
                             extensions=_truth_extensions(truth_rate, ramp, scene, plan, curve))

@@ -103,8 +103,12 @@ def primary_header(plan: ExposurePlan) -> dict[str, object]:
 
 
 def sci_header(plan: ExposurePlan) -> dict[str, object]:
-    """The SCI extension header: pointing and WCS keywords (RA_REF … YREF_SCI, PC matrix), times, BUNIT."""
-    w, det = plan.wcs, plan.detector
+    """The SCI extension header: pointing and WCS keywords (RA_REF … YREF_SCI, PC matrix), times, BUNIT.
+
+    The pointing is the one the observatory reports (``plan.header_wcs``), which differs from the true one
+    by ``spec.pointing_error``.
+    """
+    w, det = plan.header_wcs, plan.detector
     return {
         "BUNIT": "DN",
         "RA_REF": w.ra_ref, "DEC_REF": w.dec_ref, "ROLL_REF": w.roll_ref, "V2_REF": det.v2_ref,

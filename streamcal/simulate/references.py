@@ -1,7 +1,7 @@
 """The reference set of the synthetic observatory, written from the same detector model as the exposures.
 
-For each detector: MASK, SATURATION, SUPERBIAS (NIR), READNOISE, GAIN, LINEARITY, DARK, FLAT, PHOTOM and
-AREA, full frame (``SUBARRAY='FULL'``, SUBSTRT=1) so the store cuts them to any subarray, plus a matching
+For each detector: MASK, SATURATION, SUPERBIAS (NIR), READNOISE, GAIN, LINEARITY, DARK, FLAT, PHOTOM,
+AREA and APCORR, full frame (``SUBARRAY='FULL'``, SUBSTRT=1) so the store cuts them to any subarray, plus a matching
 subarray DARK for every subarray in the mode catalogue: dark frames are per TFRAME, which depends on the
 subarray, so a full-frame dark cut to a subarray would have the wrong time scale (jwst requires a matching
 subarray dark for the same reason).
@@ -9,10 +9,21 @@ subarray dark for the same reason).
 Darks are noiseless and exactly linear in time (``dark[k] = k·TFRAME·dark_e/gain``, frame 0 = 0, NFRAMES=1,
 GROUPGAP=0), so the dark_current step's linear extrapolation to longer ramps is exact and the files can stay
 short. The FLAT does not depend on the filter (one file per detector, no FILTER selector).
+
+APCORR holds, like the CRDS files, aperture radii and corrections derived from the PSF model: for each
+(FILTER, PUPIL) the radius enclosing 10 … 90 % of the simulator's Moffat PSF (:func:`moffat_apcorr`). The
+catalogue measures drizzled mosaics, whose PSF is broader than the Moffat: the simulator samples it at pixel
+centres, drizzle (square kernel, pixfrac 1) treats each input pixel as a uniform square and averages it over
+the output pixel, and aperture photometry again treats output pixels as uniform squares. Averaged over
+sub-pixel phases each of these is a convolution with the unit pixel box, so the EE is computed for
+Moffat ⊗ box ⊗ box ⊗ box (``n_box=3``). The correction also undoes the PSF wing light that a local
+background annulus (SKYIN…SKYOUT) removes: ``apcorr = 1 / (EE(r) − π r² · mean PSF surface brightness in
+the annulus)``, so ``total = (aperture sum − annulus background · area) · apcorr``.
 """
 
 from __future__ import annotations
 
+import math
 import os
 import zlib
 from collections.abc import Iterable
@@ -22,13 +33,16 @@ import numpy as np
 import numpy.typing as npt
 
 from streamcal.datamodels import Extension
+from streamcal.dq import Pixel
 from streamcal.references import ManifestEntry, ReferenceSetWriter, RefType
 from streamcal.simulate.detector import DEFAULT_DETECTOR_SEED, DetectorModel
 from streamcal.simulate.geometry import DETECTORS, READOUT_PATTERNS, Detector, Subarray, frame_time, subarray_for
 from streamcal.simulate.linearity import linearity_coeffs
-from streamcal.simulate.modes import MODES
+from streamcal.simulate.modes import MODES, SceneKind
+from streamcal.simulate.scene import moffat_fwhm
 
-__all__ = ["DEFAULT_USEAFTER", "FULL_FRAME_DARK_FRAMES", "dark_cube", "write_reference_set"]
+__all__ = ["APCORR_DTYPE", "DEFAULT_USEAFTER", "FULL_FRAME_DARK_FRAMES", "dark_cube", "moffat_apcorr",
+           "write_reference_set"]
 
 DEFAULT_USEAFTER = "2022-01-01T00:00:00"
 #: Frames in full-frame darks (longer science ramps extrapolate exactly); subarray darks hold what the
@@ -37,6 +51,11 @@ FULL_FRAME_DARK_FRAMES = 10
 _MAX_SUB_DARK_FRAMES = 200
 _MIRI_DARK_NINTS = 2
 _ARCSEC2_TO_SR = (np.pi / (180.0 * 3600.0)) ** 2
+#: Rows of the APCORR table (the CRDS NIRCam/NIRISS layout): radius, skyin, skyout in pixels.
+APCORR_DTYPE = np.dtype([("filter", "S12"), ("pupil", "S12"), ("eefraction", "f4"), ("radius", "f4"),
+                         ("apcorr", "f4"), ("skyin", "f4"), ("skyout", "f4")])
+_EEFRACTIONS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
+_MOFFAT_BETA = 2.5  # scene.py's PSF
 
 
 def dark_cube(model: DetectorModel, nframes: int, tframe: float) -> npt.NDArray[np.float32]:
@@ -83,6 +102,82 @@ def _photom_rows(detector: Detector) -> np.ndarray:
     return rows
 
 
+def _box_smooth(image: npt.NDArray[np.float64], width: int) -> npt.NDArray[np.float64]:
+    """Convolve with a ``width``-sample box along both axes (zero outside)."""
+    for axis in (0, 1):
+        pad = [(0, 0), (0, 0)]
+        pad[axis] = (width // 2 + 1, width - width // 2 - 1)
+        cs = np.cumsum(np.pad(image, pad), axis=axis)
+        image = (np.take(cs, range(width, cs.shape[axis]), axis=axis)
+                 - np.take(cs, range(cs.shape[axis] - width), axis=axis)) / width
+    return image
+
+
+def moffat_apcorr(fwhm: float, *, eefractions: Iterable[float] = _EEFRACTIONS, n_box: int = 3,
+                  skyin: float | None = None, skyout: float | None = None) -> np.ndarray:
+    """APCORR rows (filter and pupil left empty) for the simulator's Moffat PSF (β = 2.5).
+
+    Parameters
+    ----------
+    fwhm : float
+        Moffat FWHM, px.
+    eefractions : iterable of float
+        Encircled-energy fractions (0…1) to tabulate.
+    n_box : int
+        Unit-pixel boxes the PSF is convolved with before the EE is taken: 3 for a drizzled mosaic measured
+        with exact-overlap apertures, 1 for a pixel-sampled (cal) image (see the module docstring).
+    skyin, skyout : float, optional
+        Local background annulus, px; default 3 and 5 FWHM.
+
+    Returns
+    -------
+    ndarray of APCORR_DTYPE
+        ``radius`` encloses ``eefraction`` of the total flux; ``apcorr`` converts an annulus-subtracted
+        aperture sum at that radius to the total.
+    """
+    skyin = 3.0 * fwhm if skyin is None else skyin
+    skyout = 5.0 * fwhm if skyout is None else skyout
+    half = math.ceil(skyout + 2 * n_box + 4)
+    oversample = max(4, min(16, 1600 // (2 * half)))
+    c = (np.arange(2 * half * oversample) + 0.5) / oversample - half
+    alpha2 = (fwhm / (2.0 * math.sqrt(2.0 ** (1.0 / _MOFFAT_BETA) - 1.0))) ** 2
+    r2 = c[None, :] ** 2 + c[:, None] ** 2
+    psf = (_MOFFAT_BETA - 1.0) / (math.pi * alpha2) * (1.0 + r2 / alpha2) ** -_MOFFAT_BETA / oversample**2
+    for _ in range(n_box):
+        psf = _box_smooth(psf, oversample)
+    order = np.argsort(r2, axis=None)
+    radius = np.sqrt(r2.ravel()[order])
+    ee = np.cumsum(psf.ravel()[order])  # normalised to the analytic total of 1 (the grid loses only far wings)
+
+    def ee_at(r: float) -> float:
+        return float(np.interp(r, radius, ee))
+
+    sky = (ee_at(skyout) - ee_at(skyin)) / (math.pi * (skyout**2 - skyin**2))
+    fractions = list(eefractions)
+    rows = np.zeros(len(fractions), APCORR_DTYPE)
+    for row, frac in zip(rows, fractions, strict=True):
+        r = float(np.interp(frac, ee, radius))
+        row["eefraction"], row["radius"] = frac, r
+        row["apcorr"] = 1.0 / (frac - math.pi * r * r * sky)
+        row["skyin"], row["skyout"] = skyin, skyout
+    return rows
+
+
+def _apcorr_rows(detector: Detector) -> np.ndarray:
+    """APCORR rows for every (FILTER, PUPIL) of the catalogue's modes on this detector (imaging modes'
+    wavelength first)."""
+    wavelength: dict[tuple[str, str], float] = {}
+    for m in sorted(MODES.values(), key=lambda m: (m.scene is not SceneKind.STARS, str(m.exp_type))):
+        if m.detector == detector.name:
+            wavelength.setdefault((m.optics.get("FILTER", "N/A"), m.optics.get("PUPIL", "N/A")), m.wavelength)
+    parts = []
+    for (filt, pupil), wave in sorted(wavelength.items()):
+        rows = moffat_apcorr(moffat_fwhm(wave, detector.pixel_scale))
+        rows["filter"], rows["pupil"] = filt.encode(), pupil.encode()
+        parts.append(rows)
+    return np.concatenate(parts)
+
+
 def _area(detector: Detector, sub: Subarray) -> tuple[npt.NDArray[np.float32], dict[str, object]]:
     """The pixel-area map of the subarray (a cut of the full-frame map)."""
     ny, nx = detector.shape
@@ -91,6 +186,15 @@ def _area(detector: Detector, sub: Subarray) -> tuple[npt.NDArray[np.float32], d
     r2 = ((xx / nx - 0.5) ** 2 + (yy / ny - 0.5) ** 2) * 4.0
     pixar_a2 = detector.pixel_scale**2
     return (1.0 + 0.01 * r2).astype(np.float32), {"PIXAR_A2": pixar_a2, "PIXAR_SR": pixar_a2 * _ARCSEC2_TO_SR}
+
+
+def _flat_extensions(model: DetectorModel) -> list[Extension]:
+    """The FLAT: the detector's relative response, NaN with NO_FLAT_FIELD|REFERENCE_PIXEL on the reference
+    pixels (as in CRDS flats, so calibrated images have NaN borders and resample/outlier detection ignore them)."""
+    reference = (model.dq & np.uint32(Pixel.REFERENCE_PIXEL)) != 0
+    flat = np.where(reference, np.float32(np.nan), model.flat).astype(np.float32)
+    dq = np.where(reference, np.uint32(Pixel.REFERENCE_PIXEL | Pixel.NO_FLAT_FIELD), np.uint32(0)).astype(np.uint32)
+    return [Extension("SCI", flat), Extension("ERR", np.full(model.shape, 0.005, np.float32)), Extension("DQ", dq)]
 
 
 def _dark_entry(writer: ReferenceSetWriter, model: DetectorModel, nframes: int, useafter: str) -> ManifestEntry:
@@ -125,10 +229,10 @@ def _detector_refs(writer: ReferenceSetWriter, model: DetectorModel, useafter: s
         (RefType.READNOISE, {"BUNIT": "DN"}, [Extension("SCI", model.readnoise)]),
         (RefType.GAIN, {"BUNIT": "electron/DN"}, [Extension("SCI", model.gain)]),
         (RefType.LINEARITY, {}, [Extension("COEFFS", linearity_coeffs(model.alpha)), Extension("DQ", zeros)]),
-        (RefType.FLAT, {}, [Extension("SCI", model.flat),
-                            Extension("ERR", np.full(model.shape, 0.005, np.float32)), Extension("DQ", zeros)]),
+        (RefType.FLAT, {}, _flat_extensions(model)),
         (RefType.PHOTOM, {}, [Extension("PHOTOM", _photom_rows(det))]),
         (RefType.AREA, area_head, [Extension("SCI", area)]),
+        (RefType.APCORR, {}, [Extension("APCORR", _apcorr_rows(det))]),
     ]
     if not det.is_miri:
         files.append((RefType.SUPERBIAS, {"BUNIT": "DN"}, [

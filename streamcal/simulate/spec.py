@@ -8,6 +8,7 @@ resolves it against the catalogue into the detector, subarray, readout timing, i
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass, field
 
@@ -55,6 +56,14 @@ class ExposureSpec:
     visitype, patttype, numdthpt, patt_num : visit and dither keywords.
     dither : tuple of float
         Telescope offset (dx, dy) in pixels for this dither position; the scene moves by (−dx, −dy).
+    pointing_error : tuple of float
+        ``(dx, dy, rotation)``: how far the pointing the SCI header reports is off the true one (px, px, deg).
+        The scene and the truth SOURCES use the true (dithered) WCS; the header WCS is the true WCS shifted so
+        that its reference pixel sees the sky of true pixel ``crpix + (dx, dy)``, with ROLL_REF increased by
+        ``rotation`` (a rotation about the reference pixel). A header pixel ``p`` therefore maps to the sky of
+        true pixel ``T(p) = crpix + (dx, dy) + R·(p − crpix)``, ``R`` a rotation by ``rotation`` (its sense in
+        (x, y) set by VPARITY); after tweakreg, the correction to apply to the header WCS is the inverse of
+        ``T``. The truth file records the error (PNTERRX/Y/R). Default: no error.
     is_psf, bkgdtarg : bool
     target : Target
     expstart : float
@@ -88,6 +97,7 @@ class ExposureSpec:
     numdthpt: int = 1
     patt_num: int = 1
     dither: tuple[float, float] = (0.0, 0.0)
+    pointing_error: tuple[float, float, float] = (0.0, 0.0, 0.0)
     is_psf: bool = False
     bkgdtarg: bool = False
     target: Target = field(default_factory=Target)
@@ -115,7 +125,8 @@ class ExposurePlan:
     tsovisit: bool
     name: ExposureName
     base_wcs: TanWcs  # undithered pointing: the target at the reference pixel
-    wcs: TanWcs  # this exposure's pointing
+    wcs: TanWcs  # this exposure's true pointing (renders the scene and the truth positions)
+    header_wcs: TanWcs  # the pointing the SCI header reports: ``wcs`` off by ``spec.pointing_error``
     duration: float  # seconds, whole exposure
 
     @property
@@ -159,9 +170,12 @@ def plan_exposure(spec: ExposureSpec) -> ExposurePlan:
                         exposure=spec.exposure, detector=detector.name,
                         segment=spec.segment if spec.nsegments > 1 else None)
     tsovisit = spec.tsovisit if spec.tsovisit is not None else mode.tso == "always"
+    wcs = base.shifted(*spec.dither)
+    err_x, err_y, err_rot = spec.pointing_error
+    header_wcs = dataclasses.replace(wcs.shifted(err_x, err_y), roll_ref=wcs.roll_ref + err_rot)
     return ExposurePlan(
         spec=spec, mode=mode, detector=detector, subarray=subarray, readpatt=readpatt, timing=timing,
         nints_total=nints_total, intstart=intstart, intend=intend, tsovisit=tsovisit, name=name,
-        base_wcs=base, wcs=base.shifted(*spec.dither),
+        base_wcs=base, wcs=wcs, header_wcs=header_wcs,
         duration=nints_total * (timing.frames_per_int + 1) * tframe,
     )

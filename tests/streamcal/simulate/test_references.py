@@ -20,7 +20,8 @@ from streamcal.simulate.spec import plan_exposure
 from tests.streamcal.simulate.conftest import REF_DETECTORS
 
 _NIR_TYPES = {RefType.MASK, RefType.SATURATION, RefType.SUPERBIAS, RefType.READNOISE, RefType.GAIN,
-              RefType.LINEARITY, RefType.DARK, RefType.FLAT, RefType.PHOTOM, RefType.AREA}
+              RefType.LINEARITY, RefType.DARK, RefType.FLAT, RefType.PHOTOM, RefType.AREA,
+              RefType.APCORR}
 
 
 def test_manifest_lists_every_reftype_per_detector(reference_set):
@@ -47,7 +48,9 @@ def test_references_cut_to_the_subarray_are_the_simulated_detector(reference_set
     np.testing.assert_array_equal(refs.require(RefType.GAIN)["SCI"], model.gain)
     np.testing.assert_array_equal(refs.require(RefType.READNOISE)["SCI"], model.readnoise)
     np.testing.assert_array_equal(refs.require(RefType.SATURATION)["SCI"], model.saturation)
-    np.testing.assert_array_equal(refs.require(RefType.FLAT)["SCI"], model.flat)
+    reference = (model.dq & Pixel.REFERENCE_PIXEL) != 0  # the flat is NaN there, as CRDS flats are
+    np.testing.assert_array_equal(refs.require(RefType.FLAT)["SCI"], np.where(reference, np.nan, model.flat))
+    assert np.all(refs.require(RefType.FLAT)["DQ"][reference] & Pixel.NO_FLAT_FIELD)
     np.testing.assert_array_equal(refs.require(RefType.MASK)["DQ"], model.dq)
     dark = refs.require(RefType.DARK)
     assert dark.header["SUBARRAY"] == plan.subarray.name and dark.header["TFRAME"] == plan.timing.tframe
