@@ -8,7 +8,8 @@ With ``resample_data`` (the default):
 2. In each of those mosaics, pixels whose weight is < ``maskpt`` × the median non-zero weight become NaN.
 3. The mosaics are median-combined pixel by pixel, ignoring NaN.
 4. The median is blotted back onto every input frame (poly5; near the mosaic's empty regions, where poly5
-   reaches a NaN, the bilinear and then nearest-pixel blot fill in).
+   reaches a NaN, the bilinear blot fills in; where that is NaN too the pixel is not tested: a
+   nearest-pixel fill put wrong values on star cores at frame edges).
 5. ``deriv`` = max |difference to the 4 neighbours| of the blotted image.
 6. ``mask1 = |sci − bkg − blot − backg| > scale1·deriv + snr1·err`` grown by a 3×3 box (any neighbour set), and
    ``mask2`` likewise with ``(snr2, scale2)``; a pixel is an outlier if both hold (jwst ``flag_crs``).
@@ -135,7 +136,7 @@ def _median_mosaic(images: Sequence[tuple[ImageData, WCS]], out_wcs: WCS, params
 
 def _blot_filled(median: F32, median_wcs: WCS, wcs: WCS, shape: tuple[int, int]) -> F32:
     out = blot(median, median_wcs, wcs, shape)
-    for interp in ("linear", "nearest"):
+    for interp in ("linear",):
         missing = ~np.isfinite(out)
         if not missing.any():
             break

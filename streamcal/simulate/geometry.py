@@ -174,7 +174,8 @@ def _nir_subarrays(*subs: Subarray) -> MappingProxyType[str, Subarray]:
 #: Subarrays per instrument (sizes per jwst_spec §7.2; start positions are plausible, [U]).
 SUBARRAYS: MappingProxyType[str, MappingProxyType[str, Subarray]] = MappingProxyType({
     "NIRCAM": _nir_subarrays(
-        Subarray("SUB64P", 64, 64), Subarray("SUB160P", 160, 160), Subarray("SUB32TATS", 32, 32, 1009, 1009),
+        Subarray("SUB64P", 64, 64), Subarray("SUB160P", 160, 160), Subarray("SUB400P", 400, 400),
+        Subarray("SUB32TATS", 32, 32, 1009, 1009),
         Subarray("SUB320A210R", 320, 320), Subarray("SUBGRISM64", 64, 2048, 1, 1, 4),
         Subarray("SUBGRISM256", 256, 2048, 1, 1, 4),
     ),

@@ -1,8 +1,9 @@
 """``streamcal run``: every service in one process on the embedded bus, end to end (services/app.py).
 
 The simulated program is the demo program plus AMI: an imaging dither, a TSO pair, coronagraphy and AMI
-(science + PSF), a WFS&C pair, darks, guider and spectroscopy. Stage-2/3 pipelines that are not implemented
-are not faked: their work waits in its topic and the summary says so.
+(science + PSF), a WFS&C pair, darks, guider and spectroscopy. The imaging dither ends as a mosaic and a
+catalog (calwebb_image3), the WFS&C pair as a combined image (calwebb_wfs-image3). Stage-2/3 pipelines that
+are not implemented are not faked: their work waits in its topic and the summary says so.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from services.ingest import arrival
 from services.products import expected_products
 from services.report import render_summary
 from services.router import RoutedExposure, route_exposure
+from streamcal.associations import read_asn
 from streamcal.pipelines import implemented_aliases
 from streamcal.routing import load_routing_table
 from tests.services.support import Program, eventually, fast_settings, http_get, land
@@ -36,14 +38,26 @@ def routes_of(program: Program) -> dict[str, RoutedExposure]:
     return {p.name: route_exposure(p, TABLE) for p in program.exposures}
 
 
+#: What an implemented stage-3 pipeline writes, named after the ASN's product.
+STAGE3_PRODUCTS = {"image3": ("i2d.fits", "i2d.png", "cat.ecsv", "segm.fits"), "wfs-image3": ("wfscmb.fits",
+                                                                                             "wfscmb.png")}
+
+
 def assert_everything_processed(program: Program, products: Path) -> None:
-    """Every raw file has the products of every implemented stage of its route (stage 1 and 2)."""
+    """Every raw file has the products of every implemented stage of its route (stage 1 and 2), and every
+    released association of an implemented stage 3 has its stage-3 products."""
     for raw, routed in routes_of(program).items():
         for alias in (routed.route.stage1, routed.route.stage2):
             if alias is None or alias not in implemented_aliases():
                 continue
             expected = expected_products(alias, routed.route, routed.exposure_id, products)
             assert expected and all(p.exists() for p in expected), (raw, alias)
+    kinds = {r.route.asn_type for r in routes_of(program).values() if r.route.stage3 in implemented_aliases()}
+    asns = [read_asn(p) for p in products.glob("*_asn.json")]
+    assert kinds <= {a.asn_type for a in asns}, (kinds, [a.asn_type for a in asns])
+    for asn in asns:
+        for suffix in STAGE3_PRODUCTS.get(asn.asn_type, ()):
+            assert (products / f"{asn.products[0].name}_{suffix}").exists(), (asn.asn_type, suffix)
 
 
 def expected_releases(program: Program) -> set[str]:
@@ -53,11 +67,17 @@ def expected_releases(program: Program) -> set[str]:
 
 
 def expected_waiting(program: Program) -> dict[str, int]:
+    """Work items in topics without a worker: per exposure for stage 2, per association for stage 3."""
     waiting: dict[str, int] = {}
+    released = set()
     for routed in routes_of(program).values():
-        for alias in routed.route.stages[1:2]:
-            if alias not in implemented_aliases():
-                waiting[alias] = waiting.get(alias, 0) + 1
+        route = routed.route
+        if route.stage2 is not None and route.stage2 not in implemented_aliases():
+            waiting[route.stage2] = waiting.get(route.stage2, 0) + 1
+        elif route.stage3 is not None and route.stage3 not in implemented_aliases():
+            released.add((route.stage3, routed.association_id))
+    for alias, _ in released:
+        waiting[alias] = waiting.get(alias, 0) + 1
     return waiting
 
 

@@ -1,9 +1,9 @@
 """The association tracker (services/tracker.py, services/membership.py).
 
-Stage-2 pipelines are not implemented yet, so these tests put stage-2 product *files* on storage
-(:func:`place_stage2_product`: the raw primary header, no pixels) and send the member-done events a stage-2
-worker sends. The tracker reads nothing else. When calwebb_image2 lands, tests/services/test_run.py
-exercises the same path end to end.
+These tests put stage-2 product *files* on storage (:func:`place_stage2_product`: the raw primary header, no
+pixels) and send the member-done events a stage-2 worker sends: the tracker reads nothing else, and this
+reaches association types whose stage 2 streamcal does not implement. tests/services/test_run.py exercises
+the same path end to end with calwebb_image2 → calwebb_image3 and calwebb_wfs-image3.
 """
 
 from __future__ import annotations
