@@ -159,8 +159,12 @@ def render_quicklook(path_fits: str | os.PathLike[str], png_path: str | os.PathL
     shown, norm = _normalized(data, stretch, percentiles)
     image = ax.imshow(shown, origin="lower", norm=norm, cmap=cmap,
                       interpolation="nearest")
-    ax.set_xlabel("RA" if wcs is not None else "x (pixel)")
-    ax.set_ylabel("Dec" if wcs is not None else "y (pixel)")
+    if wcs is not None:  # label the coordinates, not the axes: a rolled image ticks RA on the vertical axis
+        ax.coords[0].set_axislabel("RA (ICRS)")
+        ax.coords[1].set_axislabel("Dec (ICRS)")
+    else:
+        ax.set_xlabel("x (pixel)")
+        ax.set_ylabel("y (pixel)")
     ax.set_title(_title(path, primary), fontsize=9)
     bar = fig.colorbar(image, ax=ax)
     bar.set_label(str(header.get("BUNIT") or primary.get("BUNIT") or "SCI"))

@@ -1,0 +1,116 @@
+"""calwebb_image3 on the demo's imaging dither (SUB64P): the paths the acceptance visit does not take.
+
+A broken pointing stops at the mosaic-size cap with a clear error and writes nothing; a missing member is
+named; a one-exposure association still gives a mosaic and a catalog; pars-file parameters reach the steps.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import shutil
+
+import pytest
+from astropy.io import fits
+from astropy.table import Table
+
+from streamcal.associations import build_asn, write_asn
+from streamcal.datamodels import read_header
+from streamcal.errors import AssociationError, ConfigError
+from streamcal.imaging.outlier import OutlierParams
+from streamcal.imaging.resample import MosaicTooLargeError
+from streamcal.pipelines import StageConfig, run_pipeline
+from streamcal.pipelines.image3 import step_parameters
+from streamcal.routing import ParsStep
+from streamcal.simulate import simulate_program, write_reference_set
+
+ALIAS = "calwebb_image3"
+
+
+@pytest.fixture(scope="module")
+def config():
+    return StageConfig.load()
+
+
+@pytest.fixture(scope="module")
+def cals(tmp_path_factory, config):
+    """The four dithers' _cal files (and the refs folder)."""
+    root = tmp_path_factory.mktemp("image3")
+    program = simulate_program("imaging_dither", root / "raw")
+    refs = root / "refs"
+    write_reference_set(refs, only=[("NRCA1", "SUB64P")])
+    out = root / "stage2"
+    paths = []
+    for exposure in program.exposures:
+        rate = run_pipeline("calwebb_detector1", exposure.path, refs_dir=refs, out_dir=out,
+                            config=config).product("rate")
+        paths.append(run_pipeline("calwebb_image2", rate, refs_dir=refs, out_dir=out, config=config).product("cal"))
+    return paths, refs
+
+
+def _asn(folder, cals):
+    folder.mkdir(parents=True, exist_ok=True)
+    for cal in cals:
+        if cal.parent != folder:
+            shutil.copy(cal, folder / cal.name)
+    asn = build_asn("image3", [(c.name, read_header(c)) for c in cals])
+    return write_asn(asn, folder / f"{asn.products[0].name}_image3_asn.json"), asn.products[0].name
+
+
+def test_a_broken_pointing_stops_at_the_mosaic_cap_with_a_clear_error(cals, tmp_path, config):
+    paths, refs = cals
+    asn_path, name = _asn(tmp_path, paths)
+    with fits.open(tmp_path / paths[2].name, mode="update") as hdul:  # RA off by 20 degrees
+        for key in ("CRVAL1", "RA_REF"):
+            hdul["SCI"].header[key] = hdul["SCI"].header[key] + 20.0
+    with pytest.raises(MosaicTooLargeError) as info:
+        run_pipeline(ALIAS, asn_path, refs_dir=refs, out_dir=tmp_path / "out", config=config)
+    message = str(info.value)
+    assert "pointing" in message.lower() and "GiB" in message
+    assert info.value.reason == "invalid_input" and not info.value.retriable
+    assert not list((tmp_path / "out").glob(f"{name}_*"))  # nothing half-written
+
+
+def test_a_missing_member_is_named(cals, tmp_path, config):
+    paths, refs = cals
+    asn_path, _ = _asn(tmp_path, paths)
+    (tmp_path / paths[1].name).unlink()
+    with pytest.raises(AssociationError, match=paths[1].name):
+        run_pipeline(ALIAS, asn_path, refs_dir=refs, out_dir=tmp_path / "out", config=config)
+
+
+def test_malformed_asn_json_is_an_association_error(cals, tmp_path, config):
+    _, refs = cals
+    bad = tmp_path / "jw01234-o001_20240101t000000_image3_00001_asn.json"
+    bad.write_text(json.dumps({"asn_type": "image3", "asn_id": "o001"})[:-3])
+    with pytest.raises(AssociationError, match="malformed JSON"):
+        run_pipeline(ALIAS, bad, refs_dir=refs, out_dir=tmp_path / "out", config=config)
+
+
+def test_one_exposure_gets_a_mosaic_and_a_catalog_without_alignment_or_outliers(cals, tmp_path, config):
+    paths, refs = cals
+    asn_path, name = _asn(tmp_path, paths[:1])
+    result = run_pipeline(ALIAS, asn_path, refs_dir=refs, out_dir=tmp_path / "out", config=config)
+    names = {p.name for p in result.products}
+    assert names == {f"{name}_i2d.fits", f"{name}_i2d.png", f"{name}_cat.ecsv", f"{name}_segm.fits"}
+    status = {s.name: (s.status, s.note) for s in result.steps}
+    assert status["tweakreg"] == ("SKIPPED", "a single exposure")
+    assert status["outlier_detection"][0] == "SKIPPED" and status["source_catalog"][0] == "COMPLETE"
+    catalog = Table.read(tmp_path / "out" / f"{name}_cat.ecsv", format="ascii.ecsv")
+    assert len(catalog) >= 3 and (catalog["aper_total_flux"] > 0).all()
+    header = read_header(tmp_path / "out" / f"{name}_i2d.fits")
+    assert header["S_TWKREG"] == "SKIPPED" and header["S_RESAMP"] == "COMPLETE"
+    assert header["ASNTABLE"] == asn_path.name
+
+
+def test_pars_parameters_reach_the_steps_and_unknown_ones_fail(config):
+    [pars] = config.pars.for_class("jwst.pipeline.Image3Pipeline")
+    tuned = dataclasses.replace(pars, steps=(ParsStep(name="outlier_detection", skip=False,
+                                                     parameters={"snr": "6.0 3.5", "maskpt": 0.5}),))
+    skip, params = step_parameters(OutlierParams, tuned, "outlier_detection")
+    assert not skip and params.snr == (6.0, 3.5) and params.maskpt == 0.5
+    assert step_parameters(OutlierParams, tuned, "skymatch") == (False, OutlierParams())  # not listed: defaults
+    typo = ParsStep(name="outlier_detection", skip=False, parameters={"snr_typo": 5})
+    wrong = dataclasses.replace(pars, steps=(typo,))
+    with pytest.raises(ConfigError, match="snr_typo"):
+        step_parameters(OutlierParams, wrong, "outlier_detection")
