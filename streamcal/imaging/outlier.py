@@ -5,7 +5,8 @@ With ``resample_data`` (the default):
 1. Each exposure group (the detectors of one exposure, by jwst's group_id keywords; an input missing any of
    them is a group of one) is
    drizzled on its own onto the common grid (:func:`streamcal.imaging.resample.output_wcs` of all inputs).
-2. In each of those mosaics, pixels whose weight is < ``maskpt`` × the median non-zero weight become NaN.
+2. In each of those mosaics, pixels whose weight is < ``maskpt`` × the 3σ-clipped mean non-zero weight
+   become NaN (stcal ``compute_weight_threshold``).
 3. The mosaics are median-combined pixel by pixel, ignoring NaN.
 4. The median is blotted back onto every input frame (poly5; near the mosaic's empty regions, where poly5
    reaches a NaN, the bilinear blot fills in; where that is NaN too the pixel is not tested: a
@@ -30,6 +31,7 @@ from typing import NamedTuple
 
 import numpy as np
 import numpy.typing as npt
+from astropy.stats import sigma_clip
 from astropy.wcs import WCS
 from scipy import ndimage
 
@@ -38,7 +40,7 @@ from streamcal.errors import BadDataShapeError, InvalidInputError
 from streamcal.imaging.model import ImageData
 from streamcal.imaging.resample import ResampleParams, background_level, blot, good_mask, output_wcs, resample
 
-__all__ = ["OutlierParams", "OutlierResult", "flag_outliers"]
+__all__ = ["OutlierParams", "OutlierResult", "flag_cosmic_rays", "flag_outliers", "weight_threshold"]
 
 F32 = npt.NDArray[np.float32]
 Mask = npt.NDArray[np.bool_]
@@ -126,10 +128,9 @@ def _median_mosaic(images: Sequence[tuple[ImageData, WCS]], out_wcs: WCS, params
     stack = np.full((len(groups), int(ny), int(nx)), np.nan, dtype=np.float32)
     for g, members in enumerate(groups):
         mosaic = resample([images[i] for i in members], params=rparams, out_wcs=out_wcs, variance=False)
-        positive = mosaic.wht[mosaic.wht > 0]
-        if positive.size == 0:
+        threshold = weight_threshold(mosaic.wht, params.maskpt)
+        if math.isinf(threshold):
             continue
-        threshold = params.maskpt * float(np.median(positive))
         stack[g] = np.where(mosaic.wht >= threshold, mosaic.sci, np.nan)
     return _nanmedian(stack)
 
@@ -145,23 +146,34 @@ def _blot_filled(median: F32, median_wcs: WCS, wcs: WCS, shape: tuple[int, int])
 
 
 def _abs_deriv(image: F32) -> F32:
-    """Max |difference| to the 4 neighbours (edges compare with what exists; NaN neighbours are ignored)."""
-    out = np.zeros(image.shape, dtype=np.float32)
+    """Max |difference| to the 4 neighbours, NaN where the image is NaN (stcal ``_abs_deriv``, same results)."""
+    out = np.zeros_like(image)
+    out[np.isnan(image)] = np.nan
     with np.errstate(invalid="ignore"):
-        for axis in (0, 1):
-            d = np.abs(np.diff(image, axis=axis))
-            lo = [slice(None)] * 2
-            hi = [slice(None)] * 2
-            lo[axis] = slice(None, -1)
-            hi[axis] = slice(1, None)
-            out[tuple(lo)] = np.fmax(out[tuple(lo)], d)
-            out[tuple(hi)] = np.fmax(out[tuple(hi)], d)
+        rows = np.abs(np.diff(image, axis=0))
+        np.putmask(out[1:], np.isfinite(rows), rows)
+        np.putmask(out[:-1], rows > out[:-1], rows)
+        cols = np.abs(np.diff(image, axis=1))
+        np.putmask(out[:, 1:], cols > out[:, 1:], cols)
+        np.putmask(out[:, :-1], cols > out[:, :-1], cols)
     return out
 
 
-def _flag_crs(sci: F32, err: F32, blotted: F32, *, params: OutlierParams) -> Mask:
+def weight_threshold(weight: F32, maskpt: float) -> float:
+    """``maskpt`` × the 3σ-clipped mean of the non-zero finite weights (jwst/stcal ``compute_weight_threshold``)."""
+    values = weight[np.isfinite(weight) & (weight != 0)]
+    if values.size == 0:
+        return math.inf
+    clipped = sigma_clip(values, sigma=3, maxiters=5, masked=False, copy=False)
+    return float(np.mean(clipped, dtype=np.float64)) * maskpt
+
+
+def flag_cosmic_rays(sci: F32, err: F32, blotted: F32, *, params: OutlierParams) -> Mask:
+    """jwst's imaging test (stcal ``flag_resampled_crs``): ``|sci − blot − backg| > scale·deriv + snr·err`` with
+    the first (snr, scale) grown by a 3×3 box AND the second; True = outlier."""
     diff = np.abs(sci - blotted - np.float32(params.backg))
     deriv = _abs_deriv(blotted)
+    err = np.nan_to_num(err)  # as stcal: a NaN error leaves only the derivative term
     with np.errstate(invalid="ignore"):
         mask1 = diff > params.scale[0] * deriv + params.snr[0] * err
         mask2 = diff > params.scale[1] * deriv + params.snr[1] * err
@@ -219,7 +231,8 @@ def flag_outliers(images: Sequence[tuple[ImageData, WCS]], *, params: OutlierPar
     for image, wcs in images:
         if params.resample_data:
             blotted = _blot_filled(median, median_wcs, wcs, image.shape)
-            outliers = _flag_crs(image.sci - np.float32(background_level(image)), image.err, blotted, params=params)
+            sci = image.sci - np.float32(background_level(image))
+            outliers = flag_cosmic_rays(sci, image.err, blotted, params=params)
         else:
             with np.errstate(invalid="ignore"):
                 outliers = np.abs(image.sci - np.float32(background_level(image)) - median) > params.snr[0] * image.err

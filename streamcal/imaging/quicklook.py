@@ -160,8 +160,9 @@ def render_quicklook(path_fits: str | os.PathLike[str], png_path: str | os.PathL
     image = ax.imshow(shown, origin="lower", norm=norm, cmap=cmap,
                       interpolation="nearest")
     if wcs is not None:  # label the coordinates, not the axes: a rolled image ticks RA on the vertical axis
-        ax.coords[0].set_axislabel("RA (ICRS)")
-        ax.coords[1].set_axislabel("Dec (ICRS)")
+        coords = ax.coords  # type: ignore[union-attr]  # a WCSAxes, from projection=wcs
+        coords[0].set_axislabel("RA (ICRS)")
+        coords[1].set_axislabel("Dec (ICRS)")
     else:
         ax.set_xlabel("x (pixel)")
         ax.set_ylabel("y (pixel)")

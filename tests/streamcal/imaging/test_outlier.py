@@ -11,11 +11,12 @@ from typing import NamedTuple
 
 import numpy as np
 import pytest
+from stcal.outlier_detection import utils as stcal_outlier
 
 from streamcal.dq import Pixel
 from streamcal.errors import BadDataShapeError
 from streamcal.imaging.model import ImageData
-from streamcal.imaging.outlier import OutlierParams, OutlierResult, flag_outliers
+from streamcal.imaging.outlier import OutlierParams, OutlierResult, flag_cosmic_rays, flag_outliers, weight_threshold
 from streamcal.imaging.wcs import imaging_wcs
 from streamcal.simulate.wcs import TanWcs
 
@@ -231,3 +232,30 @@ def test_threshold_pairs_accept_jwst_strings() -> None:
     assert OutlierParams(snr="5.0 4.0", scale=[1.2, 0.7]) == OutlierParams()  # type: ignore[arg-type]
     with pytest.raises(InvalidInputError):
         OutlierParams(snr="5.0")  # type: ignore[arg-type]
+
+
+def test_the_cosmic_ray_test_and_weight_threshold_are_stcals():
+    """Parity with stcal 1.20 (jwst's implementation) on noisy images with NaNs, stars and hits."""
+    rng = np.random.default_rng(5)
+    for trial in range(5):
+        shape = (97, 131)
+        yy, xx = np.mgrid[: shape[0], : shape[1]]
+        blot = np.zeros(shape, np.float32)
+        for x0, y0, amp in rng.uniform((0, 0, 50), (shape[1], shape[0], 5000), (12, 3)):
+            blot += (amp * np.exp(-((xx - x0) ** 2 + (yy - y0) ** 2) / 2.0)).astype(np.float32)
+        err = np.sqrt(1.0 + np.abs(blot)).astype(np.float32)
+        sci = (blot + rng.normal(0, 1, shape) * err).astype(np.float32)
+        hits = rng.integers(0, sci.size, 60)
+        sci.flat[hits] += rng.uniform(20, 500, 60).astype(np.float32)
+        for array in (sci, err, blot):
+            array.flat[rng.integers(0, sci.size, 40)] = np.nan
+        params = OutlierParams(backg=0.5 * trial)
+        ours = flag_cosmic_rays(sci, err, blot, params=params)
+        theirs = stcal_outlier.flag_resampled_crs(sci, err, blot, *params.snr, *params.scale, params.backg)
+        np.testing.assert_array_equal(ours, theirs)
+        assert ours[np.unravel_index(hits, shape)].mean() > 0.5  # the test is not vacuous
+        weight = np.abs(rng.normal(10, 2, shape)).astype(np.float32)
+        weight[:10] = 0
+        weight[20, 20] = 1e4
+        assert weight_threshold(weight, 0.7) == pytest.approx(stcal_outlier.compute_weight_threshold(weight, 0.7),
+                                                              rel=1e-6)
