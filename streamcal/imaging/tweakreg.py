@@ -86,7 +86,7 @@ class TweakRegParams:
     searchrad: float = 2.0
     tolerance: float = 0.7
     fitgeometry: Literal["shift", "rshift"] = "rshift"
-    minobj: int = 4
+    minobj: int = 15
     npixels: int = 5
     abs_refcat: None = None
 

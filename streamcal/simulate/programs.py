@@ -28,7 +28,8 @@ _EXPSTART = 60400.25
 
 #: Program name → description.
 PROGRAMS: MappingProxyType[str, str] = MappingProxyType({
-    "imaging_dither": "NRC_IMAGE 4-point INTRAMODULEX dither of one star field (image2 → image3)",
+    "imaging_dither": "NRC_IMAGE 4-point INTRAMODULEX dither of one star field, header pointing off by up to "
+                      "0.6 px (image2 → image3)",
     "tso": "NRC_TSIMAGE transit (TSOVISIT=T) split into 2 segments (tso3)",
     "coron": "NRC_CORON science exposure plus an IS_PSF=T reference star (coron3)",
     "ami": "NIS_AMI science exposure plus an IS_PSF=T calibrator (ami3)",
@@ -51,22 +52,28 @@ class ProgramResult:
 
 
 def _dithered(exp_type: str, *, observation: int, patttype: str, offsets: list[tuple[float, float]],
-              scale: float, scene_seed: int, **extra: object) -> list[ExposureSpec]:
+              scale: float, scene_seed: int, errors: list[tuple[float, float, float]] | None = None,
+              **extra: object) -> list[ExposureSpec]:
     n = len(offsets)
+    errs = errors or [(0.0, 0.0, 0.0)] * n
     return [
         ExposureSpec(exp_type=exp_type, observation=observation, exposure=i + 1, patttype=patttype, numdthpt=n,
                      patt_num=i + 1, dither=(dx * scale, dy * scale), nexposur=n, expcount=i + 1,
-                     scene_seed=scene_seed, **extra)  # type: ignore[arg-type]
+                     scene_seed=scene_seed, pointing_error=errs[i], **extra)  # type: ignore[arg-type]
         for i, (dx, dy) in enumerate(offsets)
     ]
 
 
 _DITHER4 = [(0.0, 0.0), (4.5, 3.5), (-3.5, 5.5), (6.5, -4.5)]
+#: Header pointing errors of the imaging dither (dx, dy px, roll deg): what calwebb_image3's tweakreg removes.
+_POINTING_ERRORS4 = [(0.0, 0.0, 0.0), (0.42, -0.31, 0.01), (-0.55, 0.23, -0.012), (0.27, 0.48, 0.006)]
 
 
 def _imaging_dither(seed: int, full: bool) -> list[ExposureSpec]:
+    # small: SUB160P rather than the mode's SUB64P, so the field has the ≥ 15 stars tweakreg needs (jwst minobj)
     return _dithered("NRC_IMAGE", observation=1, patttype="INTRAMODULEX", offsets=_DITHER4,
-                     scale=10.0 if full else 1.0, scene_seed=seed)
+                     scale=10.0 if full else 1.0, scene_seed=seed, errors=_POINTING_ERRORS4,
+                     **({} if full else {"subarray": "SUB160P"}))
 
 
 def _tso(seed: int, full: bool) -> list[ExposureSpec]:

@@ -102,7 +102,7 @@ async def test_the_trigger_fires_exactly_once_when_the_last_member_finishes(prog
     assert item.input_path.parent == products and asn.asn_type == "image3" and asn.asn_rule == "Asn_Lv3Image"
     assert sorted(m.expname for m in asn.products[0].members) == sorted(
         r.name.replace("_uncal", "_cal") for r in raws)
-    assert item.exposure_id == asn.products[0].name == "jw01234-o001_t001_nircam_clear-f200w-sub64p"
+    assert item.exposure_id == asn.products[0].name == "jw01234-o001_t001_nircam_clear-f200w-sub160p"
     assert metrics.registry.get_sample_value(
         "streamcal_events_total", {"service": "tracker", "topic": MEMBER_DONE, "outcome": "ignored"}) == 2
     assert metrics.associations_open._value.get() == 0

@@ -62,7 +62,7 @@ def test_cal_is_truth_in_mjy_per_sr_within_its_errors(dither):
     c = cal.sci_header["PHOTMJSR"]
     good = (cal["DQ"] & BAD) == 0
     pull = ((cal["SCI"] - truth / flat * c) / cal["ERR"])[good]
-    assert good.sum() > 0.85 * 64 * 64
+    assert good.sum() > 0.85 * 160 * 160
     assert abs(np.median(pull)) < 0.05  # unbiased
     assert 0.9 < np.std(pull) < 1.1  # ERR (Poisson + read noise + flat) is the real scatter
     assert np.mean(np.abs(pull) < 5) > 0.999
@@ -72,7 +72,7 @@ def test_cal_is_truth_in_mjy_per_sr_within_its_errors(dither):
 def test_cal_opens_as_an_image_model_with_units_wcs_and_photometry(dither):
     path = dither["result"].product("cal")
     with dm.open(path) as model:
-        assert isinstance(model, dm.ImageModel) and model.data.shape == (64, 64)
+        assert isinstance(model, dm.ImageModel) and model.data.shape == (160, 160)
         assert model.meta.bunit_data == "MJy/sr" and model.meta.bunit_err == "MJy/sr"
         w = model.meta.wcsinfo
         assert w.crval1 == pytest.approx(w.ra_ref) and w.crval2 == pytest.approx(w.dec_ref)
@@ -82,7 +82,7 @@ def test_cal_opens_as_an_image_model_with_units_wcs_and_photometry(dither):
         assert model.meta.photometry.conversion_microjanskys == pytest.approx(
             model.meta.photometry.conversion_megajanskys * 23.5044305391)
         assert model.meta.photometry.pixelarea_steradians == pytest.approx(0.031**2 * (np.pi / 648000) ** 2)
-        assert model.var_flat.shape == model.area.shape == (64, 64)
+        assert model.var_flat.shape == model.area.shape == (160, 160)
         assert model.meta.cal_step.flat_field == "COMPLETE" and model.meta.cal_step.photom == "COMPLETE"
         assert model.meta.cal_step.ramp_fit == "COMPLETE"  # stage-1 provenance is kept
 
@@ -92,7 +92,7 @@ def test_provenance_and_step_records(dither):
     primary = read_product(result.product("cal")).primary
     assert primary["S_WCS"] == primary["S_FLAT"] == primary["S_PHOTOM"] == "COMPLETE"
     assert primary["S_BKDSUB"] == "SKIPPED"
-    assert primary["R_FLAT"] == "jwst_nircam_flat_nrca1_sub64p.fits"
+    assert primary["R_FLAT"] == "jwst_nircam_flat_nrca1_sub160p.fits"
     assert str(primary["R_PHOTOM"]).startswith("jwst_nircam_photom_")
     assert str(primary["R_AREA"]).startswith("jwst_nircam_area")
     assert primary["R_DISTOR"] == "N/A"
@@ -142,7 +142,7 @@ def test_association_with_background_members_subtracts_their_clipped_mean(dither
     flat = read_extensions(dither["refs"] / cal.primary["R_FLAT"], ["SCI"])["SCI"]
     expected = (science["SCI"] - background) / flat * cal.sci_header["PHOTMJSR"]
     good = ((cal["DQ"] & BAD) == 0) & np.isfinite(expected)
-    assert good.sum() > 0.8 * 64 * 64
+    assert good.sum() > 0.8 * 160 * 160
     np.testing.assert_allclose(cal["SCI"][good], expected[good], rtol=1e-5, atol=1e-4)  # float32 sums
     np.testing.assert_array_equal(cal["DQ"] & science["DQ"], science["DQ"])  # flags only added
     assert {s.name: s.counts for s in result.steps}["bkg_subtract"]["n_backgrounds"] == 3

@@ -1,4 +1,4 @@
-"""calwebb_image3 on the demo's imaging dither (SUB64P): the paths the acceptance visit does not take.
+"""calwebb_image3 on the demo's imaging dither (SUB160P): the paths the acceptance visit does not take.
 
 A broken pointing stops at the mosaic-size cap with a clear error and writes nothing; a missing member is
 named; a one-exposure association still gives a mosaic and a catalog; pars-file parameters reach the steps.
@@ -38,7 +38,7 @@ def cals(tmp_path_factory, config):
     root = tmp_path_factory.mktemp("image3")
     program = simulate_program("imaging_dither", root / "raw")
     refs = root / "refs"
-    write_reference_set(refs, only=[("NRCA1", "SUB64P")])
+    write_reference_set(refs, only=[("NRCA1", "SUB160P")])
     out = root / "stage2"
     paths = []
     for exposure in program.exposures:
