@@ -114,7 +114,8 @@ def _multi_exposure(images: Images, pars: ParsFile, records: list[StepRecord], *
             _skip(records, "tweakreg", "skipped by the parameter file")
         else:
             fits = _timed(records, "tweakreg", lambda: tweakreg(images, params=tweak),
-                          counts=lambda fs: {"matched": sum(f.n_matched for f in fs)})
+                          counts=lambda fs: {"matched": sum(f.n_matched for f in fs),
+                                             "unaligned": sum(not f.fitted for f in fs)})
             images = [(apply_alignment(img, fit), fit.wcs) for (img, _), fit in zip(images, fits, strict=True)]
     skip, sky = step_parameters(SkyMatchParams, pars, "skymatch")
     if skip:
