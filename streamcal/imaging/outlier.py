@@ -38,7 +38,15 @@ from scipy import ndimage
 from streamcal.dq import Pixel
 from streamcal.errors import BadDataShapeError, InvalidInputError
 from streamcal.imaging.model import ImageData
-from streamcal.imaging.resample import ResampleParams, background_level, blot, good_mask, output_wcs, resample
+from streamcal.imaging.resample import (
+    ResampleParams,
+    background_level,
+    blot,
+    check_images,
+    good_mask,
+    output_wcs,
+    resample,
+)
 
 __all__ = ["OutlierParams", "OutlierResult", "flag_cosmic_rays", "flag_outliers", "weight_threshold"]
 
@@ -214,11 +222,7 @@ def flag_outliers(images: Sequence[tuple[ImageData, WCS]], *, params: OutlierPar
     MosaicTooLargeError
         The common grid is absurdly large (bad pointing). Not retriable.
     """
-    if not images:
-        raise InvalidInputError("flag_outliers needs at least one image")
-    for image, _ in images:
-        if image.sci.ndim != 2:
-            raise BadDataShapeError(f"{image.root}: outlier_detection takes 2-D images, SCI is {image.sci.shape}")
+    check_images(images, "outlier_detection")
     if params.resample_data:
         if out_wcs is None:
             out_wcs = output_wcs([w for _, w in images])

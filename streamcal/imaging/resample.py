@@ -34,8 +34,8 @@ from streamcal.imaging.model import ImageData
 from streamcal.imaging.wcs import footprint, s_region, wcs_keywords
 
 __all__ = [
-    "Mosaic", "MosaicTooLargeError", "ResampleParams", "background_level", "blot", "good_mask", "output_wcs",
-    "pixel_map", "resample",
+    "Mosaic", "MosaicTooLargeError", "ResampleParams", "background_level", "blot", "check_images", "good_mask",
+    "output_wcs", "pixel_map", "resample",
 ]
 
 F32 = npt.NDArray[np.float32]
@@ -282,6 +282,15 @@ def _drizzle_one(data: F32, pixmap: F64, weight: F32, *, shape: tuple[int, int],
     return driz.out_img, driz.out_wht
 
 
+def check_images(images: Sequence[tuple[ImageData, WCS]], step: str) -> None:
+    """At least one image, every one 2-D (InvalidInputError / BadDataShapeError, not retriable)."""
+    if not images:
+        raise InvalidInputError(f"{step} needs at least one image")
+    for image, _ in images:
+        if image.sci.ndim != 2:
+            raise BadDataShapeError(f"{image.root}: {step} takes 2-D images, SCI has shape {image.sci.shape}")
+
+
 def resample(images: Sequence[tuple[ImageData, WCS]], *, params: ResampleParams = ResampleParams(),
              out_wcs: WCS | None = None, variance: bool = True) -> Mosaic:
     """Drizzle ``images`` (each with its WCS) into one :class:`Mosaic`.
@@ -304,11 +313,7 @@ def resample(images: Sequence[tuple[ImageData, WCS]], *, params: ResampleParams 
     MosaicTooLargeError
         The output grid is absurdly large (bad pointing). Not retriable.
     """
-    if not images:
-        raise InvalidInputError("resample needs at least one image")
-    for image, _ in images:
-        if image.sci.ndim != 2:
-            raise BadDataShapeError(f"{image.root}: resample takes 2-D images, SCI has shape {image.sci.shape}")
+    check_images(images, "resample")
     if out_wcs is None:
         out_wcs = output_wcs([w for _, w in images], pixel_scale_ratio=params.pixel_scale_ratio,
                              max_output_pixels=params.max_output_pixels)
