@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
 
+from streamcal import __version__
 from streamcal.associations.model import Asn, AsnMember, AsnProduct
 from streamcal.errors import AssociationError, BadKeywordValueError
 from streamcal.routing.exptypes import AsnType
@@ -324,7 +326,8 @@ def build_asn(
     asn_id : str, optional
         Default ``o<OBSERVTN>``; also the product's acid.
     asn_pool, version_id, code_version : str, optional
-        Provenance fields copied into the ASN.
+        Provenance fields copied into the ASN; as jwst writes them, ``version_id`` defaults to the UTC time
+        of generation (``yyyymmddthhmmss``) and ``code_version`` to this streamcal's version.
 
     Returns
     -------
@@ -353,8 +356,8 @@ def build_asn(
         asn_pool=asn_pool,
         program=program.removeprefix("jw"),
         target=_target(next(h for _, h in ordered if member_exptype(h, asn_type=kind) == "science"), None),
-        version_id=version_id,
-        code_version=code_version,
+        version_id=version_id or datetime.now(UTC).strftime("%Y%m%dt%H%M%S"),
+        code_version=code_version or f"streamcal {__version__}",
         degraded_status=DEGRADED_STATUS_OK,
         constraints=f"candidate_key={key}",
     )

@@ -12,6 +12,9 @@ star's true position is compared in that frame: truth pixel in exposure 0 → ex
 
 from __future__ import annotations
 
+import json
+import re
+
 import numpy as np
 import pytest
 from astropy.table import Table
@@ -204,6 +207,12 @@ def test_products_open_in_stdatamodels_with_units_and_wcs(visit):
 
 
 def test_the_asn_is_in_jwst_format(visit):
+    doc = json.loads(visit["asn"].read_text())
+    assert {"asn_type", "asn_rule", "asn_id", "asn_pool", "program", "target", "version_id", "code_version",
+            "constraints", "products"} <= set(doc)
+    assert re.fullmatch(r"\d{8}t\d{6}", doc["version_id"]) and re.fullmatch(r"\d{5}", doc["program"])
+    for member in doc["products"][0]["members"]:
+        assert set(member) >= {"expname", "exptype"} and "/" not in member["expname"]  # bare names
     asn = read_asn(visit["asn"])
     assert asn.asn_type == "image3" and asn.asn_rule == "Asn_Lv3Image"
     product = asn.products[0]
