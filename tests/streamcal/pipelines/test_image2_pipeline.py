@@ -18,6 +18,7 @@ from streamcal.dq import Pixel
 from streamcal.errors import AssociationError, CorruptFileError, MissingReferenceError, NotFitsError
 from streamcal.pipelines import StageConfig, run_pipeline
 from streamcal.pipelines.image2 import run_image2
+from streamcal.routing import route
 from streamcal.simulate import simulate_program, write_reference_set
 
 ALIAS = "calwebb_image2"
@@ -232,3 +233,27 @@ def test_tso_rateints_become_calints(tmp_path, config):
     steps = {s.name: s.status for s in result.steps}
     assert steps["bkg_subtract"] == steps["resample"] == "SKIPPED"
     assert read_product(result.product("calints")).primary["PARSFILE"] == "pars-image2pipeline-tso.yaml"
+
+
+def test_every_exposure_type_routed_to_image2_calibrates(tmp_path, config):
+    """Every EXP_TYPE (TSO and not) the routing table sends to calwebb_image2 runs: _cal or _calints in MJy/sr,
+    an _i2d exactly for 2-D MIR/NRC/NIS/FGS_IMAGE."""
+    program = simulate_program("all_modes", tmp_path / "raw")
+    refs = tmp_path / "refs"
+    write_reference_set(refs, only=sorted({(str(e.header["DETECTOR"]), str(e.header["SUBARRAY"]))
+                                           for e in program.exposures}))
+    seen = set()
+    for exposure in program.exposures:
+        routed = route(exposure.header, config.table)
+        if routed.stage2 != ALIAS:
+            continue
+        stage1 = run_pipeline(routed.stage1, exposure.path, refs_dir=refs, out_dir=tmp_path / "out", config=config)
+        result = run_image2(ALIAS, stage1.product(routed.stage2_input or "rate"), refs_dir=refs,
+                            out_dir=tmp_path / "out", config=config)
+        suffix = "calints" if routed.stage2_input == "rateints" else "cal"
+        product = read_product(result.product(suffix))
+        assert product.sci_header["BUNIT"] == "MJy/sr" and product.primary["S_PHOTOM"] == "COMPLETE"
+        wants_i2d = suffix == "cal" and str(routed.exp_type) in image2_pipeline.RESAMPLE_EXP_TYPES
+        assert any(p.name.endswith("_i2d.fits") for p in result.products) == wants_i2d, routed.exp_type
+        seen.add((str(routed.exp_type), routed.is_tso))
+    assert len(seen) >= 20 and ("NRC_TSIMAGE", True) in seen and ("MIR_IMAGE", False) in seen
