@@ -358,7 +358,9 @@ def _accumulate_variance(image: ImageData, prep: _Prepared, pixmap: F64, *, shap
             continue
         sqrt_var = np.sqrt(np.where(prep.weight > 0, np.maximum(var, 0), 0)).astype(np.float32)
         img, wht = _drizzle_one(sqrt_var, pixmap, prep.weight, shape=shape, params=params, exptime=prep.exptime)
-        contributed = wht > 0
+        # as for SCI: a sliver of weight from pixel-map float noise is not a contribution (with it, the
+        # sliver's full-pixel variance entered the combination at full weight and doubled edge variances)
+        contributed = wht > _SLIVER * float(wht.max(initial=0.0))
         errs[name] = np.where(contributed, img, 0).astype(np.float32)
     if contributed is None:
         return
