@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import argparse
 import io
+import json
 
 from services.calibrate import add_calibrate_command, calibrate_command
+from streamcal.associations import build_asn, write_asn
+from streamcal.datamodels import read_header
 from streamcal.simulate import simulate_program, write_reference_set
 
 
@@ -31,3 +34,29 @@ def test_calibrate_runs_each_files_stage1_and_reports_failures(tmp_path):
     assert "_dark.fits" in text and "FAILED (corrupt_file)" in text
     assert f"{len(program.exposures)} calibrated, 1 failed" in text
     assert len(list((tmp_path / "out").glob("*_dark.fits"))) == len(program.exposures)
+
+
+def test_calibrate_picks_the_pipeline_a_file_is_input_to(tmp_path):
+    """uncal → stage 1, rate → stage 2, an image3 ASN → calwebb_image3, an ASN nobody reads → a clear failure."""
+    program = simulate_program("wfsc", tmp_path / "in", seed=3)
+    refs, out = tmp_path / "refs", tmp_path / "out"
+    write_reference_set(refs, only={(e.header["DETECTOR"], e.header["SUBARRAY"]) for e in program.exposures})
+    common = ["--refs", str(refs), "--out", str(out)]
+    raws = [str(e.path) for e in program.exposures]
+    text = io.StringIO()
+    assert calibrate_command(_args(["calibrate", *raws, *common]), text) == 0
+    rates = sorted(str(p) for p in out.glob("*_rate.fits"))
+    assert calibrate_command(_args(["calibrate", *rates, *common]), text) == 0
+    cals = sorted(out.glob("*_cal.fits"))
+    asn = build_asn("wfs-image3", [(c.name, read_header(c)) for c in cals])
+    asn_path = write_asn(asn, out / f"{asn.products[0].name}_wfs-image3_asn.json")
+    assert calibrate_command(_args(["calibrate", str(asn_path), *common]), text) == 0
+    doc = json.loads(asn_path.read_text())
+    doc["asn_type"] = "tso3"
+    tso3 = out / "jw01234-o005_20240101t000000_tso3_00001_asn.json"
+    tso3.write_text(json.dumps(doc))
+    assert calibrate_command(_args(["calibrate", str(tso3), *common]), text) == 1
+    report = text.getvalue()
+    assert report.count("calwebb_detector1 in") == 2 and report.count("calwebb_image2 in") == 2
+    assert "calwebb_wfs-image3 in" in report and (out / f"{asn.products[0].name}_wfscmb.fits").exists()
+    assert "FAILED (config)" in report and "calwebb_tso3" in report
