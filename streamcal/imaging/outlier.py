@@ -23,10 +23,13 @@ frame exactly where the image changes fastest.
 
 from __future__ import annotations
 
+import contextlib
 import math
+import tempfile
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
@@ -74,6 +77,10 @@ class OutlierParams:
         DQ bits usable for the median.
     resample_data : bool
         False: median the inputs directly (they must share one grid).
+    in_memory_bytes : int
+        The per-group mosaics are kept in memory up to this size; a larger stack goes to a temporary
+        memory-mapped file and the median is taken in row blocks (jwst ``in_memory=False``; the full-size
+        per-exposure mosaics are what killed image3 on large visits, jwst#8035).
     """
 
     weight_type: str = "ivm"
@@ -86,6 +93,7 @@ class OutlierParams:
     backg: float = 0.0
     good_bits: str = "~DO_NOT_USE"
     resample_data: bool = True
+    in_memory_bytes: int = 1 << 30
 
     def __post_init__(self) -> None:
         # jwst parameter files spell these as strings ("5.0 4.0"); keep one form inside
@@ -123,9 +131,15 @@ def _groups(images: Sequence[ImageData]) -> list[list[int]]:
 
 
 def _nanmedian(stack: F32) -> F32:
+    """NaN-median over axis 0, in row blocks of ~64 MiB (a memory-mapped stack is read a block at a time)."""
+    n, ny, nx = stack.shape
+    rows = max(1, (64 << 20) // max(1, n * nx * 4))
+    out = np.empty((ny, nx), dtype=np.float32)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN pixels stay NaN on purpose
-        return np.nanmedian(stack, axis=0).astype(np.float32)
+        for y0 in range(0, ny, rows):
+            out[y0:y0 + rows] = np.nanmedian(np.asarray(stack[:, y0:y0 + rows]), axis=0)
+    return out
 
 
 def _median_mosaic(images: Sequence[tuple[ImageData, WCS]], out_wcs: WCS, params: OutlierParams) -> F32:
@@ -133,14 +147,22 @@ def _median_mosaic(images: Sequence[tuple[ImageData, WCS]], out_wcs: WCS, params
                              weight_type=params.weight_type, good_bits=params.good_bits)
     nx, ny = out_wcs.pixel_shape
     groups = _groups([image for image, _ in images])
-    stack = np.full((len(groups), int(ny), int(nx)), np.nan, dtype=np.float32)
-    for g, members in enumerate(groups):
-        mosaic = resample([images[i] for i in members], params=rparams, out_wcs=out_wcs, variance=False)
-        threshold = weight_threshold(mosaic.wht, params.maskpt)
-        if math.isinf(threshold):
-            continue
-        stack[g] = np.where(mosaic.wht >= threshold, mosaic.sci, np.nan)
-    return _nanmedian(stack)
+    shape = (len(groups), int(ny), int(nx))
+    with contextlib.ExitStack() as stack_files:
+        if 4 * math.prod(shape) > params.in_memory_bytes:
+            folder = stack_files.enter_context(tempfile.TemporaryDirectory(prefix="streamcal-outlier-"))
+            stack: F32 = np.lib.format.open_memmap(Path(folder) / "stack.npy", mode="w+", dtype=np.float32,
+                                                   shape=shape)
+        else:
+            stack = np.empty(shape, dtype=np.float32)
+        for g, members in enumerate(groups):
+            mosaic = resample([images[i] for i in members], params=rparams, out_wcs=out_wcs, variance=False)
+            threshold = weight_threshold(mosaic.wht, params.maskpt)
+            stack[g] = np.where(mosaic.wht >= threshold, mosaic.sci, np.nan)  # threshold inf: all NaN
+            del mosaic
+        median = _nanmedian(stack)
+        del stack
+    return median
 
 
 def _blot_filled(median: F32, median_wcs: WCS, wcs: WCS, shape: tuple[int, int]) -> F32:

@@ -259,3 +259,13 @@ def test_the_cosmic_ray_test_and_weight_threshold_are_stcals():
         weight[20, 20] = 1e4
         assert weight_threshold(weight, 0.7) == pytest.approx(stcal_outlier.compute_weight_threshold(weight, 0.7),
                                                               rel=1e-6)
+
+
+def test_a_large_stack_goes_to_a_memory_mapped_file_with_the_same_result(frames: list[Frame],
+                                                                        result: OutlierResult) -> None:
+    """Past ``in_memory_bytes`` the per-exposure mosaics live in a temporary file; the flags do not change."""
+    images = [(f.image, f.wcs) for f in frames]
+    on_disk = flag_outliers(images, params=OutlierParams(in_memory_bytes=1))
+    np.testing.assert_array_equal(on_disk.median, result.median)
+    for a, b in zip(on_disk.images, result.images, strict=True):
+        np.testing.assert_array_equal(a.dq, b.dq)
