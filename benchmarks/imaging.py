@@ -44,6 +44,7 @@ def main() -> None:
         "outliers": {"residual_crs": hits, "flagged": flagged, "recall": round(flagged / max(hits, 1), 4),
                      "star_cores": cores, "cores_flagged": cores_flagged},
         "seconds": {k: round(v, 2) for k, v in visit["seconds"].items()} | {"wall_incl_simulation": round(wall, 1)},
+        "image3_step_seconds": {s.name: round(s.seconds, 2) for s in visit["result"].steps if s.seconds},
     }, indent=2))
 
 
