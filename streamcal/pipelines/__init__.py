@@ -15,12 +15,9 @@ from typing import NamedTuple
 
 from streamcal.errors import ConfigError
 from streamcal.pipelines.guider import run_guider
-from streamcal.pipelines.image2 import run_image2
-from streamcal.pipelines.image3 import run_image3
 from streamcal.pipelines.plan import Plan, build_plan
 from streamcal.pipelines.result import PipelineResult, StageConfig
 from streamcal.pipelines.stage1 import DEFAULT_BLOCK_BYTES, run_stage1
-from streamcal.pipelines.wfs_image3 import run_wfs_image3
 
 
 class _Options(NamedTuple):
@@ -54,15 +51,23 @@ def _guider(path: Path, refs: Path, out: Path, options: _Options) -> PipelineRes
     return run_guider("calwebb_guider", path, refs_dir=refs, out_dir=out)
 
 
+# Stage 2/3 modules are imported when first run: they pull in photutils, scipy.ndimage and drizzle (~1.5 s),
+# which a stage-1 worker process never needs.
 def _image2(path: Path, refs: Path, out: Path, options: _Options) -> PipelineResult:
+    from streamcal.pipelines.image2 import run_image2
+
     return run_image2("calwebb_image2", path, refs_dir=refs, out_dir=out, config=options.config)
 
 
 def _image3(path: Path, refs: Path, out: Path, options: _Options) -> PipelineResult:
+    from streamcal.pipelines.image3 import run_image3
+
     return run_image3("calwebb_image3", path, refs_dir=refs, out_dir=out, config=options.config)
 
 
 def _wfs_image3(path: Path, refs: Path, out: Path, options: _Options) -> PipelineResult:
+    from streamcal.pipelines.wfs_image3 import run_wfs_image3
+
     return run_wfs_image3("calwebb_wfs-image3", path, refs_dir=refs, out_dir=out, config=options.config)
 
 
