@@ -23,6 +23,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import NamedTuple
 
 import numpy as np
@@ -40,6 +41,7 @@ from streamcal.steps import StepRecord, StepStatus
 
 __all__ = [
     "MJYSR_TO_UJYA2",
+    "BackgroundParams",
     "BackgroundResult",
     "PhotomResult",
     "StepResult",
@@ -61,6 +63,14 @@ MJYSR_TO_UJYA2 = 1e12 / (180.0 * 3600.0 / math.pi) ** 2
 _DNU = np.uint32(Pixel.DO_NOT_USE)
 _NO_FLAT = np.uint32(Pixel.NO_FLAT_FIELD)
 _MISSING = frozenset({"", "N/A", "NONE", "ANY"})  # how a row (or header) says "no such element"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BackgroundParams:
+    """bkg_subtract parameters (jwst defaults): clipping threshold in σ and iterations (None: to convergence)."""
+
+    sigma: float = 3.0
+    maxiters: int | None = None
 
 
 class StepResult(NamedTuple):

@@ -13,20 +13,21 @@ with its quick-look ``<root>_i2d.png``.
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import time
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 from astropy.wcs import WCS
 
 from streamcal.associations import read_asn
 from streamcal.datamodels import split_suffix, write_product
-from streamcal.errors import AssociationError, ConfigError
-from streamcal.imaging.image2 import assign_wcs, flat_field, photom, subtract_background
+from streamcal.errors import AssociationError
+from streamcal.imaging.image2 import BackgroundParams, assign_wcs, flat_field, photom, subtract_background
 from streamcal.imaging.model import ImageData, read_image, write_image
 from streamcal.imaging.quicklook import render_quicklook
+from streamcal.imaging.resample import ResampleParams, resample
+from streamcal.pipelines.plan import step_parameters
 from streamcal.pipelines.provenance import provenance_keywords
 from streamcal.pipelines.result import PipelineResult, StageConfig
 from streamcal.references import ReferenceStore, RefType
@@ -69,21 +70,10 @@ def _skipped(name: str, why: str) -> StepRecord:
     return StepRecord(name, StepStatus.SKIPPED, note=why)
 
 
-def _step_params(pars: ParsFile, name: str) -> dict[str, Any]:
-    step = pars.step(name)
-    return {} if step is None else dict(step.parameters)
-
-
-def _resample_i2d(image: ImageData, wcs: WCS, path: Path, params: dict[str, Any], *, alias: str,
+def _resample_i2d(image: ImageData, wcs: WCS, path: Path, rparams: ResampleParams, *, alias: str,
                   pars: str) -> tuple[Path, StepRecord]:
     """Drizzle one cal image onto its own TAN grid and write the ``_i2d`` (quick look, not used by stage 3)."""
-    from streamcal.imaging.resample import ResampleParams, resample  # the stage-3 module; imported when used
-
     started = time.perf_counter()
-    try:
-        rparams = dataclasses.replace(ResampleParams(), **params)
-    except TypeError as exc:
-        raise ConfigError(f"resample parameters {dict(params)} of the parameter file: {exc}") from exc
     mosaic = resample([(image, wcs)], params=rparams)
     arrays = {"SCI": mosaic.sci, "ERR": mosaic.err, "CON": mosaic.con, "WHT": mosaic.wht}
     for name, array in (("VAR_POISSON", mosaic.var_poisson), ("VAR_RNOISE", mosaic.var_rnoise),
@@ -113,9 +103,9 @@ def _calibrate(job: _Job, image: ImageData, pars: ParsFile, store: ReferenceStor
     elif not job.backgrounds:
         records.append(_skipped("bkg_subtract", "no background members"))
     else:
-        p = _step_params(pars, "bkg_subtract")
-        result = subtract_background(image, [read_image(b) for b in job.backgrounds],
-                                     sigma=float(p.get("sigma", 3.0)), maxiters=p.get("maxiters"))
+        _, bkg = step_parameters(BackgroundParams, pars, "bkg_subtract")
+        result = subtract_background(image, [read_image(b) for b in job.backgrounds], sigma=bkg.sigma,
+                                     maxiters=bkg.maxiters)
         image, bsub = result.image, result.image
         records.append(result.record)
     wcs = None
@@ -171,8 +161,9 @@ def _run_job(alias: str, job: _Job, *, store: ReferenceStore, out_dir: Path,
     elif wcs is None:
         records.append(_skipped("resample", "no WCS (assign_wcs skipped)"))
     else:
-        path, record = _resample_i2d(image, wcs, out_dir / f"{job.root}_i2d.fits", _step_params(pars, "resample"),
-                                     alias=alias, pars=pars.path.name)
+        _, rparams = step_parameters(ResampleParams, pars, "resample")
+        path, record = _resample_i2d(image, wcs, out_dir / f"{job.root}_i2d.fits", rparams, alias=alias,
+                                     pars=pars.path.name)
         written += [path, render_quicklook(path)]
         records.append(record)
     return written, records

@@ -18,7 +18,7 @@ import os
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import numpy as np
 from astropy.wcs import WCS
@@ -34,6 +34,7 @@ from streamcal.imaging.quicklook import render_quicklook
 from streamcal.imaging.resample import Mosaic, ResampleParams, resample
 from streamcal.imaging.skymatch import SkyMatchParams, match_sky
 from streamcal.imaging.tweakreg import TweakRegParams, apply_alignment, tweakreg
+from streamcal.pipelines.plan import step_parameters
 from streamcal.pipelines.provenance import provenance_keywords
 from streamcal.pipelines.result import PipelineResult, StageConfig
 from streamcal.references import ReferenceFile, ReferenceStore, RefType
@@ -41,37 +42,9 @@ from streamcal.routing import ParsFile, route, select_pars
 from streamcal.routing.keywords import header_float, header_str
 from streamcal.steps import StepRecord, StepStatus
 
-__all__ = ["run_image3", "step_parameters"]
+__all__ = ["run_image3"]
 
-P = TypeVar("P")
 Images = list[tuple[ImageData, WCS]]
-
-
-def step_parameters(cls: type[P], pars: ParsFile, step: str) -> tuple[bool, P]:
-    """``(skip, params)`` of ``step`` in a parameter file (defaults when the file does not list it).
-
-    Raises
-    ------
-    ConfigError
-        A parameter the step's parameter class does not have. Not retriable.
-    """
-    entry = next((s for s in pars.steps if s.name == step), None)
-    if entry is None:
-        return False, cls()
-    known = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
-    kwargs: dict[str, Any] = {}
-    for key, value in entry.parameters.items():
-        if key not in known:
-            raise ConfigError(f"{pars.path.name}: step {step} has no parameter {key!r} (known: {sorted(known)})")
-        if isinstance(value, str) and isinstance(getattr(cls(), key), tuple):
-            value = tuple(float(v) for v in value.split())  # jwst writes snr = "5.0 4.0"
-        elif isinstance(value, list):
-            value = tuple(value)
-        kwargs[key] = value
-    try:
-        return entry.skip, cls(**kwargs)
-    except TypeError as exc:
-        raise ConfigError(f"{pars.path.name}: step {step}: {exc}") from exc
 
 
 def _timed(records: list[StepRecord], name: str, fn: Callable[[], Any], *,

@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import TypeVar
 
 from streamcal.errors import ConfigError
 from streamcal.routing import ParsFile
@@ -32,7 +33,9 @@ from streamcal.steps import (
 )
 from streamcal.steps.base import RampStep
 
-__all__ = ["RAMP_STEPS", "RATE_STEPS", "Plan", "build_plan"]
+__all__ = ["RAMP_STEPS", "RATE_STEPS", "Plan", "build_plan", "step_parameters"]
+
+P = TypeVar("P")
 
 RAMP_STEPS: Mapping[str, type] = {
     cls.name: cls
@@ -75,6 +78,22 @@ def _instance(cls: type, name: str, parameters: Mapping[str, object], source: st
         return cls(**kwargs)
     except TypeError as exc:
         raise ConfigError(f"{source}: step {name}: {exc}") from exc
+
+
+def step_parameters(cls: type[P], pars: ParsFile, step: str) -> tuple[bool, P]:
+    """``(skip, params)`` of ``step`` in a parameter file: ``cls`` (a parameter dataclass) built from the
+    file's parameters, or its defaults when the file does not list the step. YAML lists become tuples.
+
+    Raises
+    ------
+    ConfigError
+        A parameter ``cls`` does not have, or one it refuses. Not retriable.
+    """
+    entry = pars.step(step)
+    if entry is None:
+        return False, cls()
+    parameters = {k: tuple(v) if isinstance(v, list) else v for k, v in entry.parameters.items()}
+    return entry.skip, _instance(cls, step, parameters, pars.path.name)  # type: ignore[return-value]
 
 
 def build_plan(pars: ParsFile, *, alias: str, save_ramp: bool | None = None) -> Plan:

@@ -20,7 +20,7 @@ from streamcal.errors import AssociationError, ConfigError
 from streamcal.imaging.outlier import OutlierParams
 from streamcal.imaging.resample import MosaicTooLargeError
 from streamcal.pipelines import StageConfig, run_pipeline
-from streamcal.pipelines.image3 import step_parameters
+from streamcal.pipelines.plan import step_parameters
 from streamcal.routing import ParsStep
 from streamcal.simulate import simulate_program, write_reference_set
 
