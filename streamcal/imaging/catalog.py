@@ -150,15 +150,18 @@ def _apertures(apcorr: Table | np.ndarray | None, params: CatalogParams) -> dict
     return out
 
 
-def _detect(data: F64, rms: F64, mask: npt.NDArray[np.bool_], params: CatalogParams
-            ) -> tuple[SegmentationImage | None, F64]:
-    kernel = make_2dgaussian_kernel(params.kernel_fwhm, size=2 * math.ceil(1.5 * params.kernel_fwhm) + 1)
+def detect_segments(data: F64, threshold: float | F64, *, kernel_fwhm: float, npixels: int,
+                    mask: npt.NDArray[np.bool_], deblend: bool = True) -> tuple[SegmentationImage | None, F64]:
+    """Smooth with a Gaussian of ``kernel_fwhm``, segment above ``threshold`` (≥ ``npixels`` connected) and
+    deblend (32 levels, contrast 0.001, as jwst); returns the segmentation (None: nothing) and the smoothed
+    data. Shared by source_catalog and tweakreg's star finder."""
+    kernel = make_2dgaussian_kernel(kernel_fwhm, size=2 * math.ceil(1.5 * kernel_fwhm) + 1)
     conv = np.asarray(convolve(data, np.asarray(kernel.array), mode="constant"), dtype=np.float64)
     with warnings.catch_warnings():  # an empty field is an answer (no sources), not a problem
         warnings.simplefilter("ignore", NoDetectionsWarning)
-        segm = detect_sources(conv, params.snr_threshold * rms, params.npixels, mask=mask)
-    if segm is not None and params.deblend and segm.n_labels > 0:
-        segm = deblend_sources(conv, segm, params.npixels, n_levels=32, contrast=0.001, progress_bar=False)
+        segm = detect_sources(conv, threshold, npixels, mask=mask)
+    if segm is not None and deblend and segm.n_labels > 0:
+        segm = deblend_sources(conv, segm, npixels, n_levels=32, contrast=0.001, progress_bar=False)
     return segm, conv
 
 
@@ -214,7 +217,8 @@ def source_catalog(sci: F32, err: F32, wcs: WCS, *, apcorr: Table | np.ndarray |
     apertures = _apertures(apcorr, params)
     bkg, rms = _background(sci64, mask, params.bkg_boxsize)
     data = np.where(mask, 0.0, sci64 - bkg)
-    segm, conv = _detect(data, rms, mask, params)
+    segm, conv = detect_segments(data, params.snr_threshold * rms, kernel_fwhm=params.kernel_fwhm,
+                                 npixels=params.npixels, mask=mask, deblend=params.deblend)
     if segm is None:
         return CatalogResult(_table({}, 0), np.zeros(sci.shape, np.int32))
     cat = SourceCatalog(data, segm, convolved_data=conv, error=err64, mask=mask, wcs=wcs)

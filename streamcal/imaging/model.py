@@ -16,9 +16,10 @@ import numpy as np
 import numpy.typing as npt
 
 from streamcal.datamodels import read_product, split_suffix, write_product
+from streamcal.dq import interpret_bit_flags
 from streamcal.errors import BadDataShapeError
 
-__all__ = ["ImageData", "read_image", "write_image"]
+__all__ = ["ImageData", "good_mask", "read_image", "write_image"]
 
 F32 = npt.NDArray[np.float32]
 U32 = npt.NDArray[np.uint32]
@@ -79,6 +80,16 @@ class ImageData:
         if self.area is not None:
             out["AREA"] = self.area
         return out
+
+
+def good_mask(image: ImageData, good_bits: str | None) -> npt.NDArray[np.bool_]:
+    """Usable pixels: finite SCI and none of the bad DQ bits of ``good_bits`` (jwst syntax, e.g.
+    ``"~DO_NOT_USE+NON_SCIENCE"``; None: DQ ignored)."""
+    good = np.isfinite(image.sci)
+    bad_bits = interpret_bit_flags(good_bits)
+    if bad_bits:
+        good &= (image.dq & np.uint32(bad_bits)) == 0
+    return good
 
 
 def read_image(path: str | os.PathLike[str]) -> ImageData:

@@ -28,9 +28,8 @@ from drizzle.resample import Drizzle, blot_image
 from drizzle.utils import calc_pixmap
 from scipy.interpolate import RectBivariateSpline
 
-from streamcal.dq import interpret_bit_flags
 from streamcal.errors import BadDataShapeError, InvalidInputError
-from streamcal.imaging.model import ImageData
+from streamcal.imaging.model import ImageData, good_mask
 from streamcal.imaging.wcs import footprint, s_region, wcs_keywords
 
 __all__ = [
@@ -151,18 +150,7 @@ def background_level(image: ImageData) -> float:
     return float(level)
 
 
-def good_mask(image: ImageData, good_bits: str | None) -> npt.NDArray[np.bool_]:
-    """Pixels usable for resampling: finite SCI and none of the bad DQ bits of ``good_bits``."""
-    good = np.isfinite(image.sci)
-    bad_bits = interpret_bit_flags(good_bits)
-    if bad_bits:
-        good &= (image.dq & np.uint32(bad_bits)) == 0
-    return good
-
-
 def _prepare(image: ImageData, *, weight_type: str, good_bits: str | None) -> _Prepared:
-    if image.sci.ndim != 2:
-        raise BadDataShapeError(f"{image.root}: resample takes 2-D images, SCI has shape {image.sci.shape}")
     good = good_mask(image, good_bits)
     exptime = _exptime(image)
     if weight_type == "ivm":

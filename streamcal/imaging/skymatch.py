@@ -29,9 +29,9 @@ import numpy.typing as npt
 from astropy.wcs import WCS
 from scipy.sparse.csgraph import connected_components
 
-from streamcal.errors import BadDataShapeError, InvalidInputError
-from streamcal.imaging.model import ImageData
-from streamcal.imaging.resample import good_mask, pixel_map
+from streamcal.errors import InvalidInputError
+from streamcal.imaging.model import ImageData, good_mask
+from streamcal.imaging.resample import check_images, pixel_map
 
 __all__ = ["SkyMatchParams", "SkyResult", "match_sky", "sky_statistic"]
 
@@ -182,9 +182,8 @@ def match_sky(images: Sequence[tuple[ImageData, WCS]], *, params: SkyMatchParams
     BadDataShapeError
         An input is not 2-D. Not retriable.
     """
-    for image, _ in images:
-        if image.sci.ndim != 2:
-            raise BadDataShapeError(f"{image.root}: skymatch takes 2-D images, SCI has shape {image.sci.shape}")
+    if images:  # no images: nothing to match (an empty result)
+        check_images(images, "skymatch")
     goods = [good_mask(image, params.dqbits) for image, _ in images]
     if params.skymethod == "match":
         equations = []

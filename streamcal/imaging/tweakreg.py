@@ -29,7 +29,6 @@ PC = PC·R (exact up to the tangent-point change, ~1e-9 px). Absolute alignment 
 from __future__ import annotations
 
 import math
-import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal, NamedTuple
@@ -39,14 +38,13 @@ import numpy.typing as npt
 from astropy.stats import sigma_clipped_stats
 from astropy.table import Table
 from astropy.wcs import WCS
-from photutils.segmentation import SourceCatalog, deblend_sources, detect_sources, make_2dgaussian_kernel
-from photutils.utils.exceptions import NoDetectionsWarning
+from photutils.segmentation import SourceCatalog
 from scipy.ndimage import convolve
 from scipy.spatial import cKDTree
 
-from streamcal.dq import Pixel
 from streamcal.errors import BadDataShapeError
-from streamcal.imaging.model import ImageData
+from streamcal.imaging.catalog import detect_segments
+from streamcal.imaging.model import ImageData, good_mask
 from streamcal.imaging.wcs import s_region, wcs_keywords
 
 __all__ = ["Alignment", "TweakRegParams", "apply_alignment", "find_stars", "tweakreg"]
@@ -147,21 +145,16 @@ def find_stars(image: ImageData, *, params: TweakRegParams = TweakRegParams()) -
     """
     if image.is_cube:
         raise BadDataShapeError(f"{image.root}: tweakreg needs 2-D images, got SCI {image.sci.shape}")
-    bad = ~np.isfinite(image.sci) | ((image.dq & np.uint32(Pixel.DO_NOT_USE)) != 0)
+    bad = ~good_mask(image, "~DO_NOT_USE")
     data = np.where(bad, 0.0, image.sci).astype(np.float64)
     error = np.where(bad | ~np.isfinite(image.err), 0.0, image.err).astype(np.float64)
     _, median, std = sigma_clipped_stats(data, mask=bad, sigma=3.0)
     data = np.where(bad, 0.0, data - median)
-    kernel = make_2dgaussian_kernel(params.kernel_fwhm, size=2 * math.ceil(1.5 * params.kernel_fwhm) + 1)
-    conv = convolve(data, np.asarray(kernel.array), mode="constant")
-    with warnings.catch_warnings():  # an empty field is an answer (no stars), not a problem
-        warnings.simplefilter("ignore", NoDetectionsWarning)
-        segm = detect_sources(conv, params.snr_threshold * std, params.npixels, mask=bad)
+    segm, conv = detect_segments(data, params.snr_threshold * std, kernel_fwhm=params.kernel_fwhm,
+                                 npixels=params.npixels, mask=bad)
     empty = Table(names=("x", "y", "flux", "snr", "sigma"), dtype=("f8",) * 5)
     if segm is None:
         return empty
-    if segm.n_labels > 1:
-        segm = deblend_sources(conv, segm, params.npixels, progress_bar=False)
     cat = SourceCatalog(data, segm, convolved_data=conv, error=error, mask=bad)
     x, y = np.asarray(cat.x_centroid_win, float), np.asarray(cat.y_centroid_win, float)
     flux, flux_err = np.asarray(cat.segment_flux, float), np.asarray(cat.segment_flux_err, float)

@@ -34,7 +34,7 @@ from scipy.signal import correlate
 
 from streamcal.dq import Pixel
 from streamcal.errors import BadDataShapeError
-from streamcal.imaging.model import ImageData
+from streamcal.imaging.model import ImageData, good_mask
 
 __all__ = ["WfsCombineResult", "combine_pair", "wcs_offset"]
 
@@ -71,10 +71,6 @@ def wcs_offset(shape1: tuple[int, int], wcs1: WCS, wcs2: WCS) -> tuple[int, int]
     return int(np.round(float(x2) - x1)), int(np.round(float(y2) - y1))
 
 
-def _good(image: ImageData) -> npt.NDArray[np.bool_]:
-    return ((image.dq & _DNU) == 0) & np.isfinite(image.sci)
-
-
 def _fill_bad(sci: np.ndarray, good: npt.NDArray[np.bool_], n_size: int) -> npt.NDArray[np.float64]:
     """Bad pixels replaced by the mean of the good ones in a ``(2n+1)²`` box (0 where the box has none)."""
     values = np.where(good, sci, 0.0).astype(np.float64)
@@ -96,8 +92,8 @@ def _box(centre: int, half: int, n: int, offset: int, n2: int) -> slice | None:
 def _refine(image1: ImageData, image2: ImageData, dx: int, dy: int, *, psf_size: int, blur_size: float,
             n_size: int) -> tuple[int, int]:
     """The correction to ``(dx, dy)`` from cross-correlating boxes around image 1's brightest source."""
-    a = _fill_bad(image1.sci, _good(image1), n_size)
-    b = _fill_bad(image2.sci, _good(image2), n_size)
+    a = _fill_bad(image1.sci, good_mask(image1, "~DO_NOT_USE"), n_size)
+    b = _fill_bad(image2.sci, good_mask(image2, "~DO_NOT_USE"), n_size)
     smooth = gaussian_filter(a, sigma=blur_size)
     peak = float(smooth.max())
     if not peak > 0:
@@ -137,7 +133,7 @@ def _shifted(image: ImageData, shape: tuple[int, int], dx: int, dy: int) -> dict
 
 
 def _combine(image1: ImageData, two: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    good1 = _good(image1)
+    good1 = good_mask(image1, "~DO_NOT_USE")
     good2 = ((two["dq"] & _DNU) == 0) & np.isfinite(two["sci"])
     both, only1, only2 = good1 & good2, good1 & ~good2, ~good1 & good2
     out: dict[str, np.ndarray] = {}
