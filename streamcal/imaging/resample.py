@@ -118,9 +118,22 @@ class Mosaic:
     n_inputs: int
     exptime: float
 
-    def header(self, params: ResampleParams) -> dict[str, object]:
-        """SCI-header keywords of the mosaic: WCS, S_REGION, NDRIZ, RESWHT, PIXFRAC, PXSCLRT, BUNIT."""
-        out = wcs_keywords(self.wcs)
+    def arrays(self) -> dict[str, np.ndarray]:
+        """The extensions of an ``_i2d`` product, by JWST name."""
+        return {"SCI": self.sci, "ERR": self.err, "CON": self.con, "WHT": self.wht,
+                "VAR_POISSON": self.var_poisson, "VAR_RNOISE": self.var_rnoise, "VAR_FLAT": self.var_flat}
+
+    def header(self, params: ResampleParams, *, reference: ImageData | None = None) -> dict[str, object]:
+        """SCI-header keywords of the mosaic: WCS, S_REGION, NDRIZ, RESWHT, PIXFRAC, PXSCLRT, BUNIT, and the
+        ``reference`` input's photometry (PHOTMJSR, PHOTUJA2; PIXAR_SR/PIXAR_A2 scaled to the mosaic pixel)."""
+        out: dict[str, object] = {}
+        if reference is not None:
+            header = reference.sci_header
+            area_ratio = float(params.pixel_scale_ratio) ** 2
+            out.update({k: header[k] for k in ("PHOTMJSR", "PHOTUJA2") if k in header})
+            out.update({k: float(header[k]) * area_ratio  # type: ignore[arg-type]
+                        for k in ("PIXAR_SR", "PIXAR_A2") if k in header})
+        out.update(wcs_keywords(self.wcs))
         ny, nx = self.sci.shape
         out["S_REGION"] = s_region(self.wcs, (ny, nx))
         out.update(NDRIZ=self.n_inputs, RESWHT=params.weight_type, PIXFRAC=float(params.pixfrac),

@@ -75,20 +75,11 @@ def _resample_i2d(image: ImageData, wcs: WCS, path: Path, rparams: ResampleParam
     """Drizzle one cal image onto its own TAN grid and write the ``_i2d`` (quick look, not used by stage 3)."""
     started = time.perf_counter()
     mosaic = resample([(image, wcs)], params=rparams)
-    arrays = {"SCI": mosaic.sci, "ERR": mosaic.err, "CON": mosaic.con, "WHT": mosaic.wht}
-    for name, array in (("VAR_POISSON", mosaic.var_poisson), ("VAR_RNOISE", mosaic.var_rnoise),
-                        ("VAR_FLAT", mosaic.var_flat)):
-        if array is not None:
-            arrays[name] = array
     record = StepRecord("resample", StepStatus.COMPLETE, time.perf_counter() - started,
                         counts={"n_inputs": int(mosaic.n_inputs)})
     primary = {**image.primary, **provenance_keywords([record], alias=alias, pars=pars)}
-    area_ratio = float(rparams.pixel_scale_ratio) ** 2
-    photometry: dict[str, object] = {k: image.sci_header[k] for k in ("PHOTMJSR", "PHOTUJA2") if k in image.sci_header}
-    photometry.update({k: float(image.sci_header[k]) * area_ratio  # type: ignore[arg-type]
-                       for k in ("PIXAR_SR", "PIXAR_A2") if k in image.sci_header})
-    sci_header = {**photometry, **mosaic.header(rparams)}
-    return write_product(path, arrays, primary=primary, sci_header=sci_header), record
+    sci_header = mosaic.header(rparams, reference=image)
+    return write_product(path, mosaic.arrays(), primary=primary, sci_header=sci_header), record
 
 
 def _calibrate(job: _Job, image: ImageData, pars: ParsFile, store: ReferenceStore) -> tuple[

@@ -126,17 +126,10 @@ def _level3_primary(first: ImageData, asn: Asn, asn_path: Path, name: str, n: in
     return primary
 
 
-def _write_mosaic(path: Path, mosaic: Mosaic, params: ResampleParams, primary: dict[str, object]) -> Path:
-    arrays = {"SCI": mosaic.sci, "ERR": mosaic.err, "CON": mosaic.con, "WHT": mosaic.wht,
-              "VAR_POISSON": mosaic.var_poisson, "VAR_RNOISE": mosaic.var_rnoise, "VAR_FLAT": mosaic.var_flat}
-    return write_product(path, arrays, primary=primary, sci_header=mosaic.header(params))
-
-
-def _pixel_area_sr(first: ImageData) -> float:
-    for header in (first.sci_header, first.primary):
-        if header.get("PIXAR_SR") is not None:
-            return header_float(header, "PIXAR_SR")
-    raise ConfigError(f"{first.root}: no PIXAR_SR keyword (photom did not run on the stage-2 product?)")
+def _pixel_area_sr(mosaic_header: Mapping[str, object], first: ImageData) -> float:
+    if mosaic_header.get("PIXAR_SR") is None:
+        raise ConfigError(f"{first.root}: no PIXAR_SR keyword (photom did not run on the stage-2 product?)")
+    return header_float(mosaic_header, "PIXAR_SR")
 
 
 def _apcorr_rows(apcorr: ReferenceFile, first: ImageData) -> np.ndarray:
@@ -179,6 +172,7 @@ def _run_product(asn: Asn, product: AsnProduct, asn_path: Path, out_dir: Path, s
         _skip(records, "source_catalog", "needs the resampled mosaic")
         return written, records
     mosaic: Mosaic = _timed(records, "resample", lambda: resample(images, params=res))
+    sci_header = mosaic.header(res, reference=first)
     skip, cat = step_parameters(CatalogParams, pars, "source_catalog")
     apcorr = store.for_exposure(first.primary).get(RefType.APCORR)
     if skip:
@@ -189,17 +183,17 @@ def _run_product(asn: Asn, product: AsnProduct, asn_path: Path, out_dir: Path, s
         catalog = _timed(records, "source_catalog",
                          lambda: source_catalog(mosaic.sci, mosaic.err, mosaic.wcs,
                                                 apcorr=None if apcorr is None else _apcorr_rows(apcorr, first),
-                                                pixar_sr=_pixel_area_sr(first), params=cat),
+                                                pixar_sr=_pixel_area_sr(sci_header, first), params=cat),
                          references=references, counts=lambda c: {"sources": len(c.table)})
     primary.update(provenance_keywords(records, alias=alias, pars=pars.path.name))
-    i2d = _write_mosaic(out_dir / f"{product.name}_i2d.fits", mosaic, res, primary)
+    i2d = write_product(out_dir / f"{product.name}_i2d.fits", mosaic.arrays(), primary=primary, sci_header=sci_header)
     written.append(i2d)
     written.append(render_quicklook(i2d))
     if catalog is not None:
         written.append(write_catalog(out_dir / f"{product.name}_cat.ecsv", catalog.table))
         segm_primary = {**primary, "DATAMODL": "SegmentationMapModel"}
         written.append(write_fits(out_dir / f"{product.name}_segm.fits", primary=segm_primary,
-                                  extensions=[Extension("SCI", catalog.segm, mosaic.header(res))]))
+                                  extensions=[Extension("SCI", catalog.segm, sci_header)]))
     return written, records
 
 
