@@ -111,17 +111,19 @@ class PipelinePool:
                 return await asyncio.wait_for(future, self.timeout_s)
             except TimeoutError:
                 log.error("%s on %s exceeded %.0f s: recycling the pool", alias, input_path.name, self.timeout_s)
-                self._recycle(pool)
+                await self._recycle(pool)
                 raise TimeoutError(f"{alias} on {input_path.name} exceeded the {self.timeout_s:g} s limit") from None
             except BrokenProcessPool:
-                self._recycle(pool)
+                await self._recycle(pool)
                 raise
 
-    def _recycle(self, pool: ProcessPoolExecutor) -> None:
-        """Terminate a pool's processes and start afresh on the next run."""
-        if self._pool is pool:
-            self._pool = None
-        _terminate(pool)
+    async def _recycle(self, pool: ProcessPoolExecutor) -> None:
+        """Terminate a pool's processes (once: every run that shared a broken pool lands here) and start
+        afresh on the next run. The joins wait up to 5 s a process, so they run off the event loop."""
+        if self._pool is not pool:
+            return
+        self._pool = None
+        await asyncio.to_thread(_terminate, pool)
 
     def kill(self) -> None:
         """Terminate the pool's processes now (what a crash of the worker's host does; used by tests)."""

@@ -48,9 +48,9 @@ from services.membership import (
     stage3_products,
 )
 from services.metrics import Metrics, build_version
-from services.outcomes import Ignored, classify
+from services.outcomes import Ignored, Outcome, classify, outcome_of
 from services.runtime import log_context
-from streamcal.associations import Asn, is_complete, read_asn, write_asn
+from streamcal.associations import Asn, is_complete, member_paths, read_asn, write_asn
 from streamcal.errors import AssociationError, StreamcalError
 from streamcal.routing import Route, RoutingTable, route
 
@@ -134,11 +134,11 @@ class Tracker:
             kind = group[0].route.asn_type
             assert kind is not None
             written = await asyncio.to_thread(self._written_asn, group)
-            if written is not None and stage3_products(self.products_dir, written):
+            complete = is_complete(kind, [m.header for m in group])
+            if written is not None and len(await asyncio.to_thread(stage3_products, self.products_dir, written)):
                 self.released.add(key)
-            elif written is not None or is_complete(kind, [m.header for m in group]):
-                await self._release_or_dead_letter(key, group, partial=written is not None and not is_complete(
-                    kind, [m.header for m in group]))
+            elif written is not None or complete:
+                await self._release_or_dead_letter(key, group, partial=not complete)
             else:
                 self.open[key] = _Open(observation_prefix(group[0].root))
         self._rebuilt = True
@@ -226,10 +226,23 @@ class Tracker:
             await self._release(key, group, partial=partial)
         except AssociationError as exc:
             self.open.pop(key, None)
-            result = classify(exc)
-            letter = make_dead_letter(reason=str(result.reason), error=result.error, service=self.name,
-                                      topic=MEMBER_DONE, key=key, raw=raw, attempts=1)
-            await self.deadletters.send(letter)
+            await self._dead_letter(key, exc, raw)
+
+    async def _dead_letter(self, key: str, exc: BaseException, raw: bytes) -> None:
+        """The association ``key`` cannot be released: one dead letter with the reason."""
+        log.warning("%s: %s", key, exc)
+        result = classify(exc)
+        await self.deadletters.send(make_dead_letter(reason=str(result.reason), error=result.error,
+                                                     service=self.name, topic=MEMBER_DONE, key=key, raw=raw,
+                                                     attempts=1))
+
+    def _forget(self, key: str) -> None:
+        """Drop an association from the open (and declared) state."""
+        self.open.pop(key, None)
+        if key in self.declared:
+            asn, _ = self.declared.pop(key)
+            for root in member_roots(asn):
+                self.declared_member.pop(root, None)
 
     # -- upstream ASN files --------------------------------------------------------------------------
     async def _declare(self, event: AssociationDeclared, raw: bytes) -> None:
@@ -245,29 +258,13 @@ class Tracker:
 
     def _missing_declared(self, key: str) -> list[str]:
         asn, _ = self.declared[key]
-        return [m.expname for p in asn.products for m in p.members if not (self.products_dir / m.expname).exists()]
-
-    async def _expire_declared(self, key: str, state: _Open) -> None:
-        """A declared association whose members did not all arrive by the deadline: a dead letter naming them."""
-        missing = await asyncio.to_thread(self._missing_declared, key)
-        _, source = self.declared.pop(key)
-        self.open.pop(key, None)
-        for root, owner in list(self.declared_member.items()):
-            if owner == key:
-                del self.declared_member[root]
-        error = AssociationError(f"{source.name}: {len(missing)} member(s) not on storage after the "
-                                 f"{self.deadline_s:g} s deadline: {', '.join(missing)}")
-        log.warning("%s", error)
-        result = classify(error)
-        await self.deadletters.send(make_dead_letter(reason=str(result.reason), error=result.error,
-                                                     service=self.name, topic=MEMBER_DONE, key=key,
-                                                     raw=state.last_event, attempts=1))
+        return [p.name for p in member_paths(asn, self.products_dir) if not p.exists()]
 
     async def _check_declared(self, key: str) -> None:
         if key in self.released:
             raise Ignored(f"{key} was already released")
         asn, source = self.declared[key]
-        members = [self.products_dir / m.expname for p in asn.products for m in p.members]
+        members = member_paths(asn, self.products_dir)
         present = await asyncio.to_thread(lambda: [p.exists() for p in members])
         if not all(present):
             self.open.setdefault(key, _Open("declared"))
@@ -291,24 +288,37 @@ class Tracker:
                 await self.sweep()
 
     async def sweep(self) -> None:
-        """Release (partially) every association open for longer than the deadline."""
+        """Release (partially) every association open for longer than the deadline.
+
+        Each expiry runs through :func:`outcome_of`: an error that retrying cannot fix (a broken association,
+        a declared member that never came) becomes a dead letter and the association is dropped; a
+        retriable one (storage, bus) leaves it open for the next sweep. The sweeper itself never dies.
+        """
         now = time.monotonic()
         for key, state in list(self.open.items()):
             if now - state.first_seen < self.deadline_s:
                 continue
-            if state.prefix == "declared":
-                with log_context(association_id=key):
-                    await self._expire_declared(key, state)
-                continue
-            group = await self._members(key, state.prefix)
-            if not group:
-                self.open.pop(key, None)
-                continue
-            kind = group[0].route.asn_type
-            assert kind is not None
-            partial = not is_complete(kind, [m.header for m in group])
             with log_context(association_id=key):
-                log.warning("%s: deadline of %g s reached with %d member(s): releasing", key, self.deadline_s,
-                            len(group))
-                await self._release_or_dead_letter(key, group, partial=partial, raw=state.last_event)
+                result, exc = await outcome_of(lambda: self._expire(key, state))  # noqa: B023 (awaited here)
+                if result.outcome is Outcome.RETRY:
+                    log.warning("%s: deadline release failed, retrying at the next sweep: %s", key, result.error)
+                elif result.outcome is Outcome.DEAD_LETTER:
+                    assert exc is not None
+                    self._forget(key)
+                    await self._dead_letter(key, exc, state.last_event)
         self.metrics.associations_open.set(len(self.open))
+
+    async def _expire(self, key: str, state: _Open) -> None:
+        if key in self.declared:
+            missing = await asyncio.to_thread(self._missing_declared, key)
+            _, source = self.declared[key]
+            raise AssociationError(f"{source.name}: {len(missing)} member(s) not on storage after the "
+                                   f"{self.deadline_s:g} s deadline: {', '.join(missing)}")
+        group = await self._members(key, state.prefix)
+        if not group:
+            self.open.pop(key, None)
+            return
+        kind = group[0].route.asn_type
+        assert kind is not None
+        log.warning("%s: deadline of %g s reached with %d member(s): releasing", key, self.deadline_s, len(group))
+        await self._release(key, group, partial=not is_complete(kind, [m.header for m in group]))
