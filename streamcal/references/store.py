@@ -273,18 +273,32 @@ def _readonly(array: np.ndarray) -> np.ndarray:
 
 @dataclass(frozen=True)
 class References:
-    """The references of one exposure, loaded lazily as steps ask for them."""
+    """The references of one exposure, loaded lazily as steps ask for them.
+
+    Each reftype is selected once per exposure (a step asks on every tile; the selection scans the
+    manifest), and a missing one is remembered as missing.
+    """
 
     store: ReferenceStore
     header: Mapping[str, object]
+    _selected: dict[RefType, ReferenceFile | str] = field(default_factory=dict, repr=False)
 
     def require(self, reftype: RefType) -> ReferenceFile:
         """The reference, or ``MissingReferenceError`` naming what was asked for."""
-        return self.store.load(reftype, self.header)
+        found = self._selected.get(reftype)
+        if found is None:
+            try:
+                found = self.store.load(reftype, self.header)
+            except MissingReferenceError as exc:
+                found = str(exc)  # the message: a fresh error each time, not one growing traceback
+            self._selected[reftype] = found
+        if isinstance(found, str):
+            raise MissingReferenceError(found)
+        return found
 
     def get(self, reftype: RefType) -> ReferenceFile | None:
         """The reference, or ``None`` when the store has none for this exposure (the step is skipped)."""
         try:
-            return self.store.load(reftype, self.header)
+            return self.require(reftype)
         except MissingReferenceError:
             return None
