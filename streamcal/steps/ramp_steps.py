@@ -11,7 +11,7 @@ from typing import ClassVar
 
 import numpy as np
 
-from streamcal.kernels.dark_current import average_dark
+from streamcal.kernels.dark_current import subtract_dark
 from streamcal.kernels.dq_init import initialize_dq
 from streamcal.kernels.group_scale import scale_groups
 from streamcal.kernels.jump import detect_jumps
@@ -204,7 +204,8 @@ class LinearityStep:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class DarkCurrentStep:
-    """Subtracts the dark averaged to the science readout (averaged once per exposure in ``prepare``)."""
+    """Subtracts the dark averaged to the science readout (:func:`~streamcal.kernels.dark_current.subtract_dark`
+    on each tile; ``prepare`` decides once whether the dark's readout allows it)."""
 
     name: ClassVar[str] = "dark_current"
     reference_types: ClassVar[tuple[RefType, ...]] = (RefType.DARK,)
@@ -220,17 +221,10 @@ class DarkCurrentStep:
         if not ctx.prepared.get("dark"):
             return StepOutcome(block, _SKIP, note="dark averaged more coarsely than the science")
         ref = ctx.ref(RefType.DARK)
-        # (frames, rows, cols), or (dark ints, frames, rows, cols) for MIRI
-        frames = ref.read("SCI", block.rows, block.cols)
-        stack = frames[None] if frames.ndim == 3 else frames
-        dark = np.stack([average_dark(f, ngroups=ctx.shape[1], nframes=ctx.nframes, groupgap=ctx.groupgap)
-                         for f in stack])
-        first = header_int(ctx.header, "INTSTART", default=1)
-        use = [i if (first == 1 and i < dark.shape[0]) else dark.shape[0] - 1 for i in range(block.data.shape[0])]
-        data = block.data - dark[use]
-        dq = ref.read("DQ", block.rows, block.cols)  # 2-D, or (dark ints, 1, rows, nx) for MIRI: OR over integrations
-        pdq = block.pixeldq | (np.bitwise_or.reduce(dq.reshape(-1, *dq.shape[-2:]), axis=0) if dq.ndim > 2 else dq)
-        return StepOutcome(block.replace(data=data, pixeldq=pdq), _DONE, _used(ctx, RefType.DARK))
+        out = subtract_dark(block.data, block.pixeldq, dark=ref.read("SCI", block.rows, block.cols),
+                            dark_dq=ref.read("DQ", block.rows, block.cols), nframes=ctx.nframes,
+                            groupgap=ctx.groupgap, int_start=header_int(ctx.header, "INTSTART", default=1))
+        return StepOutcome(block.replace(data=out.data, pixeldq=out.pixeldq), _DONE, _used(ctx, RefType.DARK))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
