@@ -20,11 +20,11 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from streamcal.datamodels.fitsio import atomic_path
 from streamcal.errors import AssociationError
 from streamcal.routing.exptypes import AsnType
 
@@ -248,14 +248,8 @@ def write_asn(asn: Asn, path: str | os.PathLike[str]) -> Path:
         The folder is not writable; the temp file is removed. Retriable if the storage comes back.
     """
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(to_json(asn))
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_path(path) as tmp:
+        tmp.write_text(to_json(asn), encoding="utf-8")
     return path
 
 

@@ -80,11 +80,6 @@ class ExposureName:
             f"_{self.exposure:05d}{seg}_{self.detector}"
         )
 
-    @property
-    def exposure_id(self) -> str:
-        """A stable key for this exposure: the root name."""
-        return self.root
-
     def filename(self, suffix: str) -> str:
         """``<root>_<suffix>.fits``."""
         return f"{self.root}_{suffix}.fits"

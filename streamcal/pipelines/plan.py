@@ -73,7 +73,7 @@ def _instance(cls: type, name: str, parameters: Mapping[str, object], source: st
     for key, value in parameters.items():
         if key not in fields:
             raise ConfigError(f"{source}: step {name} has no parameter {key!r} (known: {sorted(fields)})")
-        kwargs[key] = value
+        kwargs[key] = tuple(value) if isinstance(value, list) else value  # YAML lists: frozen dataclasses hold tuples
     try:
         return cls(**kwargs)
     except TypeError as exc:
@@ -82,7 +82,7 @@ def _instance(cls: type, name: str, parameters: Mapping[str, object], source: st
 
 def step_parameters(cls: type[P], pars: ParsFile, step: str) -> tuple[bool, P]:
     """``(skip, params)`` of ``step`` in a parameter file: ``cls`` (a parameter dataclass) built from the
-    file's parameters, or its defaults when the file does not list the step. YAML lists become tuples.
+    file's parameters, or its defaults when the file does not list the step.
 
     Raises
     ------
@@ -92,8 +92,7 @@ def step_parameters(cls: type[P], pars: ParsFile, step: str) -> tuple[bool, P]:
     entry = pars.step(step)
     if entry is None:
         return False, cls()
-    parameters = {k: tuple(v) if isinstance(v, list) else v for k, v in entry.parameters.items()}
-    return entry.skip, _instance(cls, step, parameters, pars.path.name)  # type: ignore[return-value]
+    return entry.skip, _instance(cls, step, entry.parameters, pars.path.name)  # type: ignore[return-value]
 
 
 def build_plan(pars: ParsFile, *, alias: str, save_ramp: bool | None = None) -> Plan:

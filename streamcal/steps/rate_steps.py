@@ -20,7 +20,6 @@ class RateBlock:
 
     fit: RampFitResult
     rows: slice
-    gainfact: float = 1.0
     cols: slice = field(default_factory=lambda: slice(None))
 
     def scaled(self, factor: float) -> RateBlock:
@@ -29,7 +28,7 @@ class RateBlock:
         b = scale_gain(f.rateints, f.err_ints, f.var_poisson_ints, f.var_rnoise_ints, gainfact=factor)
         fit = f._replace(rate=a.sci, err=a.err, var_poisson=a.var_poisson, var_rnoise=a.var_rnoise,
                          rateints=b.sci, err_ints=b.err, var_poisson_ints=b.var_poisson, var_rnoise_ints=b.var_rnoise)
-        return RateBlock(fit, self.rows, factor, self.cols)
+        return RateBlock(fit, self.rows, self.cols)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
