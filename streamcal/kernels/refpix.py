@@ -29,7 +29,7 @@ import numpy.typing as npt
 from streamcal.dq import Pixel
 from streamcal.kernels._common import as_dq, as_f32
 
-__all__ = ["RefpixCorrection", "RefpixEdges", "apply_refpix", "refpix_correction", "refpix_edges"]
+__all__ = ["EDGE", "RefpixCorrection", "RefpixEdges", "apply_refpix", "edge_index", "refpix_correction", "refpix_edges"]
 
 F32 = npt.NDArray[np.float32]
 EDGE = 4
@@ -53,13 +53,13 @@ def refpix_edges(data: npt.ArrayLike, pixeldq: npt.ArrayLike, *, fastaxis: int) 
     """Cut the edges out of a (nints, ngroups, ny, nx) ramp and its (ny, nx) PIXELDQ (new arrays)."""
     sci = _readout_frame(as_f32(data, "data", 4), fastaxis)
     pdq = _readout_frame(as_dq(pixeldq, "pixeldq", 2, np.uint32), fastaxis)
-    slow_idx = _edge_index(sci.shape[-2])
-    fast_idx = _edge_index(sci.shape[-1])
+    slow_idx = edge_index(sci.shape[-2])
+    fast_idx = edge_index(sci.shape[-1])
     return RefpixEdges(np.ascontiguousarray(sci[..., slow_idx, :]), np.ascontiguousarray(sci[..., fast_idx]),
                        np.ascontiguousarray(pdq[slow_idx, :]), np.ascontiguousarray(pdq[:, fast_idx]))
 
 
-def _edge_index(n: int) -> npt.NDArray[np.intp]:
+def edge_index(n: int) -> npt.NDArray[np.intp]:
     """Indices of the first and last ``EDGE`` positions (fewer, without repeats, for tiny axes)."""
     return np.unique(np.concatenate([np.arange(min(EDGE, n)), np.arange(max(n - EDGE, 0), n)]))
 

@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from streamcal.datamodels import ExposureName, RawExposure, open_raw, write_product
+from streamcal.kernels.refpix import edge_index
 from streamcal.pipelines.plan import Plan, build_plan
 from streamcal.pipelines.provenance import Recorder, product_headers
 from streamcal.pipelines.result import PipelineResult, StageConfig
@@ -35,7 +36,6 @@ __all__ = ["DEFAULT_BLOCK_BYTES", "run_stage1"]
 #: Float32 bytes of ramp per block (halo excluded). Step temporaries are ~10x this; 8 MiB keeps full-frame
 #: detector1 at 1.8x the float32 ramp in peak RSS (benchmarks/detector1.py) for ~10 % more time than 32 MiB.
 DEFAULT_BLOCK_BYTES = 8 * 2**20
-_EDGE = 4
 
 
 #: Tile height when a full-width block would be too large (long TSO ramps): tall enough that the halo
@@ -63,8 +63,7 @@ def _tiles(shape: tuple[int, int, int, int], block_bytes: int) -> Iterator[tuple
 
 def _edges(raw: RawExposure) -> DmsEdges:
     ny, nx = raw.shape[2:]
-    rows = np.unique(np.r_[np.arange(min(_EDGE, ny)), np.arange(max(ny - _EDGE, 0), ny)])
-    cols = np.unique(np.r_[np.arange(min(_EDGE, nx)), np.arange(max(nx - _EDGE, 0), nx)])
+    rows, cols = edge_index(ny), edge_index(nx)
     row_data = np.concatenate([raw.ramp_block(int(r), int(r) + 1) for r in rows], axis=2)
     pdq = raw.pixeldq
     return DmsEdges(rows, cols, row_data, raw.ramp_columns(cols),

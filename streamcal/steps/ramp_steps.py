@@ -140,15 +140,13 @@ def _calibrated_edges(edges: DmsEdges, ctx: ExposureContext, fastaxis: int) -> R
     cols_d = edges.col_data * factor
     row_dq, col_dq = edges.pixeldq[edges.rows], edges.pixeldq[:, edges.cols]
     everything = slice(0, edges.pixeldq.shape[0])
+    # one read each: a column read loads every row anyway
     if "dq_init" in ctx.prepared:
-        mask = ctx.ref(RefType.MASK)
-        row_dq = row_dq | np.concatenate([mask.read("DQ", slice(int(r), int(r) + 1)) for r in edges.rows])
-        col_dq = col_dq | mask.read("DQ", everything, edges.cols)
+        mask = ctx.ref(RefType.MASK).read("DQ", everything)
+        row_dq, col_dq = row_dq | mask[edges.rows], col_dq | mask[:, edges.cols]
     if "superbias" in ctx.prepared:
-        bias = ctx.ref(RefType.SUPERBIAS)
-        row_bias = np.concatenate([bias.read("SCI", slice(int(r), int(r) + 1)) for r in edges.rows])
-        rows_d = rows_d - np.nan_to_num(row_bias, nan=0.0)
-        cols_d = cols_d - np.nan_to_num(bias.read("SCI", everything, edges.cols), nan=0.0)
+        bias = np.nan_to_num(ctx.ref(RefType.SUPERBIAS).read("SCI", everything), nan=0.0)
+        rows_d, cols_d = rows_d - bias[edges.rows], cols_d - bias[:, edges.cols]
     if abs(fastaxis) == 1:
         return RefpixEdges(rows_d, cols_d, row_dq, col_dq)
     return RefpixEdges(np.swapaxes(cols_d, -1, -2), np.swapaxes(rows_d, -1, -2), col_dq.T, row_dq.T)
