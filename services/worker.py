@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+import weakref
 from pathlib import Path
 
 from services.bus import Bus, Message
@@ -65,7 +66,8 @@ class Worker:
         self.pool = pool
         self.refs_dir = refs_dir
         self.products_dir = products_dir
-        self._running: dict[str, tuple[asyncio.Lock, int]] = {}
+        # one lock per exposure being run; an entry lives as long as a handler holds or awaits its lock
+        self._running: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
         self.consumer = Consumer(name=self.name, bus=bus, topics=[work_topic(alias)], group=worker_group(alias),
                                  handler=self.handle, metrics=metrics, deadletters=deadletters, policy=policy,
                                  concurrency=pool.processes, activity=activity)
@@ -89,17 +91,9 @@ class Worker:
             raise InvalidInputError(f"{self.alias} is not a stage of the {route.exp_type} route {route.stages}")
         with log_context(exposure_id=item.exposure_id, exp_type=route.exp_type, pipeline=self.alias):
             # A duplicate delivered while the first is running waits for it, then finds the products done.
-            lock, users = self._running.get(item.exposure_id, (asyncio.Lock(), 0))
-            self._running[item.exposure_id] = (lock, users + 1)
-            try:
-                async with lock:
-                    products, seconds, skipped = await self._run(item, route)
-            finally:
-                lock, users = self._running[item.exposure_id]
-                if users == 1:
-                    del self._running[item.exposure_id]
-                else:
-                    self._running[item.exposure_id] = (lock, users - 1)
+            lock = self._running.setdefault(item.exposure_id, asyncio.Lock())
+            async with lock:
+                products, seconds, skipped = await self._run(item, route)
             next_topic = await self._forward(item, route, products)
             written = ProductsWritten(pipeline=self.alias, exposure_id=item.exposure_id,
                                       association_id=item.association_id, input_path=item.input_path,
