@@ -47,9 +47,11 @@ class Member:
 
 @dataclass(slots=True)
 class HeaderCache:
-    """Primary headers by (path, mtime): a member's header is read once, not on every evaluation."""
+    """Primary headers, and what they make of a product (member or not), by (path, mtime): each product is
+    read, routed and keyed once, not on every member-done event of its observation."""
 
     _entries: dict[Path, tuple[int, dict[str, object]]] = field(default_factory=dict)
+    _members: dict[Path, tuple[int, Member | None]] = field(default_factory=dict)
 
     def primary(self, path: Path) -> dict[str, object]:
         """The primary header of a FITS file (re-read when the file changed)."""
@@ -65,13 +67,30 @@ class HeaderCache:
 def _member(path: Path, cache: HeaderCache, table: RoutingTable) -> Member | None:
     """The member a stage-2 product is, or None (not a stage-2 product of a route with a stage 3)."""
     try:
+        mtime = path.stat().st_mtime_ns
+    except OSError:
+        return None
+    hit = cache._members.get(path)
+    if hit is not None and hit[0] == mtime:
+        return hit[1]
+    try:
+        member = _evaluate(path, cache, table)
+    except OSError as exc:  # storage trouble: not remembered, asked again next time
+        log.debug("cannot read %s now (%s)", path.name, exc)
+        return None
+    cache._members[path] = (mtime, member)
+    return member
+
+
+def _evaluate(path: Path, cache: HeaderCache, table: RoutingTable) -> Member | None:
+    try:
         root, suffix = split_suffix(path)
         header = cache.primary(path)
         found = route(header, table, source=path.name)
         if found.asn_type is None or found.stage3 is None or suffix != stage2_suffix(found):
             return None
         key = candidate_key(header, asn_type=found.asn_type, source=path.name)
-    except (StreamcalError, OSError) as exc:
+    except StreamcalError as exc:
         log.debug("not an association member: %s (%s)", path.name, exc)
         return None
     return Member(path, root, header, found, key)
