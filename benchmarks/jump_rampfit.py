@@ -67,17 +67,17 @@ def _prepare(variant: str, d: Path, inputs: dict[str, np.ndarray], tgroup: float
     place) so that a second call sees the same inputs; building it is not timed.
     """
     if variant == "ours_jump":
-        from streamcal.kernels.jump import detect_jumps
+        from streamcal.kernels.ramp.jump import detect_jumps
 
         return lambda: lambda: detect_jumps(inputs["data"], inputs["groupdq"], gain=inputs["gain"],
                                             readnoise=inputs["readnoise"]).groupdq
     if variant == "ours_ramp":
-        from streamcal.kernels.ramp_fit import fit_ramps
+        from streamcal.kernels.ramp.ramp_fit import fit_ramps
 
         gdq = np.load(d / "ours_jump.npy")
         return lambda: lambda: fit_ramps(inputs["data"], gdq, inputs["pixeldq"], readnoise=inputs["readnoise"],
                                          gain=inputs["gain"], frame_time=tgroup, group_time=tgroup)
-    from tests.streamcal.kernels.stcal_ref import DQFLAGS
+    from tests.streamcal.kernels.ramp.stcal_ref import DQFLAGS
 
     if variant == "stcal_jump":
         from stcal.jump.jump import detect_jumps_data
@@ -149,7 +149,7 @@ def run_child(variant: str, d: Path, save: bool) -> dict[str, float]:
 
 
 def prepare(name: str, shape: tuple[int, int, int, int], root: Path) -> Path:
-    from tests.streamcal.kernels.simulate import simulate_ramps
+    from tests.streamcal.kernels.ramp.simulate import simulate_ramps
 
     d = root / name
     d.mkdir()

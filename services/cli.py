@@ -14,7 +14,7 @@ Subcommands so far:
 * ``streamcal calibrate FILE... --refs DIR --out DIR [--pipeline ALIAS]`` — run a pipeline by hand, like
   jwst's ``strun`` (:mod:`services.calibrate`);
 * ``streamcal quicklook FILE... [--out DIR] [--stretch asinh|linear|log|sqrt]`` — a PNG of each image product's
-  SCI (:mod:`streamcal.imaging.quicklook`); prints the PNG paths.
+  SCI (:mod:`streamcal.datamodels.quicklook`); prints the PNG paths.
 """
 
 from __future__ import annotations
@@ -123,13 +123,13 @@ def _route(args: argparse.Namespace, out: TextIO) -> int:
     return 1 if route_files(args.files, as_json=args.json, out=out) else 0
 
 
-#: ``streamcal.imaging.quicklook.STRETCHES``, spelled out so that the parser does not import astropy.wcs,
+#: ``streamcal.datamodels.quicklook.STRETCHES``, spelled out so that the parser does not import astropy.wcs,
 #: astropy.visualization and matplotlib (~0.5 s) for every command.
 _STRETCHES = ("asinh", "linear", "log", "sqrt")
 
 
 def _quicklook(args: argparse.Namespace, out: TextIO) -> int:
-    from streamcal.imaging.quicklook import render_quicklook
+    from streamcal.datamodels.quicklook import render_quicklook
 
     failures = 0
     for path in args.files:

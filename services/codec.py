@@ -14,19 +14,13 @@ from typing import Annotated, TypeVar
 from pydantic import Field, TypeAdapter, ValidationError
 
 from services.events import SCHEMA_VERSION, Event
-from streamcal.errors import DeadLetterReason, InvalidInputError
+from streamcal.errors import MalformedEventError
 
-__all__ = ["MalformedEventError", "decode", "decode_as", "encode"]
+__all__ = ["decode", "decode_as", "encode"]
 
 _E = TypeVar("_E")
 
 _ADAPTER: TypeAdapter[Event] = TypeAdapter(Annotated[Event, Field(discriminator="type")])
-
-
-class MalformedEventError(InvalidInputError):
-    """A message is not a valid event of this schema version. Not retriable."""
-
-    reason = DeadLetterReason.MALFORMED_EVENT
 
 
 def encode(event: Event) -> bytes:

@@ -13,11 +13,12 @@ from typing import TextIO
 
 from services.app import ROLES, run_system, serve
 from services.bus import KafkaBus, read_topic
-from services.codec import MalformedEventError, decode_as
+from services.codec import decode_as
 from services.deadletters import DeadLetterStore, replay, summary_line
 from services.events import DEADLETTER, DeadLetter
 from services.runtime import configure_logging
 from services.settings import Settings, load_settings
+from streamcal.errors import MalformedEventError
 
 __all__ = ["add_backbone_commands", "deadletters_command", "run_command", "serve_command"]
 

@@ -23,10 +23,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from services.bus import Bus
-from services.codec import MalformedEventError, decode, decode_as, encode
+from services.codec import decode, decode_as, encode
 from services.events import DEADLETTER, DeadLetter
 from services.metrics import Metrics
 from streamcal.datamodels import atomic_path
+from streamcal.errors import MalformedEventError
 
 __all__ = [
     "DeadLetterStore",

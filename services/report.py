@@ -18,7 +18,7 @@ from datetime import datetime
 from typing import TextIO
 
 from services.bus import Bus, Message
-from services.codec import MalformedEventError, decode
+from services.codec import decode
 from services.consumer import Consumer, RetryPolicy
 from services.deadletters import DeadLetters
 from services.events import (
@@ -30,6 +30,7 @@ from services.events import (
     alias_of,
 )
 from services.metrics import Metrics
+from streamcal.errors import MalformedEventError
 
 __all__ = ["Observer", "Tally", "render_summary"]
 

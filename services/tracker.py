@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from services.bus import Bus, Message
-from services.codec import MalformedEventError, decode, encode
+from services.codec import decode, encode
 from services.consumer import Activity, Consumer, RetryPolicy
 from services.deadletters import DeadLetters, make_dead_letter
 from services.events import (
@@ -51,7 +51,7 @@ from services.metrics import Metrics, build_version
 from services.outcomes import Ignored, Outcome, classify, outcome_of
 from services.runtime import log_context
 from streamcal.associations import Asn, is_complete, member_paths, read_asn, write_asn
-from streamcal.errors import AssociationError, StreamcalError
+from streamcal.errors import AssociationError, MalformedEventError, StreamcalError
 from streamcal.routing import Route, RoutingTable, route
 
 __all__ = ["GROUP", "Tracker"]

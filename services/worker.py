@@ -20,7 +20,7 @@ import weakref
 from pathlib import Path
 
 from services.bus import Bus, Message
-from services.codec import MalformedEventError, decode_as, encode
+from services.codec import decode_as, encode
 from services.consumer import Activity, Consumer, RetryPolicy
 from services.deadletters import DeadLetters
 from services.events import MEMBER_DONE, PRODUCTS, MemberDone, ProductsWritten, WorkItem, work_topic
@@ -28,7 +28,7 @@ from services.metrics import Metrics
 from services.pool import PipelinePool
 from services.products import expected_products, products_done, stage2_input_path, stage2_product_path
 from services.runtime import log_context
-from streamcal.errors import InvalidInputError
+from streamcal.errors import InvalidInputError, MalformedEventError
 from streamcal.routing import Route
 
 __all__ = ["Worker", "worker_group"]

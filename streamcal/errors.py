@@ -14,8 +14,11 @@ subclasses the builtin it naturally is, so callers that only know Python still c
     │   ├── CorruptFileError                         corrupt_file
     │   │   └── NotFitsError                         corrupt_file
     │   ├── BadDataShapeError                        bad_shape
-    │   └── AssociationError                         bad_association
+    │   ├── MosaicTooLargeError                      invalid_input
+    │   ├── AssociationError                         bad_association
+    │   └── MalformedEventError                      malformed_event
     ├── ConfigError (ValueError)                     config (a startup error, never a dead letter)
+    │   └── UnknownPipelineError (+ KeyError)        config
     ├── MissingReferenceError (LookupError)          reference_missing
     └── ReferenceUnavailableError (OSError)          reference_unavailable, retriable
 
@@ -36,12 +39,15 @@ __all__ = [
     "CorruptFileError",
     "DeadLetterReason",
     "InvalidInputError",
+    "MalformedEventError",
     "MissingKeywordError",
     "MissingReferenceError",
+    "MosaicTooLargeError",
     "NotFitsError",
     "ReferenceUnavailableError",
     "StreamcalError",
     "UnknownExposureTypeError",
+    "UnknownPipelineError",
 ]
 
 
@@ -130,16 +136,36 @@ class BadDataShapeError(InvalidInputError):
     reason = DeadLetterReason.BAD_SHAPE
 
 
+class MosaicTooLargeError(InvalidInputError):
+    """The output grid the input WCSs ask for is absurdly large (almost always bad pointing keywords)."""
+
+
 class AssociationError(InvalidInputError):
     """An association (ASN) file is malformed or names members that cannot be used."""
 
     reason = DeadLetterReason.BAD_ASSOCIATION
 
 
+class MalformedEventError(InvalidInputError):
+    """A message is not a valid event of this schema version (or asks for something impossible)."""
+
+    reason = DeadLetterReason.MALFORMED_EVENT
+
+
 class ConfigError(StreamcalError, ValueError):
     """A configuration file is invalid. Raised at load time, so a service fails at startup."""
 
     reason = DeadLetterReason.CONFIG
+
+
+class UnknownPipelineError(ConfigError, KeyError):
+    """A pipeline name (alias, class, short class or ``.cfg``) is not in the registry.
+
+    A configuration problem (reason ``config``, not retriable); also a ``KeyError`` for lookup callers.
+    """
+
+    def __str__(self) -> str:  # KeyError would otherwise quote the message
+        return str(self.args[0])
 
 
 class MissingReferenceError(StreamcalError, LookupError):

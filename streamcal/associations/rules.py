@@ -21,8 +21,8 @@ from datetime import UTC, datetime
 from streamcal import __version__
 from streamcal.associations.model import Asn, AsnMember, AsnProduct
 from streamcal.errors import AssociationError, BadKeywordValueError
+from streamcal.models.keywords import header_bool, header_int
 from streamcal.routing.exptypes import AsnType
-from streamcal.routing.keywords import header_bool, header_int
 
 __all__ = [
     "DEGRADED_STATUS_OK",

@@ -1,7 +1,6 @@
-"""Numpy kernels of the calibration steps: arrays in, a named result out, no I/O, no logging.
+"""Kernels: the numerics of the steps, by data shape: :mod:`.ramp` (stage 1) and :mod:`.image` (stages 2-3).
 
-Each module holds one public verb (``jump.detect_jumps``, ``ramp_fit.fit_ramps``); modules whose names start
-with ``_`` are private helpers. Kernels import only numpy (STYLE.md, "Layering and state").
+Arrays (or frozen models) in, a named result out; no I/O, no logging, inputs never modified.
 """
 
 __all__: list[str] = []

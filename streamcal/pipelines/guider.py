@@ -15,12 +15,12 @@ import numpy as np
 
 from streamcal.datamodels import ExposureName, open_raw, write_product
 from streamcal.dq import Pixel
-from streamcal.kernels.dq_init import initialize_dq
-from streamcal.kernels.guider_cds import guider_cds, guider_mode
+from streamcal.kernels.ramp.dq_init import initialize_dq
+from streamcal.kernels.ramp.guider_cds import guider_cds, guider_mode
+from streamcal.models.keywords import header_float
 from streamcal.pipelines.provenance import provenance_keywords
 from streamcal.pipelines.result import PipelineResult
 from streamcal.references import ReferenceStore, RefType
-from streamcal.routing.keywords import header_float
 from streamcal.steps import StepRecord, StepStatus
 
 __all__ = ["run_guider"]

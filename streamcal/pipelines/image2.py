@@ -22,11 +22,11 @@ from astropy.wcs import WCS
 
 from streamcal.associations import read_asn
 from streamcal.datamodels import split_suffix, write_product
+from streamcal.datamodels.quicklook import render_quicklook
 from streamcal.errors import AssociationError
-from streamcal.imaging.image2 import BackgroundParams, assign_wcs, flat_field, photom, subtract_background
-from streamcal.imaging.model import ImageData, read_image, write_image
-from streamcal.imaging.quicklook import render_quicklook
-from streamcal.imaging.resample import ResampleParams, resample
+from streamcal.kernels.image.calibrate import BackgroundParams, assign_wcs, flat_field, photom, subtract_background
+from streamcal.kernels.image.resample import ResampleParams, resample
+from streamcal.models.image import ImageData, read_image, write_image
 from streamcal.pipelines.plan import step_parameters
 from streamcal.pipelines.provenance import provenance_keywords
 from streamcal.pipelines.result import PipelineResult, StageConfig

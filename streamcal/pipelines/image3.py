@@ -26,20 +26,21 @@ from astropy.wcs import WCS
 from streamcal.associations import Asn, AsnProduct, member_paths, read_asn
 from streamcal.datamodels import write_fits, write_product
 from streamcal.datamodels.fitsio import Extension
+from streamcal.datamodels.quicklook import render_quicklook
 from streamcal.errors import AssociationError, ConfigError, MissingReferenceError
-from streamcal.imaging import ImageData, imaging_wcs, read_image, write_image
-from streamcal.imaging.catalog import CatalogParams, select_apcorr, source_catalog, write_catalog
-from streamcal.imaging.outlier import OutlierParams, flag_outliers
-from streamcal.imaging.quicklook import render_quicklook
-from streamcal.imaging.resample import Mosaic, ResampleParams, resample
-from streamcal.imaging.skymatch import SkyMatchParams, match_sky
-from streamcal.imaging.tweakreg import TweakRegParams, apply_alignment, tweakreg
+from streamcal.kernels.image.catalog import CatalogParams, select_apcorr, source_catalog, write_catalog
+from streamcal.kernels.image.outlier import OutlierParams, flag_outliers
+from streamcal.kernels.image.resample import Mosaic, ResampleParams, resample
+from streamcal.kernels.image.skymatch import SkyMatchParams, match_sky
+from streamcal.kernels.image.tweakreg import TweakRegParams, apply_alignment, tweakreg
+from streamcal.kernels.image.wcs import imaging_wcs
+from streamcal.models import ImageData, read_image, write_image
+from streamcal.models.keywords import header_float, header_str
 from streamcal.pipelines.plan import step_parameters
 from streamcal.pipelines.provenance import provenance_keywords
 from streamcal.pipelines.result import PipelineResult, StageConfig
 from streamcal.references import ReferenceFile, ReferenceStore, RefType
 from streamcal.routing import ParsFile, route, select_pars
-from streamcal.routing.keywords import header_float, header_str
 from streamcal.steps import StepRecord, StepStatus
 
 __all__ = ["run_image3"]

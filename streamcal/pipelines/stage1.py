@@ -22,13 +22,13 @@ from pathlib import Path
 import numpy as np
 
 from streamcal.datamodels import ExposureName, RawExposure, open_raw, write_product
-from streamcal.kernels.refpix import edge_index
+from streamcal.kernels.ramp.refpix import edge_index
+from streamcal.models.keywords import header_int
 from streamcal.pipelines.plan import Plan, build_plan
 from streamcal.pipelines.provenance import Recorder, product_headers
 from streamcal.pipelines.result import PipelineResult, StageConfig
 from streamcal.references import ReferenceStore
 from streamcal.routing import route, select_pars
-from streamcal.routing.keywords import header_int
 from streamcal.steps import DmsEdges, ExposureContext, RampBlock, RateBlock, RefpixStep
 
 __all__ = ["DEFAULT_BLOCK_BYTES", "run_stage1"]

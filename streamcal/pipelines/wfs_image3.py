@@ -1,14 +1,14 @@
 """calwebb_wfs-image3: WfsCombineStep over every product of a wfs-image3 association (jwst_spec.md §1.11, §5.13).
 
 Each ASN product is one WFS&C dither pair: exactly two ``science`` members, ``_cal`` images resolved
-relative to the ASN file's folder. The pair is combined by :func:`streamcal.imaging.wfs_combine.combine_pair`
+relative to the ASN file's folder. The pair is combined by :func:`streamcal.kernels.image.wfs_combine.combine_pair`
 with the parameters of ``pars-wfscombinestep*.yaml`` (selected by data from the first member's header) and
 written as ``<out_dir>/<product name>_wfscmb.fits`` (ImageModel: SCI, ERR, DQ) carrying the reference image's
 headers and TAN WCS keywords, S_WFSCOM and the provenance keywords. Our ASN product names already end in
 ``-<detector>`` (:func:`streamcal.associations.level3_product_name`); jwst appends the activity id after the
 suffix, which we do not.
 
-A quick-look PNG (:func:`streamcal.imaging.quicklook.render_quicklook`) is written beside each product with
+A quick-look PNG (:func:`streamcal.datamodels.quicklook.render_quicklook`) is written beside each product with
 the same stem (``<product name>_wfscmb.png``) and listed after it in :attr:`PipelineResult.products`.
 """
 
@@ -21,11 +21,11 @@ from pathlib import Path
 
 from streamcal.associations import AsnProduct, read_asn
 from streamcal.datamodels import write_product
+from streamcal.datamodels.quicklook import render_quicklook
 from streamcal.errors import AssociationError, ConfigError
-from streamcal.imaging.model import ImageData, read_image
-from streamcal.imaging.quicklook import render_quicklook
-from streamcal.imaging.wcs import imaging_wcs, s_region, wcs_keywords
-from streamcal.imaging.wfs_combine import combine_pair
+from streamcal.kernels.image.wcs import imaging_wcs, s_region, wcs_keywords
+from streamcal.kernels.image.wfs_combine import combine_pair
+from streamcal.models.image import ImageData, read_image
 from streamcal.pipelines.provenance import provenance_keywords
 from streamcal.pipelines.result import PipelineResult, StageConfig
 from streamcal.routing import ParsFile, route, select_pars

@@ -7,9 +7,8 @@ it to :func:`route` and :func:`select_pars`; nothing here caches anything.
 from __future__ import annotations
 
 from streamcal.routing.exptypes import AsnType, ExpType, Instrument, instrument_of
-from streamcal.routing.keywords import header_bool, header_float, header_int, header_str
 from streamcal.routing.pars import ParsFile, ParsLibrary, ParsStep, load_pars, select_pars, selection_context
-from streamcal.routing.registry import Mode, ModeInfo, PipelineInfo, PipelineRegistry, UnknownPipelineError, mode_for
+from streamcal.routing.registry import Mode, ModeInfo, PipelineInfo, PipelineRegistry, mode_for
 from streamcal.routing.route import Route, route
 from streamcal.routing.table import RouteRule, RoutingTable, WfscRule, load_registry, load_routing_table
 
@@ -27,12 +26,7 @@ __all__ = [
     "Route",
     "RouteRule",
     "RoutingTable",
-    "UnknownPipelineError",
     "WfscRule",
-    "header_bool",
-    "header_float",
-    "header_int",
-    "header_str",
     "instrument_of",
     "load_pars",
     "load_registry",

@@ -35,9 +35,9 @@ from types import MappingProxyType
 from pydantic import Field, JsonValue, StrictBool, ValidationInfo, field_validator
 
 from streamcal.errors import ConfigError
+from streamcal.models.keywords import header_str
 from streamcal.routing._config import StrictModel, default_config_dir, load_model
 from streamcal.routing.exptypes import ExpType, Instrument, instrument_of
-from streamcal.routing.keywords import header_str
 from streamcal.routing.registry import PipelineRegistry
 from streamcal.routing.route import Route
 from streamcal.routing.table import load_registry

@@ -13,23 +13,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from streamcal.errors import ConfigError
+from streamcal.errors import ConfigError, UnknownPipelineError
 from streamcal.routing.exptypes import AsnType
 
-__all__ = ["Mode", "ModeInfo", "PipelineInfo", "PipelineRegistry", "UnknownPipelineError", "mode_for"]
+__all__ = ["Mode", "ModeInfo", "PipelineInfo", "PipelineRegistry", "mode_for"]
 
 Mode = Literal["default", "tso", "wfsc", "nrslamp"]
 """A processing mode: the key under which pipelines.yaml lists a ``.cfg`` name and an ASN type."""
-
-
-class UnknownPipelineError(ConfigError, KeyError):
-    """A pipeline name (alias, class, short class or ``.cfg``) is not in the registry.
-
-    A configuration problem (reason ``config``, not retriable); also a ``KeyError`` for lookup callers.
-    """
-
-    def __str__(self) -> str:  # KeyError would otherwise quote the message
-        return str(self.args[0])
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

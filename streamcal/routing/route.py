@@ -20,8 +20,8 @@ from dataclasses import dataclass
 from typing import Literal, TypeVar, cast
 
 from streamcal.errors import InvalidInputError, UnknownExposureTypeError
+from streamcal.models.keywords import header_bool, header_str
 from streamcal.routing.exptypes import AsnType, ExpType
-from streamcal.routing.keywords import header_bool, header_str
 from streamcal.routing.table import RouteRule, RoutingTable, load_routing_table
 
 __all__ = ["Route", "route"]

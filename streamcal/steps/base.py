@@ -18,8 +18,8 @@ from typing import ClassVar, Generic, Protocol, TypeVar
 import numpy as np
 import numpy.typing as npt
 
+from streamcal.models.keywords import header_int
 from streamcal.references import ReferenceFile, References, RefType
-from streamcal.routing.keywords import header_int
 
 __all__ = [
     "STATUS_KEYWORDS",

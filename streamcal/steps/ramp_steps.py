@@ -11,17 +11,17 @@ from typing import ClassVar
 
 import numpy as np
 
-from streamcal.kernels.dark_current import subtract_dark
-from streamcal.kernels.dq_init import initialize_dq
-from streamcal.kernels.group_scale import scale_groups
-from streamcal.kernels.jump import detect_jumps
-from streamcal.kernels.linearity import correct_linearity
-from streamcal.kernels.miri_flags import flag_first_frame, flag_last_frame, flag_rscd
-from streamcal.kernels.refpix import RefpixCorrection, RefpixEdges, apply_refpix, refpix_correction
-from streamcal.kernels.saturation import flag_saturation
-from streamcal.kernels.superbias import subtract_superbias
+from streamcal.kernels.ramp.dark_current import subtract_dark
+from streamcal.kernels.ramp.dq_init import initialize_dq
+from streamcal.kernels.ramp.group_scale import scale_groups
+from streamcal.kernels.ramp.jump import detect_jumps
+from streamcal.kernels.ramp.linearity import correct_linearity
+from streamcal.kernels.ramp.miri_flags import flag_first_frame, flag_last_frame, flag_rscd
+from streamcal.kernels.ramp.refpix import RefpixCorrection, RefpixEdges, apply_refpix, refpix_correction
+from streamcal.kernels.ramp.saturation import flag_saturation
+from streamcal.kernels.ramp.superbias import subtract_superbias
+from streamcal.models.keywords import header_int
 from streamcal.references import RefType
-from streamcal.routing.keywords import header_int
 from streamcal.steps.base import ExposureContext, RampBlock, StepOutcome, StepStatus
 
 __all__ = [
@@ -202,7 +202,7 @@ class LinearityStep:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class DarkCurrentStep:
-    """Subtracts the dark averaged to the science readout (:func:`~streamcal.kernels.dark_current.subtract_dark`
+    """Subtracts the dark averaged to the science readout (:func:`~streamcal.kernels.ramp.dark_current.subtract_dark`
     on each tile; ``prepare`` decides once whether the dark's readout allows it)."""
 
     name: ClassVar[str] = "dark_current"

@@ -5,10 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import ClassVar
 
-from streamcal.kernels.gain_scale import scale_gain
-from streamcal.kernels.ramp_fit import RampFitResult, fit_ramps
+from streamcal.kernels.ramp.gain_scale import scale_gain
+from streamcal.kernels.ramp.ramp_fit import RampFitResult, fit_ramps
+from streamcal.models.keywords import header_float
 from streamcal.references import RefType
-from streamcal.routing.keywords import header_float
 from streamcal.steps.base import ExposureContext, RampBlock, StepOutcome, StepStatus
 
 __all__ = ["GainScaleStep", "RampFitStep", "RateBlock"]
@@ -33,7 +33,7 @@ class RateBlock:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RampFitStep:
-    """OLS ramp fitting with optimal weighting (``streamcal.kernels.ramp_fit``)."""
+    """OLS ramp fitting with optimal weighting (``streamcal.kernels.ramp.ramp_fit``)."""
 
     name: ClassVar[str] = "ramp_fit"
     reference_types: ClassVar[tuple[RefType, ...]] = (RefType.GAIN, RefType.READNOISE)

@@ -12,7 +12,7 @@ from matplotlib.image import imread
 from services import cli
 from services.cli import main
 from streamcal.datamodels import write_product
-from streamcal.imaging.quicklook import STRETCHES
+from streamcal.datamodels.quicklook import STRETCHES
 
 
 def _product(folder: Path, name: str) -> Path:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from services.codec import MalformedEventError, decode, decode_as, encode
+from services.codec import decode, decode_as, encode
 from services.events import (
     AssociationDeclared,
     AssociationReady,
@@ -23,6 +23,7 @@ from services.events import (
     utcnow,
     work_topic,
 )
+from streamcal.errors import MalformedEventError
 
 ROUTE = {"exp_type": "NRC_IMAGE", "tsovisit": False, "is_tso": False, "is_wfsc": False,
          "stage1": "calwebb_detector1", "stage2": "calwebb_image2", "stage3": "calwebb_image3",

@@ -6,11 +6,11 @@ from concurrent.futures.process import BrokenProcessPool
 
 import pytest
 
-from services.codec import MalformedEventError
 from services.outcomes import Ignored, Outcome, classify, outcome_of
 from streamcal.errors import (
     CorruptFileError,
     DeadLetterReason,
+    MalformedEventError,
     MissingReferenceError,
     ReferenceUnavailableError,
     UnknownExposureTypeError,

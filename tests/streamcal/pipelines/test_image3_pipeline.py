@@ -16,9 +16,8 @@ from astropy.table import Table
 
 from streamcal.associations import build_asn, write_asn
 from streamcal.datamodels import read_header
-from streamcal.errors import AssociationError, ConfigError
-from streamcal.imaging.outlier import OutlierParams
-from streamcal.imaging.resample import MosaicTooLargeError
+from streamcal.errors import AssociationError, ConfigError, MosaicTooLargeError
+from streamcal.kernels.image.outlier import OutlierParams
 from streamcal.pipelines import StageConfig, run_pipeline
 from streamcal.pipelines.plan import step_parameters
 from streamcal.routing import ParsStep

@@ -23,7 +23,8 @@ from stdatamodels.jwst import datamodels as dm
 from streamcal.associations import build_asn, read_asn, write_asn
 from streamcal.datamodels import read_extensions, read_header
 from streamcal.dq import Pixel
-from streamcal.imaging import imaging_wcs, read_image
+from streamcal.kernels.image.wcs import imaging_wcs
+from streamcal.models import read_image
 from streamcal.pipelines import run_pipeline
 from streamcal.simulate import Effects, ExposureSpec, simulate_exposure, write_reference_set
 

@@ -9,7 +9,6 @@ import pytest
 MODULES = [
     "streamcal.routing",
     "streamcal.routing.exptypes",
-    "streamcal.routing.keywords",
     "streamcal.routing.pars",
     "streamcal.routing.registry",
     "streamcal.routing.route",

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from streamcal.errors import ConfigError
-from streamcal.routing import PipelineRegistry, UnknownPipelineError, load_registry
+from streamcal.errors import ConfigError, UnknownPipelineError
+from streamcal.routing import PipelineRegistry, load_registry
 
 from .seed_table import load_seed, parse_cfg_modes, parse_deprecated_cfgs, parse_pipeline_classes
 

@@ -1,0 +1,336 @@
+"""The calwebb_image2 steps on :class:`ImageData`: bkg_subtract, assign_wcs, flat_field, photom.
+
+Pure functions (``jwst_spec.md`` §5.1–5.4): no I/O, inputs never modified, each returns a named value with
+the new image and a :class:`StepRecord` (status, time, references used, counts). The pipeline
+(``streamcal.pipelines.image2``) selects the references and passes their arrays in.
+
+- :func:`subtract_background` (§5.2): per-pixel sigma-clipped mean of the background exposures (cubes are
+  clipped over integrations first, then across exposures), its error on the mean from ERR in quadrature
+  over the kept values, DQ OR-ed over all of them; SCI −= background on every plane, DQ |= background DQ,
+  ERR unchanged (as jwst ``background_sub``).
+- :func:`assign_wcs` (§5.1): the distortion-free TAN WCS of :mod:`streamcal.kernels.image.wcs`; its keywords
+  and S_REGION go into the SCI header and ``R_DISTOR = 'N/A'`` into the primary, saying that no
+  distortion reference was applied.
+- :func:`flat_field` (§5.3): NaN or zero flat → NO_FLAT_FIELD|DO_NOT_USE and flat = 1 wherever
+  NO_FLAT_FIELD is set; SCI /= F, VAR_POISSON and VAR_RNOISE /= F², VAR_FLAT = SCI_after²·ERR_F²,
+  ERR = √(ΣVAR); then :func:`match_nans_and_flags` (§3).
+- :func:`photom` (§5.4): the PHOTOM row for the exposure's optical path, SCI/ERR ×C, VAR_* ×C²,
+  PHOTMJSR/PHOTUJA2/PIXAR_SR/PIXAR_A2/BUNIT in the SCI header, the AREA map attached.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import NamedTuple
+
+import numpy as np
+import numpy.typing as npt
+from astropy.stats import sigma_clip
+from astropy.wcs import WCS
+
+from streamcal.dq import Pixel
+from streamcal.errors import BadDataShapeError, MissingReferenceError
+from streamcal.kernels.image.wcs import imaging_wcs, s_region, wcs_keywords
+from streamcal.models.image import ImageData
+from streamcal.models.keywords import header_str
+from streamcal.references import RefType
+from streamcal.steps import StepRecord, StepStatus
+
+__all__ = [
+    "MJYSR_TO_UJYA2",
+    "BackgroundParams",
+    "BackgroundResult",
+    "PhotomResult",
+    "StepResult",
+    "WcsResult",
+    "assign_wcs",
+    "flat_field",
+    "match_nans_and_flags",
+    "photom",
+    "photom_row",
+    "subtract_background",
+]
+
+F32 = npt.NDArray[np.float32]
+References = Sequence[tuple[RefType, str]]
+
+#: 1 MJy/sr in µJy/arcsec²: 1e12 µJy over the arcsec² in a steradian, (180·3600/π)² = 4.2545170296152e10.
+MJYSR_TO_UJYA2 = 1e12 / (180.0 * 3600.0 / math.pi) ** 2
+
+_DNU = np.uint32(Pixel.DO_NOT_USE)
+_NO_FLAT = np.uint32(Pixel.NO_FLAT_FIELD)
+_MISSING = frozenset({"", "N/A", "NONE", "ANY"})  # how a row (or header) says "no such element"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BackgroundParams:
+    """bkg_subtract parameters (jwst defaults): clipping threshold in σ and iterations (None: to convergence)."""
+
+    sigma: float = 3.0
+    maxiters: int | None = None
+
+
+class StepResult(NamedTuple):
+    """A step's new image and what it did."""
+
+    image: ImageData
+    record: StepRecord
+
+
+class BackgroundResult(NamedTuple):
+    """bkg_subtract: the new image, the subtracted background ``(ny, nx)`` and its error, and the record."""
+
+    image: ImageData
+    background: F32
+    background_err: F32
+    record: StepRecord
+
+
+class WcsResult(NamedTuple):
+    """assign_wcs: the image with WCS keywords, the WCS itself, and the record."""
+
+    image: ImageData
+    wcs: WCS
+    record: StepRecord
+
+
+class PhotomResult(NamedTuple):
+    """photom: the image in MJy/sr, the conversion factor C used, and the record."""
+
+    image: ImageData
+    photmjsr: float
+    record: StepRecord
+
+
+def _clipped_mean(sci: F32, err: F32, *, sigma: float, maxiters: int | None) -> tuple[F32, F32, int]:
+    """Sigma-clipped mean over axis 0, its error (ERR in quadrature over kept values / n), values rejected."""
+    finite = np.isfinite(sci)
+    clipped = sigma_clip(np.ma.masked_array(sci, mask=~finite), sigma=sigma, maxiters=maxiters, axis=0,
+                         masked=True, copy=True)
+    keep = ~np.ma.getmaskarray(clipped)
+    n = keep.sum(axis=0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = np.where(keep, sci, 0.0).sum(axis=0, dtype=np.float64) / n
+        var = np.where(keep, np.square(err, dtype=np.float64), 0.0).sum(axis=0)
+        mean_err = np.sqrt(var) / n
+    rejected = int(np.count_nonzero(finite & ~keep))
+    return mean.astype(np.float32), mean_err.astype(np.float32), rejected
+
+
+def subtract_background(image: ImageData, backgrounds: Sequence[ImageData], *, sigma: float = 3.0,
+                        maxiters: int | None = None) -> BackgroundResult:
+    """Subtract the sigma-clipped mean of the background exposures from every plane of ``image``.
+
+    Parameters
+    ----------
+    image : ImageData
+        The science exposure (2-D or a cube).
+    backgrounds : sequence of ImageData
+        At least one; each 2-D ``(ny, nx)`` or a cube ``(nints, ny, nx)`` of the same plane shape.
+    sigma, maxiters
+        Clipping threshold (σ about the median) and iterations (None: until nothing changes).
+
+    Raises
+    ------
+    BadDataShapeError
+        No background, or a background's plane shape differs from the science one. Not retriable.
+    """
+    started = time.perf_counter()
+    if not backgrounds:
+        raise BadDataShapeError(f"{image.root}: bkg_subtract needs at least one background exposure")
+    means, errs, dq = [], [], np.zeros(image.shape, np.uint32)
+    rejected = 0
+    for bkg in backgrounds:
+        if bkg.shape != image.shape:
+            raise BadDataShapeError(f"{image.root}: background {bkg.root} is {bkg.shape}, the science is {image.shape}")
+        if bkg.is_cube:  # clip over integrations within the exposure first
+            mean, err, n = _clipped_mean(bkg.sci, bkg.err, sigma=sigma, maxiters=maxiters)
+            rejected += n
+            dq |= np.bitwise_or.reduce(bkg.dq, axis=0)
+        else:
+            mean, err = bkg.sci, bkg.err
+            dq |= bkg.dq
+        means.append(mean)
+        errs.append(err)
+    background, background_err, n = _clipped_mean(np.stack(means), np.stack(errs), sigma=sigma, maxiters=maxiters)
+    rejected += n
+    out = image.replace(sci=(image.sci - background).astype(np.float32), dq=image.dq | dq)
+    counts = {"n_backgrounds": len(backgrounds), "n_values_rejected": rejected,
+              "n_pixels_without_background": int(np.count_nonzero(~np.isfinite(background)))}
+    record = StepRecord("bkg_subtract", StepStatus.COMPLETE, time.perf_counter() - started, (), counts)
+    return BackgroundResult(out, background, background_err, record)
+
+
+def assign_wcs(image: ImageData) -> WcsResult:
+    """Attach the distortion-free TAN WCS (§5.1): WCS keywords and S_REGION in the SCI header.
+
+    Raises
+    ------
+    MissingKeywordError
+        The SCI header lacks the pointing keywords. Not retriable.
+    """
+    started = time.perf_counter()
+    wcs = imaging_wcs(image.sci_header, image.shape, primary=image.primary, source=image.root)
+    sci_header = {**image.sci_header, **wcs_keywords(wcs), "S_REGION": s_region(wcs)}
+    primary = {**image.primary, "R_DISTOR": "N/A"}  # no distortion reference applied (TAN only)
+    out = image.replace(sci_header=sci_header, primary=primary)
+    record = StepRecord("assign_wcs", StepStatus.COMPLETE, time.perf_counter() - started,
+                        note="TAN projection only: detector distortion ignored")
+    return WcsResult(out, wcs, record)
+
+
+def match_nans_and_flags(image: ImageData) -> ImageData:
+    """§3: a non-finite SCI, ERR or VAR_* value sets DO_NOT_USE; DO_NOT_USE makes all of them NaN."""
+    planes = [image.sci, image.err, image.var_poisson, image.var_rnoise]
+    if image.var_flat is not None:
+        planes.append(image.var_flat)
+    invalid = np.zeros(image.sci.shape, bool)
+    for a in planes:
+        invalid |= ~np.isfinite(a)
+    dq = image.dq | np.where(invalid, _DNU, np.uint32(0))
+    bad = (dq & _DNU) != 0
+
+    def nan(a: F32 | None) -> F32 | None:
+        return None if a is None else np.where(bad, np.float32(np.nan), a).astype(np.float32)
+
+    return image.replace(dq=dq.astype(np.uint32), sci=nan(image.sci), err=nan(image.err),
+                         var_poisson=nan(image.var_poisson), var_rnoise=nan(image.var_rnoise),
+                         var_flat=nan(image.var_flat))
+
+
+def flat_field(image: ImageData, flat_sci: npt.ArrayLike, flat_err: npt.ArrayLike | None = None,
+               flat_dq: npt.ArrayLike | None = None, *, references: References = ()) -> StepResult:
+    """Divide by the flat (§5.3) and propagate the variances; then apply the NaN/DO_NOT_USE rule.
+
+    Parameters
+    ----------
+    image : ImageData
+        DN/s, 2-D or a cube (the flat applies to every plane).
+    flat_sci, flat_err, flat_dq : array_like, shape (ny, nx)
+        The FLAT reference cut to the subarray; a missing ERR is 0, a missing DQ is 0.
+    references : sequence of (RefType, filename)
+        Recorded as the provenance of the step.
+    """
+    started = time.perf_counter()
+    flat = np.asarray(flat_sci, dtype=np.float32)
+    if flat.shape != image.shape:
+        raise BadDataShapeError(f"{image.root}: flat is {flat.shape}, the image is {image.shape}")
+    ferr = np.zeros(image.shape, np.float32) if flat_err is None else np.asarray(flat_err, dtype=np.float32)
+    fdq = np.zeros(image.shape, np.uint32) if flat_dq is None else np.asarray(flat_dq, dtype=np.uint32)
+    unusable = ~np.isfinite(flat) | (flat == 0)
+    fdq = fdq | np.where(unusable, _NO_FLAT | _DNU, np.uint32(0))
+    no_flat = (fdq & _NO_FLAT) != 0
+    flat = np.where(no_flat, np.float32(1.0), flat)
+    flat2 = np.square(flat)
+    sci = (image.sci / flat).astype(np.float32)
+    var_poisson = (image.var_poisson / flat2).astype(np.float32)
+    var_rnoise = (image.var_rnoise / flat2).astype(np.float32)
+    var_flat = (np.square(sci) * np.square(ferr)).astype(np.float32)
+    err = np.sqrt(var_poisson + var_rnoise + var_flat).astype(np.float32)
+    out = match_nans_and_flags(image.replace(sci=sci, err=err, dq=(image.dq | fdq).astype(np.uint32),
+                                             var_poisson=var_poisson, var_rnoise=var_rnoise, var_flat=var_flat))
+    counts = {"n_no_flat_field": int(np.count_nonzero(no_flat)),
+              "n_do_not_use": int(np.count_nonzero(out.dq & _DNU))}
+    record = StepRecord("flat_field", StepStatus.COMPLETE, time.perf_counter() - started, tuple(references), counts)
+    return StepResult(out, record)
+
+
+def _text(value: object) -> str:
+    text = value.decode("ascii", "replace") if isinstance(value, bytes) else str(value)
+    text = text.strip().upper()
+    return "N/A" if text in _MISSING else text
+
+
+def photom_row(table: np.ndarray, primary: Mapping[str, object], *, reference: str = "PHOTOM") -> np.void:
+    """The row of a PHOTOM table for the exposure's optical path (§5.4).
+
+    NIRCam/NIRISS match FILTER and PUPIL; MIRI FILTER and, when the table has the column, SUBARRAY (a row
+    value GENERIC serves any subarray); FGS takes the single (first) row; other instruments match FILTER and
+    PUPIL where the table has those columns. A missing, blank, ``N/A``, ``NONE`` or ``ANY`` value on either
+    side counts as ``N/A`` (the simulator writes ``N/A`` for modes without a pupil). The first matching row
+    wins.
+
+    Raises
+    ------
+    MissingReferenceError
+        No row matches; the message names the filter, pupil (and subarray). Not retriable.
+    """
+    columns = {name.lower(): name for name in (table.dtype.names or ())}
+    instrument = header_str(primary, "INSTRUME") or ""
+    if instrument == "FGS":
+        if len(table) == 0:
+            raise MissingReferenceError(f"{reference}: the FGS PHOTOM table has no rows")
+        return table[0]
+    keys = ("filter", "subarray") if instrument == "MIRI" else ("filter", "pupil")
+    wanted = {k: _text(primary.get(k.upper())) for k in keys if k in columns}
+    match = np.ones(len(table), bool)
+    for key, value in wanted.items():
+        column = np.array([_text(v) for v in table[columns[key]]])
+        ok = column == value
+        if key == "subarray":
+            ok |= column == "GENERIC"
+        match &= ok
+    hits = np.flatnonzero(match)
+    if hits.size == 0:
+        asked = " ".join(f"{k.upper()}={v}" for k, v in wanted.items())
+        raise MissingReferenceError(f"{reference}: no PHOTOM row for {instrument} {asked}")
+    return table[hits[0]]
+
+
+def _pixel_area(area_header: Mapping[str, object] | None,
+                photom_header: Mapping[str, object] | None) -> dict[str, float]:
+    for header in (area_header, photom_header):
+        if header is not None and header.get("PIXAR_SR") is not None:
+            out = {"PIXAR_SR": float(header["PIXAR_SR"])}  # type: ignore[arg-type]
+            if header.get("PIXAR_A2") is not None:
+                out["PIXAR_A2"] = float(header["PIXAR_A2"])  # type: ignore[arg-type]
+            return out
+    return {}
+
+
+def photom(image: ImageData, photom_table: np.ndarray, area_sci: npt.ArrayLike | None = None,
+           area_header: Mapping[str, object] | None = None, *, photom_header: Mapping[str, object] | None = None,
+           references: References = ()) -> PhotomResult:
+    """Convert DN/s to MJy/sr with the PHOTOM row of the exposure (§5.4) and attach the pixel-area map.
+
+    Parameters
+    ----------
+    image : ImageData
+        Flat-fielded DN/s.
+    photom_table : structured ndarray
+        The PHOTOM table (columns ``filter``, ``pupil`` [, ``subarray``], ``photmjsr``; any case).
+    area_sci, area_header : optional
+        The AREA reference cut to the subarray and its primary header (PIXAR_SR/PIXAR_A2).
+    photom_header : mapping, optional
+        The PHOTOM primary header: PIXAR_* fallback when the AREA header has none.
+    references : sequence of (RefType, filename)
+        Provenance.
+
+    Raises
+    ------
+    MissingReferenceError
+        No row of the table matches the exposure. Not retriable.
+    """
+    started = time.perf_counter()
+    names = dict(references)
+    row = photom_row(photom_table, image.primary, reference=names.get(RefType.PHOTOM, "PHOTOM"))
+    column = next(n for n in (photom_table.dtype.names or ()) if n.lower() == "photmjsr")
+    c = float(row[column])
+    c32, c2 = np.float32(c), np.float32(c * c)
+    area = None
+    if area_sci is not None:
+        area = np.array(area_sci, dtype=np.float32)
+        if area.shape != image.shape:
+            raise BadDataShapeError(f"{image.root}: AREA is {area.shape}, the image is {image.shape}")
+    sci_header = {**image.sci_header, "PHOTMJSR": c, "PHOTUJA2": c * MJYSR_TO_UJYA2, "BUNIT": "MJy/sr",
+                  **_pixel_area(area_header, photom_header)}
+    out = image.replace(
+        sci=image.sci * c32, err=image.err * c32, var_poisson=image.var_poisson * c2,
+        var_rnoise=image.var_rnoise * c2, var_flat=None if image.var_flat is None else image.var_flat * c2,
+        area=area if area is not None else image.area, sci_header=sci_header,
+    )
+    record = StepRecord("photom", StepStatus.COMPLETE, time.perf_counter() - started, tuple(references))
+    return PhotomResult(out, c, record)
