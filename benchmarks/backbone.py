@@ -8,7 +8,7 @@ Plain script (not collected by pytest)::
 N NIRCam imaging subarray exposures are simulated once. Then, single-core on both sides (``--concurrency 1``,
 thread pools pinned to 1):
 
-1. **Direct**: ``run_pipeline("calwebb_detector1", ...)`` on each file in this process (one warm-up first).
+1. **Direct**: ``calibrate(..., pipeline_alias="calwebb_detector1")`` on each file in this process (one warm-up first).
 2. **Latency mode**: ``streamcal run`` on the bus (Kafka = a Tansu broker started here; or the embedded bus);
    the files land one at a time, each after the previous one's products were announced. Per exposure:
    *gate* = file landed → ``exposure.arrived`` (the watcher's completeness gate: ~settle_polls × poll period),
@@ -47,7 +47,7 @@ from prometheus_client import CollectorRegistry  # noqa: E402
 
 from services.app import Process, run_system  # noqa: E402
 from services.settings import Settings  # noqa: E402
-from streamcal.pipelines import run_pipeline  # noqa: E402
+from streamcal.calibrate import calibrate  # noqa: E402
 from streamcal.simulate import ExposureSpec, simulate_exposure, write_reference_set  # noqa: E402
 
 ALIAS = "calwebb_detector1"
@@ -70,11 +70,11 @@ def simulate(root: Path, n: int, subarray: str, ngroups: int, nints: int) -> tup
 
 
 def direct(files: list[Path], refs: Path, out: Path) -> list[float]:
-    run_pipeline(ALIAS, files[0], refs_dir=refs, out_dir=out / "warmup")
+    calibrate(files[0], pipeline_alias=ALIAS, refs_dir=refs, out_dir=out / "warmup")
     seconds = []
     for path in files:
         started = time.perf_counter()
-        run_pipeline(ALIAS, path, refs_dir=refs, out_dir=out / "direct")
+        calibrate(path, pipeline_alias=ALIAS, refs_dir=refs, out_dir=out / "direct")
         seconds.append(time.perf_counter() - started)
     return seconds
 
@@ -173,7 +173,7 @@ def main() -> int:
         files, refs = simulate(root, args.n, args.subarray, args.ngroups, args.nints)
         seconds = direct(files, refs, root)
         print(f"{args.n} × NRC_IMAGE {args.subarray} ({args.nints}×{args.ngroups} groups), single core")
-        print(f"direct run_pipeline: median {statistics.median(seconds) * 1000:.1f} ms, total {sum(seconds):.2f} s")
+        print(f"direct calibrate(): median {statistics.median(seconds) * 1000:.1f} ms, total {sum(seconds):.2f} s")
         broker = None
         bus = "memory"
         if args.bus == "kafka":

@@ -11,10 +11,10 @@ Cases (issue 3): ``full`` = NIRCam full frame 1×10×2048×2048; ``long`` = a 51
 Two parts, both single-core (thread pools pinned to 1 before numpy is imported):
 
 1. **Whole pipeline.** Each case is simulated once with ``streamcal.simulate`` (with the matching reference set)
-   and ``run_stage1`` runs on the ``_uncal`` file in a fresh child process per repetition. Reported: wall time,
-   per-step times, and peak RSS during the run minus RSS before it, over the ramp's float32 size (the issue's
-   memory criterion: ≤ 2×). stcal has no whole-pipeline entry point (that is jwst), so stcal's jump + ramp_fit
-   time on the same case (part 2) is printed beside it for scale.
+   and ``calibrate`` runs calwebb_detector1 on the ``_uncal`` file in a fresh child process per repetition.
+   Reported: wall time, per-step times, and peak RSS during the run minus RSS before it, over the ramp's float32
+   size (the issue's memory criterion: ≤ 2×). stcal has no whole-pipeline entry point (that is jwst), so stcal's
+   jump + ramp_fit time on the same case (part 2) is printed beside it for scale.
 2. **Kernels vs stcal**, same arrays, same run, interleaved: ``benchmarks/jump_rampfit.py``'s harness (first and
    second call per fresh process, median of the reps, accuracy scored against the injected truth).
 """
@@ -56,8 +56,8 @@ def _status(field: str) -> int:
 
 def child(raw: Path, refs: Path, out: Path) -> None:
     """One pipeline run in this fresh process; prints JSON with time, steps and memory."""
+    from streamcal.calibrate import calibrate
     from streamcal.datamodels import read_headers
-    from streamcal.pipelines.stage1 import run_stage1
 
     header = read_headers(raw)
     time.sleep(0.5)  # let OpenBLAS's spin-wait end (stcal_baseline.md, gotcha 9)
@@ -68,7 +68,7 @@ def child(raw: Path, refs: Path, out: Path) -> None:
         exact = False
     before = _status("VmRSS")
     started = time.perf_counter()
-    result = run_stage1("calwebb_detector1", raw, refs_dir=refs, out_dir=out)
+    result = calibrate(raw, pipeline_alias="calwebb_detector1", refs_dir=refs, out_dir=out)
     wall = time.perf_counter() - started
     peak = _status("VmHWM")
     nints, ngroups = int(header["NINTS"]), int(header["NGROUPS"])

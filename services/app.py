@@ -33,8 +33,8 @@ from services.tracker import Tracker
 from services.watcher import Watcher
 from services.worker import Worker
 from streamcal.errors import ConfigError
-from streamcal.pipelines import implemented_aliases
-from streamcal.routing import RoutingTable, load_routing_table
+from streamcal.pipelines import check_pars, implemented_aliases
+from streamcal.routing import ParsLibrary, RoutingConfig, RoutingTable
 
 __all__ = ["ROLES", "Process", "RunResult", "build_process", "run_system", "serve"]
 
@@ -53,6 +53,7 @@ class Process:
     deadletters: DeadLetters
     activity: Activity
     table: RoutingTable
+    library: ParsLibrary
     services: list[Service] = field(default_factory=list)
     watcher: Watcher | None = None
     workers: list[Worker] = field(default_factory=list)
@@ -97,16 +98,22 @@ async def build_process(settings: Settings, stack: AsyncExitStack, *, roles: Seq
     Raises
     ------
     ConfigError
-        A required folder is not set, or a worker alias has no implementation. Not retriable.
+        A required folder is not set, a worker alias has no implementation, or a configuration file is invalid
+        (the routing table, or a parameter file with an unknown step or parameter: every one is checked here,
+        before anything connects). Not retriable.
     """
-    table = load_routing_table()
+    config = RoutingConfig.load(settings.config_dir)
+    table, library = config.table, config.library
+    checked = check_pars(library, table.registry)
+    log.info("configuration: %d EXP_TYPE routes, %d parameter files (%d checked against their pipeline's steps)",
+             len(table.exp_types), len(library.files), checked)
     aliases = table.registry.aliases
     bus = await stack.enter_async_context(make_bus(settings, all_topics(aliases)))
     metrics = Metrics(registry or CollectorRegistry())
     store = None
     if isinstance(bus, InMemoryBus) and settings.products_dir is not None:
         store = DeadLetterStore(settings.products_dir / "deadletter")
-    proc = Process(settings, bus, metrics, DeadLetters(bus, metrics, store), Activity(), table)
+    proc = Process(settings, bus, metrics, DeadLetters(bus, metrics, store), Activity(), table, library)
     if observe:
         # A new group reads a Kafka topic from its beginning: count only what happens from now on.
         since = None if isinstance(bus, InMemoryBus) else utcnow()
@@ -128,7 +135,7 @@ async def _add_role(proc: Process, role: str, stack: AsyncExitStack, pipelines: 
         assert s.ingest_dir is not None and s.products_dir is not None
         store = proc.deadletters.store
         proc.watcher = Watcher(bus=bus, metrics=metrics, ingest_dir=s.ingest_dir, products_dir=s.products_dir,
-                               table=proc.table,
+                               library=proc.library,
                                gate=Gate(settle_polls=s.settle_polls, corrupt_after_s=s.corrupt_after_s),
                                poll_interval_s=s.poll_interval_s, rescan_interval_s=s.rescan_interval_s,
                                force_polling=s.force_polling, dead_lettered=store.has if store else None,
@@ -136,12 +143,13 @@ async def _add_role(proc: Process, role: str, stack: AsyncExitStack, pipelines: 
         proc.services.append(proc.watcher)
     elif role == "router":
         proc.services.append(Router(bus=bus, metrics=metrics, deadletters=proc.deadletters, table=proc.table,
-                                    policy=policy, activity=proc.activity))
+                                    library=proc.library, policy=policy, activity=proc.activity))
     elif role == "tracker":
         s.require("products_dir")
         assert s.products_dir is not None
         proc.services.append(Tracker(bus=bus, metrics=metrics, deadletters=proc.deadletters,
-                                     products_dir=s.products_dir, table=proc.table, deadline_s=s.association_deadline_s,
+                                     products_dir=s.products_dir, library=proc.library,
+                                     deadline_s=s.association_deadline_s,
                                      sweep_interval_s=s.sweep_interval_s, policy=policy, activity=proc.activity))
     elif role == "worker":
         await _add_workers(proc, stack, pipelines, policy)
@@ -164,7 +172,7 @@ async def _add_workers(proc: Process, stack: AsyncExitStack, pipelines: Sequence
     pool = await stack.enter_async_context(PipelinePool(processes=s.concurrency, timeout_s=s.timeout_s,
                                                         mp_start=s.mp_start))
     for alias in chosen:
-        worker = Worker(alias=alias, bus=proc.bus, metrics=proc.metrics, deadletters=proc.deadletters, pool=pool,
+        worker = Worker(alias=alias, bus=proc.bus, metrics=proc.metrics, deadletters=proc.deadletters, runner=pool,
                         refs_dir=s.refs_dir, products_dir=s.products_dir, policy=policy, activity=proc.activity)
         proc.workers.append(worker)
         proc.services.append(worker)

@@ -27,6 +27,8 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--ingest", type=Path, help="the ingest folder")
     p.add_argument("--products", type=Path, help="the products folder (dead letters under deadletter/)")
     p.add_argument("--refs", type=Path, help="the reference store")
+    p.add_argument("--config", type=Path,
+                   help="configuration folder (pipelines.yaml, routing.yaml, pars/); default: the shipped one")
     p.add_argument("--bus", help="memory (default) or kafka://HOST:PORT")
     p.add_argument("--metrics-port", type=int, help="serve /metrics, /healthz, /readyz (0 = any free port)")
     p.add_argument("--concurrency", type=int, help="pipelines run at once (process pool size)")
@@ -59,7 +61,8 @@ def add_backbone_commands(sub: argparse._SubParsersAction[argparse.ArgumentParse
 def _settings(args: argparse.Namespace) -> Settings:
     return load_settings({
         "ingest_dir": getattr(args, "ingest", None), "products_dir": args.products,
-        "refs_dir": getattr(args, "refs", None), "bus": args.bus, "metrics_port": getattr(args, "metrics_port", None),
+        "refs_dir": getattr(args, "refs", None), "config_dir": getattr(args, "config", None), "bus": args.bus,
+        "metrics_port": getattr(args, "metrics_port", None),
         "concurrency": getattr(args, "concurrency", None), "partitions": getattr(args, "partitions", None),
         "poll_interval_s": getattr(args, "poll_interval", None), "force_polling": getattr(args, "force_polling", None),
         "association_deadline_s": getattr(args, "deadline", None), "shutdown_grace_s": getattr(args, "grace", None),

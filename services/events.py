@@ -2,7 +2,8 @@
 
 Every event is a frozen, slotted, keyword-only dataclass with an ``event_id`` (UUID4), an aware UTC
 ``created`` timestamp, a ``schema_version`` and a ``type`` tag the codec dispatches on. Events carry paths
-and identifiers, never pixel arrays; the route decided by the router travels as ``Route.to_dict()``.
+and identifiers, never pixel arrays; the run specification decided by the router (the route and each stage's
+parameter file) travels as ``RunSpec.to_dict()``.
 
 ============================  ==========================================  =====================
 topic                         event                                       key
@@ -26,7 +27,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 from uuid import UUID, uuid4
 
 __all__ = [
@@ -43,7 +44,7 @@ __all__ = [
     "ExposureArrived",
     "MemberDone",
     "ProductsWritten",
-    "RouteDict",
+    "SpecDict",
     "WorkItem",
     "alias_of",
     "all_topics",
@@ -51,7 +52,8 @@ __all__ = [
     "work_topic",
 ]
 
-SCHEMA_VERSION = 1
+#: 2: work items and member-done events carry the run specification (``spec``) instead of the route alone.
+SCHEMA_VERSION = 2
 
 ARRIVED = "streamcal.exposure.arrived"
 MEMBER_DONE = "streamcal.association.member-done"
@@ -60,8 +62,8 @@ PRODUCTS = "streamcal.products"
 DEADLETTER = "streamcal.deadletter"
 _WORK_PREFIX = "streamcal.work."
 
-#: ``Route.to_dict()``: JSON-safe values only.
-RouteDict = dict[str, str | bool | None]
+#: ``RunSpec.to_dict()``: JSON-safe values only.
+SpecDict = dict[str, Any]
 
 
 def work_topic(alias: str) -> str:
@@ -136,8 +138,9 @@ class WorkItem:
         ``*_uncal.fits`` (stage 1), ``*_rate[ints].fits`` (stage 2) or ``*_asn.json`` (stage 3).
     raw_path : Path or None
         The raw exposure the work descends from (None at stage 3).
-    route : dict
-        ``Route.to_dict()`` of the exposure (stage 3: of its first member).
+    spec : dict
+        ``RunSpec.to_dict()`` of the exposure (stage 3: of its first member): the route and each stage's
+        parameter file, decided once by the router.
     exposure_id : str
         Root name; at stage 3 the level-3 product name.
     association_id : str or None
@@ -154,7 +157,7 @@ class WorkItem:
     pipeline: str
     input_path: Path
     raw_path: Path | None = None
-    route: RouteDict
+    spec: SpecDict
     exposure_id: str
     association_id: str | None = None
     attempt: int = 1
@@ -177,7 +180,7 @@ class MemberDone:
     exposure_id: str
     product_path: Path
     raw_path: Path | None = None
-    route: RouteDict
+    spec: SpecDict
     event_id: UUID = field(default_factory=uuid4)
     created: datetime = field(default_factory=utcnow)
     schema_version: int = SCHEMA_VERSION

@@ -10,8 +10,10 @@ All of it is blocking file-system work that the watcher runs in a thread.
   valid JSON. A file that is stable but never looks whole (corrupt, truncated, not FITS) is passed on
   after ``corrupt_after_s`` anyway, so that the router dead-letters it with the precise reason: every
   file that lands ends as products or a dead letter.
-- :func:`finished` — whether the startup rescan may skip a file: its route's stage-1 and stage-2 products
-  exist (newer than the file), or it was already dead-lettered, or (ASN) the tracker already took it.
+- :func:`finished` — whether the startup rescan may skip a file: it was already dead-lettered, or (ASN) the
+  tracker already took it, or its stage-1 and stage-2 products exist, newer than the file. Which products those
+  are comes from the run specification its products record (:meth:`RunSpec.from_header`), asked of the
+  pipelines: the rescan never routes. A file without products is not finished.
 """
 
 from __future__ import annotations
@@ -28,13 +30,13 @@ from typing import Literal
 
 from services.events import ExposureArrived
 from services.products import route_finished
-from services.router import route_exposure
-from streamcal.datamodels import ExposureName, read_headers
+from streamcal.datamodels import ExposureName, read_header, read_headers, split_suffix
 from streamcal.datamodels.fitsio import FITS_BLOCK
 from streamcal.errors import StreamcalError
-from streamcal.routing import RoutingTable
+from streamcal.routing import ParsLibrary, RunSpec
 
-__all__ = ["Gate", "arrival", "eligible", "file_id", "file_kind", "finished", "looks_whole", "stat_all"]
+__all__ = ["Gate", "arrival", "eligible", "file_id", "file_kind", "finished", "looks_whole", "product_index",
+           "stat_all"]
 
 log = logging.getLogger(__name__)
 
@@ -176,15 +178,47 @@ def stat_all(paths: Iterable[Path]) -> dict[Path, tuple[int, int] | None]:
     return out
 
 
-def finished(path: Path, *, products_dir: Path, table: RoutingTable, dead_lettered: Callable[[str], bool]) -> bool:
-    """Whether the startup rescan can skip a file (see the module docstring). Never raises."""
+def product_index(products_dir: Path) -> dict[str, list[Path]]:
+    """The FITS products of a folder by exposure root (one listing for a whole startup scan)."""
+    index: dict[str, list[Path]] = {}
+    try:
+        paths = sorted(products_dir.glob("*.fits"))
+    except OSError:
+        return index
+    for path in paths:
+        try:
+            root, _ = split_suffix(path)
+        except StreamcalError:
+            continue
+        index.setdefault(root, []).append(path)
+    return index
+
+
+def _recorded_spec(products: list[Path], library: ParsLibrary) -> RunSpec | None:
+    for product in products:
+        try:
+            spec = RunSpec.from_header(read_header(product), library, source=product.name)
+        except (StreamcalError, OSError):
+            continue
+        if spec is not None:
+            return spec
+    return None
+
+
+def finished(path: Path, *, products: Mapping[str, list[Path]], products_dir: Path, library: ParsLibrary,
+             dead_lettered: Callable[[str], bool]) -> bool:
+    """Whether the startup rescan can skip a file (see the module docstring); ``products`` is
+    :func:`product_index` of ``products_dir``. Never raises."""
     kind = file_kind(path)
     if kind == "asn":
         return (products_dir / path.name).exists()
-    if dead_lettered(file_id(path)):
+    root = file_id(path)
+    if dead_lettered(root):
         return True
-    try:
-        routed = route_exposure(path, table)
-    except (StreamcalError, OSError):
+    spec = _recorded_spec(products.get(root, []), library)
+    if spec is None:
         return False
-    return route_finished(routed.route, routed.exposure_id, path, products_dir)
+    try:
+        return route_finished(spec, root, path, products_dir)
+    except StreamcalError:  # a stage with no implementation any more: let the router decide again
+        return False

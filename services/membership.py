@@ -1,10 +1,10 @@
 """Association membership from what is on storage (blocking helpers the tracker runs in a thread).
 
-The tracker keeps no state that cannot be rebuilt: a member is a stage-2 product in the products folder
-(``<root>_cal.fits`` or ``<root>_calints.fits``, whichever its route's stage 2 writes); its primary header,
-carried over from the raw file, gives its route and its level-3 candidate key
-(:func:`streamcal.associations.candidate_key`). Completeness is
-:func:`streamcal.associations.is_complete` over the members' headers.
+The tracker keeps no state that cannot be rebuilt: a member is a stage-2 product in the products folder — the
+one its stage-2 pipeline declares as the association member (``Outputs.member``). Its primary header, carried
+over from the raw file, records the run specification the router decided (:meth:`RunSpec.from_header`: no
+routing here) and gives its level-3 candidate key (:func:`streamcal.associations.candidate_key`). Completeness
+is :func:`streamcal.associations.is_complete` over the members' headers.
 """
 
 from __future__ import annotations
@@ -14,11 +14,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from services.products import stage2_suffix
+from services.products import outputs_of
 from streamcal.associations import Asn, build_asn, candidate_key
 from streamcal.datamodels import ExposureName, read_header, split_suffix
 from streamcal.errors import StreamcalError
-from streamcal.routing import Route, RoutingTable, route
+from streamcal.routing import ParsLibrary, Route, RunSpec
 
 __all__ = [
     "HeaderCache",
@@ -41,8 +41,12 @@ class Member:
     product: Path
     root: str
     header: dict[str, object]
-    route: Route
+    spec: RunSpec
     key: str
+
+    @property
+    def route(self) -> Route:
+        return self.spec.route
 
 
 @dataclass(slots=True)
@@ -64,7 +68,7 @@ class HeaderCache:
         return header
 
 
-def _member(path: Path, cache: HeaderCache, table: RoutingTable) -> Member | None:
+def _member(path: Path, cache: HeaderCache, library: ParsLibrary) -> Member | None:
     """The member a stage-2 product is, or None (not a stage-2 product of a route with a stage 3)."""
     try:
         mtime = path.stat().st_mtime_ns
@@ -74,7 +78,7 @@ def _member(path: Path, cache: HeaderCache, table: RoutingTable) -> Member | Non
     if hit is not None and hit[0] == mtime:
         return hit[1]
     try:
-        member = _evaluate(path, cache, table)
+        member = _evaluate(path, cache, library)
     except OSError as exc:  # storage trouble: not remembered, asked again next time
         log.debug("cannot read %s now (%s)", path.name, exc)
         return None
@@ -82,30 +86,35 @@ def _member(path: Path, cache: HeaderCache, table: RoutingTable) -> Member | Non
     return member
 
 
-def _evaluate(path: Path, cache: HeaderCache, table: RoutingTable) -> Member | None:
+def _evaluate(path: Path, cache: HeaderCache, library: ParsLibrary) -> Member | None:
     try:
-        root, suffix = split_suffix(path)
+        root, _ = split_suffix(path)
         header = cache.primary(path)
-        found = route(header, table, source=path.name)
-        if found.asn_type is None or found.stage3 is None or suffix != stage2_suffix(found):
+        spec = RunSpec.from_header(header, library, source=path.name)
+        if spec is None:
+            return None
+        found = spec.route
+        if found.asn_type is None or found.stage3 is None or found.stage2 is None:
+            return None
+        if outputs_of(found.stage2, root, spec).member != path.name:
             return None
         key = candidate_key(header, asn_type=found.asn_type, source=path.name)
     except StreamcalError as exc:
         log.debug("not an association member: %s (%s)", path.name, exc)
         return None
-    return Member(path, root, header, found, key)
+    return Member(path, root, header, spec, key)
 
 
-def scan_members(products_dir: Path, table: RoutingTable, cache: HeaderCache, *,
+def scan_members(products_dir: Path, library: ParsLibrary, cache: HeaderCache, *,
                  prefix: str = "jw") -> list[Member]:
     """Every association member among the products whose name starts with ``prefix``.
 
     Candidate keys always include program and observation, so the tracker scans one observation
-    (``prefix="jw<ppppp><ooo>"``) to evaluate one association.
+    (``prefix="jw<ppppp><ooo>"``) to evaluate one association. Each product's header is read once (per
+    modification time).
     """
-    paths: Iterable[Path] = sorted({*products_dir.glob(f"{prefix}*_cal.fits"),
-                                    *products_dir.glob(f"{prefix}*_calints.fits")})
-    members = [_member(p, cache, table) for p in paths]
+    paths: Iterable[Path] = sorted(products_dir.glob(f"{prefix}*.fits"))
+    members = [_member(p, cache, library) for p in paths]
     return [m for m in members if m is not None]
 
 
@@ -133,9 +142,11 @@ def asn_path_for(products_dir: Path, asn: Asn) -> Path:
     return products_dir / f"{asn.products[0].name}_{asn.asn_type}_asn.json"
 
 
-def stage3_products(products_dir: Path, asn: Asn) -> list[Path]:
-    """Stage-3 products already written for an ASN (``<product name>_*.fits``)."""
-    return sorted(products_dir.glob(f"{asn.products[0].name}_*.fits"))
+def stage3_products(products_dir: Path, asn: Asn, spec: RunSpec) -> list[Path]:
+    """Stage-3 products already written for an ASN (those its stage-3 pipeline declares)."""
+    assert spec.route.stage3 is not None
+    names = outputs_of(spec.route.stage3, asn.products[0].name, spec).products
+    return [products_dir / n for n in names if (products_dir / n).exists()]
 
 
 def member_roots(asn: Asn) -> list[str]:

@@ -73,8 +73,8 @@ class Tally:
     def _work(self, item: WorkItem, topic: str) -> None:
         alias = alias_of(topic) or item.pipeline
         self.work.setdefault(alias, set()).add(item.exposure_id)
-        route = item.route
-        if item.pipeline == route.get("stage1"):
+        route = item.spec.get("route")
+        if isinstance(route, dict) and item.pipeline == route.get("stage1"):
             stages = tuple(str(s) for s in (route.get("stage1"), route.get("stage2"), route.get("stage3")) if s)
             self.routes[item.exposure_id] = (str(route.get("exp_type")), bool(route.get("is_tso")), stages)
 

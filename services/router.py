@@ -1,7 +1,8 @@
 """The router: ``exposure.arrived`` → the work topic of the exposure's stage-1 pipeline.
 
-The route is decided here, once, from a header-only read (in a thread), and travels inside the work item;
-so does the association candidate key when the route has a stage 3. An upstream ASN file is validated and
+The run specification — the route and each stage's parameter file — is decided here, once, from a header-only
+read (in a thread), and travels inside the work item (workers and pipelines never route); so does the
+association candidate key when the route has a stage 3. An upstream ASN file is validated and
 declared to the tracker. Unreadable headers, a missing or unknown EXP_TYPE, missing keywords and bad
 ASN files end as dead letters with their reason; nothing here stops the service.
 """
@@ -22,7 +23,7 @@ from services.outcomes import Ignored
 from services.runtime import log_context
 from streamcal.associations import Asn, candidate_key, read_asn
 from streamcal.datamodels import ExposureName, read_headers
-from streamcal.routing import Route, RoutingTable, route
+from streamcal.routing import ParsLibrary, Route, RoutingTable, RunSpec, decide_spec
 
 __all__ = ["RoutedExposure", "Router", "route_exposure"]
 
@@ -34,16 +35,21 @@ GROUP = "streamcal.router"
 class RoutedExposure:
     """What the router learns from one raw file's headers."""
 
-    __slots__ = ("association_id", "exposure_id", "route")
+    __slots__ = ("association_id", "exposure_id", "spec")
 
-    def __init__(self, exposure_id: str, route: Route, association_id: str | None) -> None:
+    def __init__(self, exposure_id: str, spec: RunSpec, association_id: str | None) -> None:
         self.exposure_id = exposure_id
-        self.route = route
+        self.spec = spec
         self.association_id = association_id
 
+    @property
+    def route(self) -> Route:
+        return self.spec.route
 
-def route_exposure(path: Path, table: RoutingTable) -> RoutedExposure:
-    """Read the headers of a raw file and decide its route, id and association (blocking: run in a thread).
+
+def route_exposure(path: Path, table: RoutingTable, library: ParsLibrary) -> RoutedExposure:
+    """Read the headers of a raw file and decide its run specification, id and association (blocking: run in
+    a thread).
 
     Raises
     ------
@@ -54,12 +60,12 @@ def route_exposure(path: Path, table: RoutingTable) -> RoutedExposure:
     """
     headers = read_headers(path)
     primary = headers.primary
-    found = route(primary, table, source=path.name)
+    spec = decide_spec(primary, table=table, library=library, source=path.name)
     exposure_id = ExposureName.from_header(primary, source=path.name).root
     association = None
-    if found.asn_type is not None:
-        association = candidate_key(primary, asn_type=found.asn_type, source=path.name)
-    return RoutedExposure(exposure_id, found, association)
+    if spec.route.asn_type is not None:
+        association = candidate_key(primary, asn_type=spec.route.asn_type, source=path.name)
+    return RoutedExposure(exposure_id, spec, association)
 
 
 def _declared_association_id(asn: Asn, asn_path: Path) -> str:
@@ -74,8 +80,8 @@ class Router:
     ----------
     bus, metrics, deadletters
         Shared plumbing.
-    table : RoutingTable
-        Loaded once at start.
+    table, library : RoutingTable, ParsLibrary
+        The routing table and the parameter files, loaded (and checked) once at start.
     policy : RetryPolicy
     activity : Activity, optional
     """
@@ -83,10 +89,11 @@ class Router:
     name = "router"
 
     def __init__(self, *, bus: Bus, metrics: Metrics, deadletters: DeadLetters, table: RoutingTable,
-                 policy: RetryPolicy, activity: Activity | None = None) -> None:
+                 library: ParsLibrary, policy: RetryPolicy, activity: Activity | None = None) -> None:
         self.bus = bus
         self.metrics = metrics
         self.table = table
+        self.library = library
         self.consumer = Consumer(name=self.name, bus=bus, topics=[ARRIVED], group=GROUP, handler=self.handle,
                                  metrics=metrics, deadletters=deadletters, policy=policy, concurrency=4,
                                  activity=activity)
@@ -110,11 +117,11 @@ class Router:
                 await self._route(event)
 
     async def _route(self, event: ExposureArrived) -> None:
-        routed = await asyncio.to_thread(route_exposure, event.path, self.table)
-        found = routed.route
+        routed = await asyncio.to_thread(route_exposure, event.path, self.table, self.library)
+        found = routed.spec.route
         with log_context(exposure_id=routed.exposure_id, exp_type=found.exp_type, pipeline=found.stage1):
             item = WorkItem(pipeline=found.stage1, input_path=event.path, raw_path=event.path,
-                            route=found.to_dict(), exposure_id=routed.exposure_id,
+                            spec=routed.spec.to_dict(), exposure_id=routed.exposure_id,
                             association_id=routed.association_id, landed_at=event.landed_at)
             await self.bus.publish(work_topic(found.stage1), routed.exposure_id, encode(item))
             self.metrics.routed.labels(exp_type=str(found.exp_type), stage1=found.stage1).inc()

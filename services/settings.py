@@ -66,6 +66,9 @@ class Settings:
     ----------
     ingest_dir, products_dir, refs_dir : Path or None
         Where raw files land, where products (and, embedded, dead letters) go, the reference store.
+    config_dir : Path or None
+        The configuration folder (``pipelines.yaml``, ``routing.yaml``, ``pars/``); None: the one shipped with
+        streamcal. Every parameter file in it is checked against its pipeline's steps at startup.
     bus : str
         ``memory`` (embedded, default) or ``kafka://HOST:PORT``.
     partitions, replication : int
@@ -104,6 +107,7 @@ class Settings:
     ingest_dir: Path | None = None
     products_dir: Path | None = None
     refs_dir: Path | None = None
+    config_dir: Path | None = None
     bus: str = "memory"
     partitions: int = 4
     replication: int = 1

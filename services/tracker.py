@@ -33,7 +33,7 @@ from services.events import (
     AssociationDeclared,
     AssociationReady,
     MemberDone,
-    RouteDict,
+    SpecDict,
     WorkItem,
     work_topic,
 )
@@ -52,7 +52,7 @@ from services.outcomes import Ignored, Outcome, classify, outcome_of
 from services.runtime import log_context
 from streamcal.associations import Asn, is_complete, member_paths, read_asn, write_asn
 from streamcal.errors import AssociationError, MalformedEventError, StreamcalError
-from streamcal.routing import Route, RoutingTable, route
+from streamcal.routing import ParsLibrary, RunSpec
 
 __all__ = ["GROUP", "Tracker"]
 
@@ -78,7 +78,8 @@ class Tracker:
     bus, metrics, deadletters
         Shared plumbing.
     products_dir : Path
-    table : RoutingTable
+    library : ParsLibrary
+        The parameter files, to read the run specification products record (:meth:`RunSpec.from_header`).
     deadline_s, sweep_interval_s : float
         Partial release after ``deadline_s``; checked every ``sweep_interval_s``.
     policy : RetryPolicy
@@ -88,13 +89,13 @@ class Tracker:
     name = "tracker"
 
     def __init__(self, *, bus: Bus, metrics: Metrics, deadletters: DeadLetters, products_dir: Path,
-                 table: RoutingTable, deadline_s: float, sweep_interval_s: float, policy: RetryPolicy,
+                 library: ParsLibrary, deadline_s: float, sweep_interval_s: float, policy: RetryPolicy,
                  activity: Activity | None = None) -> None:
         self.bus = bus
         self.metrics = metrics
         self.deadletters = deadletters
         self.products_dir = products_dir
-        self.table = table
+        self.library = library
         self.deadline_s = deadline_s
         self.sweep_interval_s = sweep_interval_s
         self.cache = HeaderCache()
@@ -126,7 +127,7 @@ class Tracker:
     # -- rebuild ---------------------------------------------------------------------------------------
     async def rebuild(self) -> None:
         """Derive the state from storage; release what completed (or whose release was lost) meanwhile."""
-        members = await asyncio.to_thread(scan_members, self.products_dir, self.table, self.cache)
+        members = await asyncio.to_thread(scan_members, self.products_dir, self.library, self.cache)
         groups: dict[str, list[Member]] = {}
         for member in members:
             groups.setdefault(member.key, []).append(member)
@@ -135,7 +136,8 @@ class Tracker:
             assert kind is not None
             written = await asyncio.to_thread(self._written_asn, group)
             complete = is_complete(kind, [m.header for m in group])
-            if written is not None and len(await asyncio.to_thread(stage3_products, self.products_dir, written)):
+            if written is not None and len(await asyncio.to_thread(stage3_products, self.products_dir, written,
+                                                                   group[0].spec)):
                 self.released.add(key)
             elif written is not None or complete:
                 await self._release_or_dead_letter(key, group, partial=not complete)
@@ -175,7 +177,7 @@ class Tracker:
             raise Ignored(f"{key} was already released; {event.exposure_id} is a repeat")
         if not await asyncio.to_thread(event.product_path.exists):
             raise FileNotFoundError(f"stage-2 product {event.product_path} of {event.exposure_id} is not on storage")
-        route_ = Route.from_dict(event.route)
+        route_ = RunSpec.from_dict(event.spec).route
         if route_.asn_type is None or route_.stage3 is None:
             raise Ignored(f"{event.exposure_id} has no stage 3")
         prefix = observation_prefix(event.exposure_id)
@@ -189,13 +191,13 @@ class Tracker:
             log.info("%s: %d member(s) done, waiting for more", key, len(group))
 
     async def _members(self, key: str, prefix: str) -> list[Member]:
-        members = await asyncio.to_thread(scan_members, self.products_dir, self.table, self.cache, prefix=prefix)
+        members = await asyncio.to_thread(scan_members, self.products_dir, self.library, self.cache, prefix=prefix)
         return [m for m in members if m.key == key]
 
     async def _release(self, key: str, group: list[Member], *, partial: bool, expected: str = "") -> None:
         """Write the ASN and publish the stage-3 work item and the ready fact (raises AssociationError)."""
-        first = group[0].route
-        assert first.stage3 is not None
+        first = group[0].spec
+        assert first.route.stage3 is not None
         asn = build_for(group, code_version=build_version())
         if partial:
             asn = dataclasses.replace(asn, degraded_status=(
@@ -203,12 +205,12 @@ class Tracker:
                 f"{len(group)} member(s){expected}."))
         path = asn_path_for(self.products_dir, asn)
         await asyncio.to_thread(write_asn, asn, path)
-        await self._publish_release(key, asn, path, first.stage3, first.to_dict(), partial)
+        await self._publish_release(key, asn, path, first.route.stage3, first.to_dict(), partial)
 
-    async def _publish_release(self, key: str, asn: Asn, path: Path, stage3: str, route_dict: RouteDict,
+    async def _publish_release(self, key: str, asn: Asn, path: Path, stage3: str, spec: SpecDict,
                                partial: bool) -> None:
         product = asn.products[0]
-        item = WorkItem(pipeline=stage3, input_path=path, route=route_dict, exposure_id=product.name,
+        item = WorkItem(pipeline=stage3, input_path=path, spec=spec, exposure_id=product.name,
                         association_id=key, partial=partial)
         await self.bus.publish(work_topic(stage3), key, encode(item))
         ready = AssociationReady(association_id=key, asn_path=path, pipeline=stage3,
@@ -272,12 +274,15 @@ class Tracker:
             log.info("%s: %d of %d member(s) on storage", key, sum(present), len(members))
             return
         header = await asyncio.to_thread(self.cache.primary, members[0])
-        found = route(header, self.table, source=members[0].name)
-        if found.stage3 is None:
-            raise AssociationError(f"{source.name}: its members have no stage-3 pipeline ({found.exp_type})")
+        spec = RunSpec.from_header(header, self.library, source=members[0].name)
+        if spec is None:
+            raise AssociationError(f"{source.name}: member {members[0].name} records no run specification "
+                                   "(not a streamcal product)")
+        if spec.route.stage3 is None:
+            raise AssociationError(f"{source.name}: its members have no stage-3 pipeline ({spec.route.exp_type})")
         path = self.products_dir / source.name
         await asyncio.to_thread(write_asn, asn, path)
-        await self._publish_release(key, asn, path, found.stage3, found.to_dict(), partial=False)
+        await self._publish_release(key, asn, path, spec.route.stage3, spec.to_dict(), partial=False)
 
     # -- deadlines -------------------------------------------------------------------------------------
     async def _sweep_loop(self, stop: asyncio.Event) -> None:

@@ -1,10 +1,10 @@
 """The watcher: files landing in the ingest folder → ``exposure.arrived``.
 
-At start it rescans the ingest folder and re-emits every file whose route is not finished (so nothing is
-lost across a crash: ARCHITECTURE.md, "Embedded default"), then follows changes with watchfiles
-(``awatch``; ``force_polling`` for network filesystems). Every change only makes a file a candidate; the
-completeness gate (:class:`services.ingest.Gate`) decides when to emit, polling every ``poll_interval_s``.
-A periodic rescan is the safety net for events the OS dropped. One watcher per ingest folder.
+At start it rescans the ingest folder and re-emits every file whose stages are not finished, as its products'
+recorded run specification says (so nothing is lost across a crash: ARCHITECTURE.md, "Embedded default"), then
+follows changes with watchfiles (``awatch``; ``force_polling`` for network filesystems). Every change only makes
+a file a candidate; the completeness gate (:class:`services.ingest.Gate`) decides when to emit, polling every
+``poll_interval_s``. A periodic rescan is the safety net for events the OS dropped. One watcher per ingest folder.
 """
 
 from __future__ import annotations
@@ -23,10 +23,10 @@ from services.bus import Bus
 from services.codec import encode
 from services.consumer import Activity
 from services.events import ARRIVED
-from services.ingest import Gate, arrival, eligible, finished, looks_whole, stat_all
+from services.ingest import Gate, arrival, eligible, finished, looks_whole, product_index, stat_all
 from services.metrics import Metrics
 from services.outcomes import Outcome, outcome_of
-from streamcal.routing import RoutingTable
+from streamcal.routing import ParsLibrary
 
 __all__ = ["Watcher"]
 
@@ -41,8 +41,8 @@ class Watcher:
     bus, metrics
         Shared plumbing.
     ingest_dir, products_dir : Path
-    table : RoutingTable
-        To tell, at the startup rescan, whether a file's route is finished.
+    library : ParsLibrary
+        To read, at the startup rescan, the run specification products record (whether a file is finished).
     gate : Gate
         The completeness gate (its ``settle_polls`` and ``corrupt_after_s``).
     poll_interval_s, rescan_interval_s : float
@@ -54,7 +54,7 @@ class Watcher:
 
     name = "watcher"
 
-    def __init__(self, *, bus: Bus, metrics: Metrics, ingest_dir: Path, products_dir: Path, table: RoutingTable,
+    def __init__(self, *, bus: Bus, metrics: Metrics, ingest_dir: Path, products_dir: Path, library: ParsLibrary,
                  gate: Gate, poll_interval_s: float = 0.5, rescan_interval_s: float = 60.0,
                  force_polling: bool = False, dead_lettered: Callable[[str], bool] | None = None,
                  activity: Activity | None = None) -> None:
@@ -62,7 +62,7 @@ class Watcher:
         self.metrics = metrics
         self.ingest_dir = ingest_dir
         self.products_dir = products_dir
-        self.table = table
+        self.library = library
         self.gate = gate
         self.poll_interval_s = poll_interval_s
         self.rescan_interval_s = rescan_interval_s
@@ -112,10 +112,12 @@ class Watcher:
     def _startup_scan(self) -> tuple[list[Path], int]:
         """Files to (re)emit at start, and how many were skipped as finished (blocking)."""
         todo, skipped = [], 0
+        products = product_index(self.products_dir)
         for path in sorted(self.ingest_dir.iterdir()):
             if not eligible(path):
                 continue
-            if finished(path, products_dir=self.products_dir, table=self.table, dead_lettered=self.dead_lettered):
+            if finished(path, products=products, products_dir=self.products_dir, library=self.library,
+                        dead_lettered=self.dead_lettered):
                 skipped += 1
             else:
                 todo.append(path)

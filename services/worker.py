@@ -1,14 +1,15 @@
-"""A stage worker: ``work.<alias>`` → run the pipeline in the process pool → the route's next hop.
+"""A stage worker: ``work.<alias>`` → run the pipeline (a :class:`~services.runner.Runner`) → the next hop.
 
-One consumer group per pipeline alias (``streamcal.worker.<alias>``). A worker never looks at EXP_TYPE: it
-runs the pipeline its topic names and forwards to the next hop the route inside the work item names:
+One consumer group per pipeline alias (``streamcal.worker.<alias>``). A worker never looks at EXP_TYPE and
+never routes: it runs the stage of the run specification inside the work item that its topic names, and
+forwards to the next hop that specification's route names, on the product the pipeline declares for it:
 
 - after stage 1 with a stage 2: a work item for ``work.<stage2>`` on the stage-1 product stage 2 reads;
 - after stage 2 with a stage 3: ``association.member-done`` keyed by the association candidate key;
 - otherwise nothing more (stage 3, or a route that stops).
 
-Every run also publishes ``products`` (ProductsWritten). A stage whose products are already on storage
-(newer than its input) is not run again, only forwarded: this is how work resumes after a crash.
+Every run also publishes ``products`` (ProductsWritten). A stage-1 or stage-2 run whose products are already on
+storage (newer than its input) is not run again, only forwarded: this is how work resumes after a crash.
 """
 
 from __future__ import annotations
@@ -25,11 +26,12 @@ from services.consumer import Activity, Consumer, RetryPolicy
 from services.deadletters import DeadLetters
 from services.events import MEMBER_DONE, PRODUCTS, MemberDone, ProductsWritten, WorkItem, work_topic
 from services.metrics import Metrics
-from services.pool import PipelinePool
-from services.products import expected_products, products_done, stage2_input_path, stage2_product_path
+from services.products import expected_products, outputs_of, products_done
+from services.runner import Runner
 from services.runtime import log_context
 from streamcal.errors import InvalidInputError, MalformedEventError
-from streamcal.routing import Route
+from streamcal.pipelines import RunRequest, pipeline
+from streamcal.routing import RunSpec
 
 __all__ = ["Worker", "worker_group"]
 
@@ -50,27 +52,29 @@ class Worker:
         The pipeline this worker runs (its topic is ``streamcal.work.<alias>``).
     bus, metrics, deadletters
         Shared plumbing.
-    pool : PipelinePool
-        Where pipelines run; its size bounds the concurrency.
+    runner : Runner
+        Where pipelines run (the process pool; in tests an in-process runner); its ``processes`` bounds the
+        concurrency.
     refs_dir, products_dir : Path
     policy : RetryPolicy
     activity : Activity, optional
     """
 
-    def __init__(self, *, alias: str, bus: Bus, metrics: Metrics, deadletters: DeadLetters, pool: PipelinePool,
+    def __init__(self, *, alias: str, bus: Bus, metrics: Metrics, deadletters: DeadLetters, runner: Runner,
                  refs_dir: Path, products_dir: Path, policy: RetryPolicy, activity: Activity | None = None) -> None:
+        pipeline(alias)  # ConfigError now, at startup, for an alias without an implementation
         self.alias = alias
         self.name = f"worker.{alias}"
         self.bus = bus
         self.metrics = metrics
-        self.pool = pool
+        self.runner = runner
         self.refs_dir = refs_dir
         self.products_dir = products_dir
         # one lock per exposure being run; an entry lives as long as a handler holds or awaits its lock
         self._running: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
         self.consumer = Consumer(name=self.name, bus=bus, topics=[work_topic(alias)], group=worker_group(alias),
                                  handler=self.handle, metrics=metrics, deadletters=deadletters, policy=policy,
-                                 concurrency=pool.processes, activity=activity)
+                                 concurrency=runner.processes, activity=activity)
 
     @property
     def ready(self) -> bool:
@@ -86,31 +90,33 @@ class Worker:
         item = decode_as(message.value, WorkItem)
         if item.pipeline != self.alias:
             raise MalformedEventError(f"a {item.pipeline} work item on the {self.alias} topic")
-        route = Route.from_dict(item.route)
+        spec = RunSpec.from_dict(item.spec)
+        route = spec.route
         if self.alias not in route.stages:
             raise InvalidInputError(f"{self.alias} is not a stage of the {route.exp_type} route {route.stages}")
         with log_context(exposure_id=item.exposure_id, exp_type=route.exp_type, pipeline=self.alias):
             # A duplicate delivered while the first is running waits for it, then finds the products done.
             lock = self._running.setdefault(item.exposure_id, asyncio.Lock())
             async with lock:
-                products, seconds, skipped = await self._run(item, route)
-            next_topic = await self._forward(item, route, products)
+                products, seconds, skipped = await self._run(item, spec)
+            next_topic = await self._forward(item, spec, products)
             written = ProductsWritten(pipeline=self.alias, exposure_id=item.exposure_id,
                                       association_id=item.association_id, input_path=item.input_path,
                                       products=products, seconds=seconds, skipped=skipped,
                                       exp_type=str(route.exp_type), landed_at=item.landed_at, next_topic=next_topic)
             await self.bus.publish(PRODUCTS, item.exposure_id, encode(written))
 
-    async def _run(self, item: WorkItem, route: Route) -> tuple[tuple[Path, ...], float, bool]:
-        expected = expected_products(self.alias, route, item.exposure_id, self.products_dir)
-        if await asyncio.to_thread(products_done, expected, item.input_path):
-            assert expected is not None
-            log.info("%s products of %s already on storage: forwarding without a rerun", self.alias,
-                     item.exposure_id)
-            return expected, 0.0, True
+    async def _run(self, item: WorkItem, spec: RunSpec) -> tuple[tuple[Path, ...], float, bool]:
+        if self.alias != spec.route.stage3:  # stage 3 always reruns: a re-release brings new members
+            expected = expected_products(self.alias, item.exposure_id, spec, self.products_dir)
+            if await asyncio.to_thread(products_done, expected, item.input_path):
+                log.info("%s products of %s already on storage: forwarding without a rerun", self.alias,
+                         item.exposure_id)
+                return expected, 0.0, True
         started = time.perf_counter()
-        result = await self.pool.run(self.alias, item.input_path, refs_dir=self.refs_dir,
-                                     out_dir=self.products_dir)
+        request = RunRequest(pipeline=self.alias, input_path=item.input_path, spec=spec, refs_dir=self.refs_dir,
+                             out_dir=self.products_dir)
+        result = await self.runner.run(request)
         self.metrics.pipeline_seconds.labels(pipeline=self.alias).observe(result.seconds)
         for step in result.steps:
             self.metrics.step_seconds.labels(step=step.name).observe(step.seconds)
@@ -118,25 +124,28 @@ class Worker:
                  len(result.products), result.seconds, time.perf_counter() - started)
         return result.products, result.seconds, False
 
-    async def _forward(self, item: WorkItem, route: Route, products: tuple[Path, ...]) -> str | None:
+    async def _forward(self, item: WorkItem, spec: RunSpec, products: tuple[Path, ...]) -> str | None:
         """Publish the next hop of the route; returns its topic (None when the route ends here)."""
-        root = item.exposure_id
+        root, route = item.exposure_id, spec.route
+        outputs = outputs_of(self.alias, root, spec)
         if self.alias == route.stage1 and route.stage2 is not None:
-            stage2_input = stage2_input_path(route, root, self.products_dir)
-            if stage2_input not in products:
-                raise InvalidInputError(f"{self.alias} wrote no {stage2_input.name} for stage 2 "
+            if outputs.next_input is None or self.products_dir / outputs.next_input not in products:
+                raise InvalidInputError(f"{self.alias} wrote no {outputs.next_input} for stage 2 "
                                         f"(products: {[p.name for p in products]})")
-            nxt = WorkItem(pipeline=route.stage2, input_path=stage2_input, raw_path=item.raw_path, route=item.route,
-                           exposure_id=root, association_id=item.association_id, landed_at=item.landed_at)
+            nxt = WorkItem(pipeline=route.stage2, input_path=self.products_dir / outputs.next_input,
+                           raw_path=item.raw_path, spec=item.spec, exposure_id=root,
+                           association_id=item.association_id, landed_at=item.landed_at)
             topic = work_topic(route.stage2)
             await self.bus.publish(topic, root, encode(nxt))
             return topic
         if self.alias == route.stage2 and route.stage3 is not None:
             if item.association_id is None:
                 raise InvalidInputError(f"{root} has a {route.stage3} stage but no association id")
+            if outputs.member is None:
+                raise InvalidInputError(f"{self.alias} declares no association-member product")
             done = MemberDone(association_id=item.association_id, exposure_id=root,
-                              product_path=stage2_product_path(route, root, self.products_dir),
-                              raw_path=item.raw_path, route=item.route)
+                              product_path=self.products_dir / outputs.member, raw_path=item.raw_path,
+                              spec=item.spec)
             await self.bus.publish(MEMBER_DONE, item.association_id, encode(done))
             return MEMBER_DONE
         return None

@@ -14,6 +14,8 @@ from streamcal.routing import ExpType, load_routing_table, route
 from streamcal.simulate import simulate_program, write_reference_set
 from tests.streamcal.routing.seed_table import load_seed, parse_routing
 
+pytestmark = pytest.mark.slow  # see pyproject.toml: deselected by the fast inner loop
+
 SEED = parse_routing(load_seed())
 
 

@@ -33,10 +33,10 @@ from astropy.visualization.stretch import BaseStretch
 from astropy.wcs import WCS, FITSFixedWarning
 
 from streamcal.datamodels import atomic_path, check_complete
-from streamcal.datamodels.fitsio import hdu_by_name, header_dict, open_fits
+from streamcal.datamodels.fitsio import hdu_by_name, header_dict, open_fits, to_header
 from streamcal.errors import BadDataShapeError
 
-__all__ = ["STRETCHES", "Stretch", "render_quicklook"]
+__all__ = ["STRETCHES", "Stretch", "render_quicklook", "render_sci"]
 
 Stretch = Literal["asinh", "linear", "log", "sqrt"]
 
@@ -55,7 +55,7 @@ def _stretch(name: str) -> BaseStretch:
 
 
 def _read_sci(path: Path) -> tuple[npt.NDArray[np.float64], fits.Header, dict[str, object]]:
-    """SCI as a 2-D float image (median over integrations for a cube), its header, and the primary header."""
+    """SCI as a float image, its header, and the primary header."""
     with open_fits(path) as hdul:
         primary = header_dict(hdul[0].header)
         sci = hdu_by_name(hdul, "SCI", path)
@@ -65,13 +65,19 @@ def _read_sci(path: Path) -> tuple[npt.NDArray[np.float64], fits.Header, dict[st
         check_complete(sci, path)
         data = np.array(sci.data, dtype=np.float64)
         header = sci.header.copy()
-    if data.ndim == 3:
+    return data, header, primary
+
+
+def _plane(data: npt.ArrayLike, name: str) -> npt.NDArray[np.float64]:
+    """A 2-D float image of SCI: the median over integrations for a cube."""
+    plane = np.asarray(data, dtype=np.float64)
+    if plane.ndim == 3:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)  # an all-NaN pixel stays NaN
-            data = np.nanmedian(data, axis=0)
-    if data.ndim != 2:
-        raise BadDataShapeError(f"{path.name}: SCI is {data.ndim}-D; quicklook draws 2-D images and 3-D cubes")
-    return data, header, primary
+            plane = np.nanmedian(plane, axis=0)
+    if plane.ndim != 2:
+        raise BadDataShapeError(f"{name}: SCI is {plane.ndim}-D; quicklook draws 2-D images and 3-D cubes")
+    return plane
 
 
 def _celestial_wcs(header: fits.Header) -> WCS | None:
@@ -104,10 +110,10 @@ def _normalized(data: npt.NDArray[np.float64], stretch: str, percentiles: tuple[
     return clipped, ImageNormalize(vmin=lo, vmax=hi, stretch=_stretch(stretch), clip=False)
 
 
-def _title(path: Path, primary: Mapping[str, object]) -> str:
+def _title(name: str, primary: Mapping[str, object]) -> str:
     detail = " ".join(str(primary[k]) for k in ("EXP_TYPE", "FILTER", "PUPIL")
                       if primary.get(k) not in (None, "", "CLEAR", "N/A"))
-    return f"{path.name}\n{detail}" if detail else path.name
+    return f"{name}\n{detail}" if detail else name
 
 
 def render_quicklook(path_fits: str | os.PathLike[str], png_path: str | os.PathLike[str] | None = None, *,
@@ -141,16 +147,32 @@ def render_quicklook(path_fits: str | os.PathLike[str], png_path: str | os.PathL
     FileNotFoundError
         ``path_fits`` does not exist.
     """
+    path = Path(path_fits)
+    out = Path(png_path) if png_path is not None else path.with_suffix(".png")
+    _stretch(stretch)  # a bad stretch fails before any reading
+    data, header, primary = _read_sci(path)
+    return render_sci(data, header, primary, out, title=path.name, stretch=stretch, percentiles=percentiles)
+
+
+def render_sci(sci: npt.ArrayLike, sci_header: Mapping[str, object] | fits.Header, primary: Mapping[str, object],
+               png_path: str | os.PathLike[str], *, title: str, stretch: str = "asinh",
+               percentiles: tuple[float, float] = (0.5, 99.5)) -> Path:
+    """Draw an in-memory SCI array (2-D, or a cube shown as its median over integrations) into a PNG.
+
+    ``sci_header`` gives the axes (RA/Dec when it has a celestial WCS) and BUNIT; ``primary`` the title's
+    EXP_TYPE/FILTER/PUPIL; ``title`` names the product. What pipelines call on the product they just wrote,
+    with the arrays still in memory. Raises like :func:`render_quicklook`.
+    """
     # matplotlib is imported here, not at module level: it costs ~0.4 s, and every ``streamcal`` command
     # imports this module through the CLI.
     from matplotlib import colormaps
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    path = Path(path_fits)
-    out = Path(png_path) if png_path is not None else path.with_suffix(".png")
-    _stretch(stretch)  # a bad stretch fails before any reading
-    data, header, primary = _read_sci(path)
+    out = Path(png_path)
+    _stretch(stretch)
+    data = _plane(sci, title)
+    header = sci_header if isinstance(sci_header, fits.Header) else to_header(sci_header)
     wcs = _celestial_wcs(header)
     fig = Figure(figsize=(7.0, 6.0), dpi=100, layout="constrained")
     FigureCanvasAgg(fig)
@@ -166,7 +188,7 @@ def render_quicklook(path_fits: str | os.PathLike[str], png_path: str | os.PathL
     else:
         ax.set_xlabel("x (pixel)")
         ax.set_ylabel("y (pixel)")
-    ax.set_title(_title(path, primary), fontsize=9)
+    ax.set_title(_title(title, primary), fontsize=9)
     bar = fig.colorbar(image, ax=ax)
     bar.set_label(str(header.get("BUNIT") or primary.get("BUNIT") or "SCI"))
     with atomic_path(out) as tmp:

@@ -1,8 +1,8 @@
-"""A calibrated image (or cube) in memory: arrays by JWST extension name plus the two headers.
+"""A calibrated image (or cube) in memory: arrays by JWST extension name, the two headers and the WCS.
 
-Stage-2 and stage-3 steps take an :class:`ImageData` and return a new one (``dataclasses.replace``); they
-never modify the arrays of their input. SCI/ERR/VAR_* are float32, DQ uint32; 2-D ``(ny, nx)`` for
-rate/cal/crf and 3-D ``(nints, ny, nx)`` for rateints/calints. AREA is always 2-D.
+Stage-2 and stage-3 steps take an :class:`ImageData` (stage 3: an :class:`ImageSet` of them) and return a new
+one (``dataclasses.replace``); they never modify the arrays of their input. SCI/ERR/VAR_* are float32, DQ
+uint32; 2-D ``(ny, nx)`` for rate/cal/crf and 3-D ``(nints, ny, nx)`` for rateints/calints. AREA is always 2-D.
 """
 
 from __future__ import annotations
@@ -14,12 +14,13 @@ from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
+from astropy.wcs import WCS
 
 from streamcal.datamodels import read_product, split_suffix, write_product
 from streamcal.dq import interpret_bit_flags
 from streamcal.errors import BadDataShapeError
 
-__all__ = ["ImageData", "good_mask", "read_image", "write_image"]
+__all__ = ["ImageData", "ImageSet", "good_mask", "read_image", "write_image"]
 
 F32 = npt.NDArray[np.float32]
 U32 = npt.NDArray[np.uint32]
@@ -42,6 +43,8 @@ class ImageData:
         Relative pixel area (photom).
     primary, sci_header : dict
         Headers carried through (keywords steps add go into these copies).
+    wcs : astropy.wcs.WCS or None
+        The celestial WCS (assign_wcs; stage 3 builds it when reading its members).
     """
 
     root: str
@@ -54,6 +57,7 @@ class ImageData:
     area: F32 | None = None
     primary: dict[str, object] = field(default_factory=dict)
     sci_header: dict[str, object] = field(default_factory=dict)
+    wcs: WCS | None = None
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -80,6 +84,34 @@ class ImageData:
         if self.area is not None:
             out["AREA"] = self.area
         return out
+
+
+@dataclass(frozen=True, slots=True)
+class ImageSet:
+    """The exposures a stage-3 step combines (each with its WCS), in association order."""
+
+    images: tuple[ImageData, ...]
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def pairs(self) -> list[tuple[ImageData, WCS]]:
+        """``(image, wcs)`` of each exposure, as the image kernels take them.
+
+        Raises
+        ------
+        ValueError
+            An image has no WCS (a programming error: stage 3 attaches them when it reads its members).
+        """
+        out = []
+        for image in self.images:
+            if image.wcs is None:
+                raise ValueError(f"{image.root} has no WCS")
+            out.append((image, image.wcs))
+        return out
+
+    def replace_images(self, images: list[ImageData] | tuple[ImageData, ...]) -> ImageSet:
+        return ImageSet(tuple(images))
 
 
 def good_mask(image: ImageData, good_bits: str | None) -> npt.NDArray[np.bool_]:

@@ -1,114 +1,105 @@
-"""Pipelines by alias: what the workers (and ``streamcal calibrate``) run.
+"""Pipelines by alias: one declaration each, one plan builder, one runner.
 
-``run_pipeline(alias, input_path, refs_dir=..., out_dir=...)`` is a pure function of its arguments, safe to
-run in a process pool; ``implemented_aliases()`` says which aliases have an implementation (the rest are
-routed to, and wait, but are never faked).
+``pipeline(alias)`` is a pipeline's declaration (:class:`~streamcal.pipelines.plan.Pipeline`: its steps, its
+parameters, how it runs and what it writes); ``run_pipeline(request)`` builds the plan of the request's stage
+specification and runs it — a pure function of the request, safe in a process pool.
+``implemented_aliases()`` says which aliases have a declaration (the rest are routed to, and wait, but are
+never faked). Declarations are imported on first use: the stage-2/3 ones pull in photutils, scipy.ndimage and
+drizzle (~1.5 s), which a stage-1 worker process never needs.
 """
 
 from __future__ import annotations
 
-import os
-from collections.abc import Callable
-from pathlib import Path
+import importlib
 from types import MappingProxyType
-from typing import NamedTuple
 
 from streamcal.errors import ConfigError
-from streamcal.pipelines.guider import run_guider
-from streamcal.pipelines.plan import Plan, build_plan
-from streamcal.pipelines.result import PipelineResult, StageConfig
-from streamcal.pipelines.stage1 import DEFAULT_BLOCK_BYTES, run_stage1
-
-
-class _Options(NamedTuple):
-    save_ramp: bool
-    workers: int
-    config: StageConfig | None
-
+from streamcal.pipelines.plan import (
+    Outputs,
+    Pipeline,
+    PipelineResult,
+    Plan,
+    RunRequest,
+    build_plan,
+)
+from streamcal.routing import ParsLibrary, PipelineRegistry
+from streamcal.routing.spec import StageSpec
 
 __all__ = [
-    "DEFAULT_BLOCK_BYTES",
+    "Outputs",
+    "Pipeline",
     "PipelineResult",
     "Plan",
-    "StageConfig",
+    "RunRequest",
     "build_plan",
+    "check_pars",
     "implemented_aliases",
+    "pipeline",
     "run_pipeline",
 ]
 
-
-def _detector1(path: Path, refs: Path, out: Path, options: _Options) -> PipelineResult:
-    return run_stage1("calwebb_detector1", path, refs_dir=refs, out_dir=out, save_ramp=options.save_ramp,
-                      workers=options.workers, config=options.config)
-
-
-def _dark(path: Path, refs: Path, out: Path, options: _Options) -> PipelineResult:
-    return run_stage1("calwebb_dark", path, refs_dir=refs, out_dir=out, workers=options.workers,
-                      config=options.config)
-
-
-def _guider(path: Path, refs: Path, out: Path, options: _Options) -> PipelineResult:
-    return run_guider("calwebb_guider", path, refs_dir=refs, out_dir=out)
-
-
-# Stage 2/3 modules are imported when first run: they pull in photutils, scipy.ndimage and drizzle (~1.5 s),
-# which a stage-1 worker process never needs.
-def _image2(path: Path, refs: Path, out: Path, options: _Options) -> PipelineResult:
-    from streamcal.pipelines.image2 import run_image2
-
-    return run_image2("calwebb_image2", path, refs_dir=refs, out_dir=out, config=options.config)
-
-
-def _image3(path: Path, refs: Path, out: Path, options: _Options) -> PipelineResult:
-    from streamcal.pipelines.image3 import run_image3
-
-    return run_image3("calwebb_image3", path, refs_dir=refs, out_dir=out, config=options.config)
-
-
-def _wfs_image3(path: Path, refs: Path, out: Path, options: _Options) -> PipelineResult:
-    from streamcal.pipelines.wfs_image3 import run_wfs_image3
-
-    return run_wfs_image3("calwebb_wfs-image3", path, refs_dir=refs, out_dir=out, config=options.config)
-
-
-_RUNNERS: MappingProxyType[str, Callable[[Path, Path, Path, _Options], PipelineResult]] = MappingProxyType({
-    "calwebb_detector1": _detector1,
-    "calwebb_dark": _dark,
-    "calwebb_guider": _guider,
-    "calwebb_image2": _image2,
-    "calwebb_image3": _image3,
-    "calwebb_wfs-image3": _wfs_image3,
+#: alias → the module and name of its declaration.
+_DECLARATIONS = MappingProxyType({
+    "calwebb_detector1": ("streamcal.pipelines.detector1", "DETECTOR1"),
+    "calwebb_dark": ("streamcal.pipelines.detector1", "DARK"),
+    "calwebb_guider": ("streamcal.pipelines.guider", "GUIDER"),
+    "calwebb_image2": ("streamcal.pipelines.image2", "IMAGE2"),
+    "calwebb_image3": ("streamcal.pipelines.image3", "IMAGE3"),
+    "calwebb_wfs-image3": ("streamcal.pipelines.wfs_image3", "WFS_IMAGE3"),
 })
 
 
 def implemented_aliases() -> frozenset[str]:
     """The pipeline aliases streamcal implements."""
-    return frozenset(_RUNNERS)
+    return frozenset(_DECLARATIONS)
 
 
-def run_pipeline(
-    alias: str,
-    input_path: str | os.PathLike[str],
-    *,
-    refs_dir: str | os.PathLike[str],
-    out_dir: str | os.PathLike[str],
-    save_ramp: bool = False,
-    workers: int = 1,
-    config: StageConfig | None = None,
-) -> PipelineResult:
-    """Run the pipeline ``alias`` on one input (stage 1: an ``_uncal`` file).
-
-    ``workers`` > 1 runs stage-1 tiles in that many threads; ``config`` is the parsed configuration
-    (:meth:`StageConfig.load`; loaded per call when omitted).
+def pipeline(alias: str) -> Pipeline:
+    """The declaration of pipeline ``alias``.
 
     Raises
     ------
     ConfigError
         ``alias`` has no implementation. Not retriable.
+    """
+    found = _DECLARATIONS.get(alias)
+    if found is None:
+        raise ConfigError(f"no implementation of pipeline {alias!r}; implemented: {sorted(_DECLARATIONS)}")
+    module, name = found
+    decl: Pipeline = getattr(importlib.import_module(module), name)
+    return decl
+
+
+def run_pipeline(request: RunRequest) -> PipelineResult:
+    """Run one stage of a run specification on one input (stage 1: an ``_uncal`` file; stage 2: a
+    ``_rate``/``_rateints`` file or a level-2 ASN; stage 3: an ASN).
+
+    Raises
+    ------
+    ConfigError
+        The pipeline has no implementation, or its stage specification does not make a valid plan. Not
+        retriable.
     StreamcalError subclasses
         From the pipeline (bad input, missing references); each says whether it is retriable.
     """
-    runner = _RUNNERS.get(alias)
-    if runner is None:
-        raise ConfigError(f"no implementation of pipeline {alias!r}; implemented: {sorted(_RUNNERS)}")
-    return runner(Path(input_path), Path(refs_dir), Path(out_dir), _Options(save_ramp, workers, config))
+    decl = pipeline(request.pipeline)
+    plan = build_plan(decl, request.stage, overrides=request.overrides, provenance=request.spec.keywords())
+    return decl.run(request, plan)
+
+
+def check_pars(library: ParsLibrary, registry: PipelineRegistry) -> int:
+    """Build the plan of every parameter file of an implemented pipeline (a startup check); returns how many.
+
+    Raises
+    ------
+    ConfigError
+        A file with an unknown step, an unknown or invalid parameter, or steps that do not chain; the message
+        names the file, the step and the key. Not retriable.
+    """
+    checked = 0
+    for pars in library.files:
+        alias = registry.alias_of(pars.class_name)
+        if alias in _DECLARATIONS:
+            build_plan(pipeline(alias), StageSpec.from_pars(alias, pars))
+            checked += 1
+    return checked

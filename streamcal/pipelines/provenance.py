@@ -1,53 +1,57 @@
-"""Which steps ran, how long they took, which references they used — and the S_*/R_* keywords saying so."""
+"""Which steps ran, how long they took, which references they used — and the S_*/R_* keywords saying so.
+
+One :class:`Recorder` per run of a plan, for every pipeline: the runner (and the tiled stage-1 executor, tile
+by tile and from several threads) hands it each step's outcome; it gives back the per-step records and the
+provenance keywords products carry.
+"""
 
 from __future__ import annotations
 
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING, Any
-
-import numpy as np
+from collections.abc import Iterable
+from typing import Any
 
 from streamcal import __version__
-from streamcal.dq import Pixel
+from streamcal.pipelines.plan import Plan
 from streamcal.references import RefType
-from streamcal.steps import STATUS_KEYWORDS, StepRecord, StepStatus
+from streamcal.steps.base import STATUS_KEYWORDS, StepRecord, StepStatus
 
-if TYPE_CHECKING:
-    from streamcal.pipelines.plan import Plan
-
-__all__ = ["Recorder", "product_headers", "provenance_keywords"]
+__all__ = ["Recorder", "provenance_keywords"]
 
 
 class Recorder:
-    """Accumulates per-step time, status, references and counts over the blocks of one exposure."""
+    """Accumulates per-step time, status, references and counts over the tiles of one run of ``plan``."""
 
     def __init__(self, plan: Plan) -> None:
-        self._order = [s.name for s in (*plan.ramp_steps, *plan.rate_steps)]
-        self._skipped = dict(plan.skipped)
+        self.plan = plan
         self._seconds: dict[str, float] = defaultdict(float)
         self._done: set[str] = set()
-        self._notes: dict[str, str] = {}
+        self._notes: dict[str, str] = {}  # why a step was skipped
+        self._remarks: dict[str, str] = {}  # what a step that ran wants said (assign_wcs: TAN only)
         self._refs: dict[str, dict[RefType, str]] = defaultdict(dict)
         self._counts: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
-        self._lock = threading.Lock()  # blocks may run in threads (run_stage1(workers=...))
+        self._lock = threading.Lock()  # tiles may run in threads (RunRequest.workers)
 
-    def prepare(self, step: Any, ctx: Any, edges: object) -> None:
-        """Run ``step.prepare`` and time it."""
+    def prepare(self, step: Any, ctx: Any, earlier: tuple[Any, ...]) -> Any:
+        """Run ``step.prepare`` (timed as part of the step) and return the prepared step."""
         started = time.perf_counter()
-        step.prepare(ctx, edges)
-        self._seconds[step.name] += time.perf_counter() - started
+        prepared = step.prepare(ctx, earlier)
+        with self._lock:
+            self._seconds[step.name] += time.perf_counter() - started
+        return prepared
 
-    def run(self, step: Any, model: Any, ctx: Any, *, counts: bool) -> Any:
-        """Apply ``step`` to one block, record the outcome, return the new model."""
+    def run(self, step: Any, model: Any, ctx: Any, *, counts: bool = True) -> Any:
+        """Apply ``step`` to one model (or tile), record the outcome, return the new model."""
         started = time.perf_counter()
         outcome = step.apply(model, ctx)
         with self._lock:
             self._seconds[step.name] += time.perf_counter() - started
             if outcome.status is StepStatus.COMPLETE:
                 self._done.add(step.name)
+                if outcome.note:
+                    self._remarks[step.name] = outcome.note
             elif outcome.note:
                 self._notes[step.name] = outcome.note
             self._refs[step.name].update(dict(outcome.references_used))
@@ -56,27 +60,42 @@ class Recorder:
                     self._counts[step.name][key] += int(value)
         return outcome.model
 
-    def count_flags(self, out: Any) -> None:
-        """Exposure-level counts of the steps that work with a halo (counted on the kept rows only)."""
-        dq = out.ints.get("DQ") if out.ints else None
-        if dq is None and out.ramp:
-            dq = np.bitwise_or.reduce(out.ramp["GROUPDQ"], axis=1)
-        if dq is None:
-            return
-        if "jump" in self._done:
-            self._counts["jump"]["pixel_ints_with_jumps"] = int(np.count_nonzero(dq & Pixel.JUMP_DET))
-        if "saturation" in self._done:
-            self._counts["saturation"]["pixel_ints_saturated"] = int(np.count_nonzero(dq & Pixel.SATURATED))
+    def skip(self, name: str, note: str) -> None:
+        """A running step could not be applied (its input was not made); record why."""
+        with self._lock:
+            self._notes[name] = note
+
+    def set_count(self, name: str, key: str, value: int) -> None:
+        """An exposure-level count measured outside ``apply`` (flags counted on the kept pixels only)."""
+        with self._lock:
+            self._counts[name][key] = int(value)
+
+    def ran(self, name: str) -> bool:
+        """Whether step ``name`` completed (on at least one tile)."""
+        return name in self._done
 
     def records(self) -> tuple[StepRecord, ...]:
+        """One record per step of the plan, in plan order."""
         out = []
-        for name in self._order:
+        for entry in self.plan.entries:
+            name = entry.name
+            if entry.step is None:
+                out.append(StepRecord(name, StepStatus.SKIPPED, note=entry.reason))
+                continue
             status = StepStatus.COMPLETE if name in self._done else StepStatus.SKIPPED
             out.append(StepRecord(name, status, self._seconds[name], tuple(self._refs[name].items()),
                                   dict(self._counts.get(name, {})),
-                                  "" if status is StepStatus.COMPLETE else self._notes.get(name, "")))
-        out.extend(StepRecord(name, StepStatus.SKIPPED, note=why) for name, why in self._skipped.items())
+                                  (self._remarks if status is StepStatus.COMPLETE else self._notes).get(name, "")))
         return tuple(out)
+
+    def keywords(self, *, before: str | None = None) -> dict[str, object]:
+        """The provenance keywords of the run (of the steps before step ``before`` only, when given: a product
+        written before that step ran, like jwst's ``_cal`` before resample)."""
+        records = self.records()
+        if before is not None:
+            names = [r.name for r in records]
+            records = records[:names.index(before)] if before in names else records
+        return {**provenance_keywords(records, alias=self.plan.pipeline, pars=self.plan.pars), **self.plan.provenance}
 
 
 def provenance_keywords(records: Iterable[StepRecord], *, alias: str, pars: str | None = None) -> dict[str, object]:
@@ -93,9 +112,3 @@ def provenance_keywords(records: Iterable[StepRecord], *, alias: str, pars: str 
         keywords["PARSFILE"] = pars
     return keywords
 
-
-def product_headers(headers: Any, rec: Recorder, plan: Plan) -> tuple[dict[str, object], Mapping[str, object]]:
-    """Primary header (raw keywords + provenance) and the SCI header to write."""
-    primary: dict[str, object] = dict(headers.primary)
-    primary.update(provenance_keywords(rec.records(), alias=plan.alias, pars=plan.pars))
-    return primary, headers.sci

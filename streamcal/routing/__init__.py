@@ -10,6 +10,7 @@ from streamcal.routing.exptypes import AsnType, ExpType, Instrument, instrument_
 from streamcal.routing.pars import ParsFile, ParsLibrary, ParsStep, load_pars, select_pars, selection_context
 from streamcal.routing.registry import Mode, ModeInfo, PipelineInfo, PipelineRegistry, mode_for
 from streamcal.routing.route import Route, route
+from streamcal.routing.spec import RoutingConfig, RunSpec, StageSpec, decide_spec, stage_spec
 from streamcal.routing.table import RouteRule, RoutingTable, WfscRule, load_registry, load_routing_table
 
 __all__ = [
@@ -25,8 +26,12 @@ __all__ = [
     "PipelineRegistry",
     "Route",
     "RouteRule",
+    "RoutingConfig",
     "RoutingTable",
+    "RunSpec",
+    "StageSpec",
     "WfscRule",
+    "decide_spec",
     "instrument_of",
     "load_pars",
     "load_registry",
@@ -35,4 +40,5 @@ __all__ = [
     "route",
     "select_pars",
     "selection_context",
+    "stage_spec",
 ]

@@ -1,51 +1,30 @@
-"""Steps: frozen parameter dataclasses with declared reference types and one ``apply`` each."""
+"""Steps: frozen parameter dataclasses with declared reference types and one ``apply`` each.
+
+:mod:`.base` holds the one step model every stage shares; the steps themselves live by the data they
+transform: :mod:`.ramp` (stage 1), :mod:`.image` (stage 2 on one exposure), :mod:`.combine` (stage 3 on an
+association's exposures).
+"""
 
 from __future__ import annotations
 
 from streamcal.steps.base import (
     STATUS_KEYWORDS,
-    ExposureContext,
-    RampBlock,
+    Context,
+    NoReferences,
+    Preparable,
+    Step,
     StepOutcome,
     StepRecord,
     StepStatus,
 )
-from streamcal.steps.ramp_steps import (
-    DarkCurrentStep,
-    DmsEdges,
-    DQInitStep,
-    FirstFrameStep,
-    GroupScaleStep,
-    JumpStep,
-    LastFrameStep,
-    LinearityStep,
-    RefpixStep,
-    RscdStep,
-    SaturationStep,
-    SuperbiasStep,
-)
-from streamcal.steps.rate_steps import GainScaleStep, RampFitStep, RateBlock
 
 __all__ = [
     "STATUS_KEYWORDS",
-    "DQInitStep",
-    "DarkCurrentStep",
-    "DmsEdges",
-    "ExposureContext",
-    "FirstFrameStep",
-    "GainScaleStep",
-    "GroupScaleStep",
-    "JumpStep",
-    "LastFrameStep",
-    "LinearityStep",
-    "RampBlock",
-    "RampFitStep",
-    "RateBlock",
-    "RefpixStep",
-    "RscdStep",
-    "SaturationStep",
+    "Context",
+    "NoReferences",
+    "Preparable",
+    "Step",
     "StepOutcome",
     "StepRecord",
     "StepStatus",
-    "SuperbiasStep",
 ]

@@ -1,37 +1,48 @@
-"""What every step shares: the block of ramp it works on, the exposure context, and its outcome.
+"""The one step model of every stage: a step, what it is given, and what it returns.
 
-Stage 1 streams the ramp in row blocks (each with a halo of rows above and below, so that box growth and
-neighbour flags crossing a block edge are right). A step is a frozen parameter dataclass with declared
-reference types and an ``apply(block, ctx)`` that returns a :class:`StepOutcome` — the same type whether it
-ran or was skipped. Steps do no I/O: references come from the context, already read and cut to the
-subarray; a step that needs a whole-exposure quantity (the reference-pixel correction, the averaged dark)
-computes it once in ``prepare`` and keeps it in the context.
+A step is a frozen dataclass whose fields are its parameters (the pars file's ``parameters`` of that step,
+checked against the fields when the plan is built), with declared ``reference_types`` and one ``apply``::
+
+    @dataclass(frozen=True, slots=True, kw_only=True)
+    class JumpStep:
+        name: ClassVar[str] = "jump"
+        reference_types: ClassVar[tuple[RefType, ...]] = (RefType.GAIN, RefType.READNOISE)
+        rejection_threshold: float = 4.0
+        def apply(self, block: RampBlock, ctx: RampContext) -> StepOutcome[RampBlock]: ...
+
+``apply`` is generic over the model it transforms (a ramp tile, an image or cube, a set of images for stage 3,
+a mosaic); it does no I/O beyond what its context reads for it (reference arrays), never modifies its input,
+and returns a :class:`StepOutcome` — the same type whether it ran or decided it had nothing to do.
+``reference_types`` are the references the step cannot run without: the runner asks for every one of them
+before the first step runs, so a missing reference fails the exposure before any work. A step that needs a
+whole-exposure quantity before it sees its first tile (the reference-pixel correction) has a ``prepare``
+that returns the step bound to that quantity (:class:`Preparable`).
 """
 
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import ClassVar, Generic, Protocol, TypeVar
+from typing import Any, ClassVar, Generic, Protocol, TypeVar, runtime_checkable
 
-import numpy as np
-import numpy.typing as npt
-
-from streamcal.models.keywords import header_int
+from streamcal.errors import MissingReferenceError
 from streamcal.references import ReferenceFile, References, RefType
 
 __all__ = [
     "STATUS_KEYWORDS",
-    "ExposureContext",
-    "RampBlock",
-    "RampStep",
+    "Context",
+    "NoReferences",
+    "Preparable",
+    "Step",
     "StepOutcome",
     "StepRecord",
     "StepStatus",
 ]
 
-T = TypeVar("T")
+M = TypeVar("M")
+I_contra = TypeVar("I_contra", contravariant=True)
+Out = TypeVar("Out")
 
 #: The S_* keyword jwst writes for each step.
 STATUS_KEYWORDS = {
@@ -71,78 +82,70 @@ class StepRecord:
 
 
 @dataclass(frozen=True, slots=True)
-class StepOutcome(Generic[T]):
+class StepOutcome(Generic[M]):
     """The one return type of ``apply``: the (new) model, whether the step ran, and its provenance."""
 
-    model: T
+    model: M
     status: StepStatus
     references_used: tuple[tuple[RefType, str], ...] = ()
     counts: Mapping[str, int] = field(default_factory=dict)
     note: str = ""
 
+    @classmethod
+    def skipped(cls, model: M, note: str) -> StepOutcome[M]:
+        """The step looked at ``model`` and had nothing to do (``note`` says why); the model is unchanged."""
+        return cls(model, StepStatus.SKIPPED, note=note)
 
-@dataclass(frozen=True, slots=True)
-class RampBlock:
-    """A tile of a ramp — rows ``rows`` and columns ``cols`` of the full array, halo included — with its DQ.
 
-    ``data`` (nints, ngroups, nrows, ncols) float32 DN; ``groupdq`` uint8 of the same shape; ``pixeldq``
-    (nrows, ncols) uint32.
+class NoReferences:
+    """The references of a pipeline that reads none (calwebb_wfs-image3): every ask finds nothing."""
+
+    def require(self, reftype: RefType) -> ReferenceFile:
+        raise MissingReferenceError(f"{reftype}: this pipeline reads no reference files")
+
+    def get(self, reftype: RefType) -> ReferenceFile | None:
+        return None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Context:
+    """What every step may read about the exposure it works on (stage 3: the association's first member).
+
+    ``header`` is the primary header, ``refs`` the references selected for it (arrays read-only).
     """
 
-    data: npt.NDArray[np.float32]
-    groupdq: npt.NDArray[np.uint8]
-    pixeldq: npt.NDArray[np.uint32]
-    rows: slice
-    cols: slice = field(default_factory=lambda: slice(None))
-
-    def replace(self, **changes: object) -> RampBlock:
-        values = {"data": self.data, "groupdq": self.groupdq, "pixeldq": self.pixeldq, "rows": self.rows,
-                  "cols": self.cols}
-        values.update(changes)
-        return RampBlock(**values)  # type: ignore[arg-type]
-
-
-@dataclass
-class ExposureContext:
-    """Everything steps may read about the exposure being processed (one per exposure, one process)."""
-
     header: Mapping[str, object]
-    shape: tuple[int, int, int, int]
-    refs: References
-    prepared: dict[str, object] = field(default_factory=dict)
+    refs: References | NoReferences
+    source: str = ""
 
     @property
-    def nframes(self) -> int:
-        return header_int(self.header, "NFRAMES", default=1)
-
-    @property
-    def groupgap(self) -> int:
-        return header_int(self.header, "GROUPGAP", default=0)
+    def exp_type(self) -> str:
+        return str(self.header.get("EXP_TYPE", "")).strip().upper()
 
     @property
     def instrument(self) -> str:
-        return str(self.header.get("INSTRUME", "")).upper()
+        return str(self.header.get("INSTRUME", "")).strip().upper()
 
-    @property
-    def is_miri(self) -> bool:
-        return self.instrument == "MIRI"
-
-    def ref(self, reftype: RefType) -> ReferenceFile:
-        """The reference for this exposure; raises MissingReferenceError naming what was asked for."""
-        return self.refs.require(reftype)
-
-    def ref_tile(self, reftype: RefType, ext: str, block: RampBlock) -> np.ndarray:
-        """The block's tile of a 2-D (or of the last two axes of a larger) reference array, read-only."""
-        return self.ref(reftype).read(ext, block.rows, block.cols)
+    def used(self, *reftypes: RefType) -> tuple[tuple[RefType, str], ...]:
+        """Provenance of references the step used: ``((reftype, file name), ...)``."""
+        return tuple((r, self.refs.require(r).name) for r in reftypes)
 
 
-class RampStep(Protocol):
-    """A stage-1 step working on row blocks."""
+class Step(Protocol[I_contra, Out]):
+    """A step turning a model of one kind (``I``) into a model (``O``, usually the same kind)."""
 
     name: ClassVar[str]
     reference_types: ClassVar[tuple[RefType, ...]]
-    halo: ClassVar[int]
 
-    def prepare(self, ctx: ExposureContext, edges: object) -> None: ...
+    def apply(self, model: I_contra, ctx: Any) -> StepOutcome[Out]: ...
 
-    def apply(self, block: RampBlock, ctx: ExposureContext) -> StepOutcome[RampBlock]: ...
+
+@runtime_checkable
+class Preparable(Protocol):
+    """A step that computes a whole-exposure quantity once, before its first tile.
+
+    ``prepare`` gets the context and the steps that run before it (already prepared) and returns the step to
+    apply — typically a bound copy holding what it computed.
+    """
+
+    def prepare(self, ctx: Any, earlier: Sequence[object]) -> Any: ...

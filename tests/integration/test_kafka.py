@@ -12,6 +12,7 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
+import pytest
 from prometheus_client import CollectorRegistry
 
 from services.app import run_system
@@ -22,13 +23,16 @@ from services.events import ARRIVED, DEADLETTER, PRODUCTS, ProductsWritten, Work
 from services.ingest import arrival
 from services.router import route_exposure
 from services.settings import Settings
-from streamcal.routing import load_routing_table
+from streamcal.routing import load_pars, load_routing_table
 from tests.integration.conftest import KAFKA_ENV
 from tests.services.support import Program, eventually, fast_settings, http_get, land
 from tests.services.test_run import assert_everything_processed, expected_releases, expected_waiting
 from tests.services.test_tracker import member_done
 
+pytestmark = pytest.mark.slow  # see pyproject.toml: deselected by the fast inner loop
+
 TABLE = load_routing_table()
+LIBRARY = load_pars(registry=TABLE.registry)
 MRS = "jw01234008002"
 
 
@@ -130,8 +134,8 @@ async def test_a_worker_process_killed_mid_exposure_loses_it_to_the_other_consum
         for _, port in workers:
             await eventually(lambda port=port: http_get(port, "/readyz")[0] == 200, timeout=60)
         raw = program.files(MRS)[0]
-        routed = route_exposure(raw, TABLE)
-        item = WorkItem(pipeline="calwebb_detector1", input_path=raw, raw_path=raw, route=routed.route.to_dict(),
+        routed = route_exposure(raw, TABLE, LIBRARY)
+        item = WorkItem(pipeline="calwebb_detector1", input_path=raw, raw_path=raw, spec=routed.spec.to_dict(),
                         exposure_id=routed.exposure_id, association_id=routed.association_id, landed_at=utcnow())
         await bus.publish(work_topic("calwebb_detector1"), item.exposure_id, encode(item))
         await eventually(lambda: any(inflight(port) == 1 for _, port in workers), timeout=60)
@@ -206,5 +210,5 @@ async def test_the_association_trigger_fires_exactly_once_on_kafka(program, tmp_
     stop.set()
     await asyncio.wait_for(run, 60)
     items = [decode(r.value) for r in await read_topic(kafka.removeprefix("kafka://"), work_topic("calwebb_image3"))]
-    assert len(items) == 1 and isinstance(items[0], WorkItem) and len(items[0].route) > 0
+    assert len(items) == 1 and isinstance(items[0], WorkItem) and len(items[0].spec["stages"]) > 0
     assert started[0].observer.tally.release_events == 1

@@ -14,6 +14,7 @@ from services.bus import InMemoryBus
 from services.codec import decode
 from services.settings import Settings
 from streamcal.datamodels import Extension, read_header, write_fits
+from streamcal.routing import RoutingConfig, decide_spec
 from streamcal.simulate import ProgramResult, simulate_program, write_reference_set
 
 __all__ = [
@@ -26,6 +27,9 @@ __all__ = [
     "make_program",
     "place_stage2_product",
 ]
+
+
+_CONFIG = RoutingConfig.load()
 
 
 @dataclass(frozen=True)
@@ -96,12 +100,15 @@ def http_get(port: int, path: str) -> tuple[int, str]:
 
 
 def place_stage2_product(raw: Path, products: Path, suffix: str = "cal") -> Path:
-    """Put a stage-2 product's *file* on storage (primary header of the raw exposure, no pixels).
+    """Put a product's *file* on storage (primary header of the raw exposure with the run specification the
+    router decides for it, as every product records it; no pixels).
 
-    The association tracker only looks at which stage-2 products exist and at their headers; this stands
-    for storage state, not for a pipeline (no calibration is claimed or faked).
+    The association tracker and the watcher's startup rescan only look at which products exist and at their
+    headers; this stands for storage state, not for a pipeline (no calibration is claimed or faked).
     """
     root = raw.name.removesuffix("_uncal.fits")
     path = products / f"{root}_{suffix}.fits"
-    write_fits(path, primary=read_header(raw), extensions=[Extension("SCI", None)])
+    header = read_header(raw)
+    spec = decide_spec(header, table=_CONFIG.table, library=_CONFIG.library, source=raw.name)
+    write_fits(path, primary={**header, **spec.keywords()}, extensions=[Extension("SCI", None)])
     return path

@@ -24,6 +24,7 @@ def no_env(monkeypatch):
         monkeypatch.delenv(key)
 
 
+@pytest.mark.slow
 def test_run_reports_dead_letters_and_replay_recovers_them(program, tmp_path, no_env):
     """1. `streamcal run --until-idle` on darks and guider exposures with no guider references: the darks
     are calibrated, the three guider exposures are reference_missing dead letters, and the summary says so.

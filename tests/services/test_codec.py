@@ -11,6 +11,7 @@ import pytest
 
 from services.codec import decode, decode_as, encode
 from services.events import (
+    SCHEMA_VERSION,
     AssociationDeclared,
     AssociationReady,
     DeadLetter,
@@ -28,12 +29,15 @@ from streamcal.errors import MalformedEventError
 ROUTE = {"exp_type": "NRC_IMAGE", "tsovisit": False, "is_tso": False, "is_wfsc": False,
          "stage1": "calwebb_detector1", "stage2": "calwebb_image2", "stage3": "calwebb_image3",
          "stage2_input": "rate", "asn_type": "image3", "stage2_asn_type": "image2"}
+SPEC = {"route": ROUTE, "stages": [{"pipeline": "calwebb_detector1", "pars": "pars-detector1pipeline.yaml",
+                                    "parameters": {}, "steps": [{"name": "jump", "skip": False,
+                                                                 "parameters": {"rejection_threshold": 4.0}}]}]}
 
 EVENTS = [
     ExposureArrived(path=Path("/in/a_uncal.fits"), size=2880, mtime_ns=1, exposure_id="a", landed_at=utcnow()),
     WorkItem(pipeline="calwebb_detector1", input_path=Path("/in/a_uncal.fits"), raw_path=Path("/in/a_uncal.fits"),
-             route=ROUTE, exposure_id="a", association_id="image3:jw01234:o001", landed_at=utcnow()),
-    MemberDone(association_id="k", exposure_id="a", product_path=Path("/p/a_cal.fits"), route=ROUTE),
+             spec=SPEC, exposure_id="a", association_id="image3:jw01234:o001", landed_at=utcnow()),
+    MemberDone(association_id="k", exposure_id="a", product_path=Path("/p/a_cal.fits"), spec=SPEC),
     AssociationDeclared(association_id="asn:x", asn_path=Path("/in/x_asn.json")),
     AssociationReady(association_id="k", asn_path=Path("/p/x_asn.json"), pipeline="calwebb_image3",
                      members=("a_cal.fits",), partial=True),
@@ -48,7 +52,7 @@ EVENTS = [
 def test_every_event_round_trips_and_is_frozen_slotted_keyword_only(event):
     """1. encode → decode gives the same event; events are frozen, slotted, keyword-only, versioned."""
     assert decode(encode(event)) == event
-    assert event.schema_version == 1 and event.created.utcoffset() is not None
+    assert event.schema_version == SCHEMA_VERSION and event.created.utcoffset() is not None
     assert not hasattr(event, "__dict__")
     with pytest.raises(dataclasses.FrozenInstanceError):
         event.event_id = None  # type: ignore[misc]
@@ -61,11 +65,11 @@ def test_reading_is_tolerant_of_new_fields_but_not_of_another_schema_version():
     doc = json.loads(encode(EVENTS[0]))
     doc["added_by_a_newer_producer"] = {"x": 1}
     assert decode(json.dumps(doc).encode()) == EVENTS[0]
-    doc["schema_version"] = 2
-    with pytest.raises(MalformedEventError, match="schema_version 2"):
+    doc["schema_version"] = SCHEMA_VERSION + 1
+    with pytest.raises(MalformedEventError, match=f"schema_version {SCHEMA_VERSION + 1}"):
         decode(json.dumps(doc).encode())
-    for raw, match in [(b"\xff\xfe", "not JSON"), (b"[1, 2]", "JSON list"), (b'{"schema_version": 1}', "invalid"),
-                       (b'{"type": "work", "schema_version": 1, "pipeline": 3}', "invalid 'work' event")]:
+    for raw, match in [(b"\xff\xfe", "not JSON"), (b"[1, 2]", "JSON list"), (b'{"schema_version": 2}', "invalid"),
+                       (b'{"type": "work", "schema_version": 2, "pipeline": 3}', "invalid 'work' event")]:
         with pytest.raises(MalformedEventError, match=match):
             decode(raw)
 

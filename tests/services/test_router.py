@@ -20,8 +20,10 @@ from services.metrics import Metrics
 from services.router import GROUP, Router
 from streamcal.associations import build_asn, write_asn
 from streamcal.datamodels import read_header
-from streamcal.routing import load_routing_table
+from streamcal.routing import load_pars, load_routing_table
 from tests.services.support import events_on, eventually
+
+TABLE = load_routing_table()
 
 
 @contextlib.asynccontextmanager
@@ -30,7 +32,8 @@ async def router_on(tmp_path: Path):
     metrics = Metrics(CollectorRegistry())
     store = DeadLetterStore(tmp_path / "products" / "deadletter")
     router = Router(bus=bus, metrics=metrics, deadletters=DeadLetters(bus, metrics, store),
-                    table=load_routing_table(), policy=RetryPolicy(max_attempts=2, base_s=0.01))
+                    table=TABLE, library=load_pars(registry=TABLE.registry),
+                    policy=RetryPolicy(max_attempts=2, base_s=0.01))
     stop = asyncio.Event()
     task = asyncio.create_task(router.run(stop))
     await eventually(lambda: router.ready)
@@ -56,7 +59,7 @@ async def test_an_exposure_is_routed_with_its_route_and_association(program, tmp
     [item] = events_on(bus, work_topic("calwebb_detector1"))
     assert isinstance(item, WorkItem) and item.input_path == raw and item.raw_path == raw
     assert item.exposure_id == "jw01234001001_02101_00002_nrca1"
-    assert item.route["stage2"] == "calwebb_image2" and item.route["stage3"] == "calwebb_image3"
+    assert item.spec["route"]["stage2"] == "calwebb_image2" and item.spec["route"]["stage3"] == "calwebb_image3"
     assert item.association_id is not None and item.association_id.startswith("image3:jw01234:o001:nircam")
     assert bus.records(work_topic("calwebb_detector1"))[0].key == item.exposure_id
     sample = metrics.registry.get_sample_value("streamcal_exposures_routed_total",
@@ -76,7 +79,7 @@ async def test_bad_files_and_malformed_events_become_dead_letters_while_the_rest
     async with router_on(tmp_path) as (bus, metrics, store):
         for path in (truncated, no_exp_type, good, unknown):
             await publish_arrival(bus, path)
-        await bus.publish(ARRIVED, "garbage", b'{"type": "exposure.arrived", "schema_version": 1, "path": 7}')
+        await bus.publish(ARRIVED, "garbage", b'{"type": "exposure.arrived", "schema_version": 2, "path": 7}')
     letters = {d.reason: d for d in events_on(bus, DEADLETTER) if isinstance(d, DeadLetter)}
     reasons = sorted(d.reason for d in events_on(bus, DEADLETTER))
     assert reasons == ["corrupt_file", "malformed_event", "unknown_exp_type", "unknown_exp_type"]

@@ -17,6 +17,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 from prometheus_client import CollectorRegistry
 
 from services.app import run_system
@@ -28,14 +29,17 @@ from services.report import render_summary
 from services.router import RoutedExposure, route_exposure
 from streamcal.associations import read_asn
 from streamcal.pipelines import implemented_aliases
-from streamcal.routing import load_routing_table
+from streamcal.routing import load_pars, load_routing_table
 from tests.services.support import Program, eventually, fast_settings, http_get, land
 
+pytestmark = pytest.mark.slow  # see pyproject.toml: deselected by the fast inner loop
+
 TABLE = load_routing_table()
+LIBRARY = load_pars(registry=TABLE.registry)
 
 
 def routes_of(program: Program) -> dict[str, RoutedExposure]:
-    return {p.name: route_exposure(p, TABLE) for p in program.exposures}
+    return {p.name: route_exposure(p, TABLE, LIBRARY) for p in program.exposures}
 
 
 #: What an implemented stage-3 pipeline writes, named after the ASN's product.
@@ -50,7 +54,7 @@ def assert_everything_processed(program: Program, products: Path) -> None:
         for alias in (routed.route.stage1, routed.route.stage2):
             if alias is None or alias not in implemented_aliases():
                 continue
-            expected = expected_products(alias, routed.route, routed.exposure_id, products)
+            expected = expected_products(alias, routed.exposure_id, routed.spec, products)
             assert expected and all(p.exists() for p in expected), (raw, alias)
     kinds = {r.route.asn_type for r in routes_of(program).values() if r.route.stage3 in implemented_aliases()}
     asns = [read_asn(p) for p in products.glob("*_asn.json")]

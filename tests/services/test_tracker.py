@@ -29,15 +29,16 @@ from services.events import (
     work_topic,
 )
 from services.metrics import Metrics
-from services.products import stage2_product_path
+from services.products import outputs_of
 from services.router import route_exposure
 from services.tracker import GROUP, Tracker
 from streamcal.associations import build_asn, read_asn, write_asn
 from streamcal.datamodels import read_header
-from streamcal.routing import load_routing_table
+from streamcal.routing import load_pars, load_routing_table
 from tests.services.support import events_on, eventually, place_stage2_product
 
 TABLE = load_routing_table()
+LIBRARY = load_pars(registry=TABLE.registry)
 DITHER, TSO, CORON, WFSC = "jw01234001001", "jw01234002001", "jw01234003001", "jw01234005001"
 
 
@@ -45,7 +46,7 @@ DITHER, TSO, CORON, WFSC = "jw01234001001", "jw01234002001", "jw01234003001", "j
 async def tracker_on(bus: InMemoryBus, products: Path, *, deadline_s: float = 3600.0):
     metrics = Metrics(CollectorRegistry())
     deadletters = DeadLetters(bus, metrics, DeadLetterStore(products / "deadletter"))
-    tracker = Tracker(bus=bus, metrics=metrics, deadletters=deadletters, products_dir=products, table=TABLE,
+    tracker = Tracker(bus=bus, metrics=metrics, deadletters=deadletters, products_dir=products, library=LIBRARY,
                       deadline_s=deadline_s, sweep_interval_s=0.1, policy=RetryPolicy(max_attempts=2, base_s=0.01))
     stop = asyncio.Event()
     task = asyncio.create_task(tracker.run(stop))
@@ -58,13 +59,14 @@ async def tracker_on(bus: InMemoryBus, products: Path, *, deadline_s: float = 36
 
 
 async def member_done(bus: InMemoryBus, raw: Path, products: Path, *, place: bool = True) -> MemberDone:
-    routed = route_exposure(raw, TABLE)
+    routed = route_exposure(raw, TABLE, LIBRARY)
     if place:
         place_stage2_product(raw, products, suffix="calints" if routed.route.stage2_input == "rateints" else "cal")
     assert routed.association_id is not None
     event = MemberDone(association_id=routed.association_id, exposure_id=routed.exposure_id,
-                       product_path=stage2_product_path(routed.route, routed.exposure_id, products), raw_path=raw,
-                       route=routed.route.to_dict())
+                       product_path=products / str(outputs_of(str(routed.route.stage2), routed.exposure_id,
+                                                              routed.spec).member), raw_path=raw,
+                       spec=routed.spec.to_dict())
     await bus.publish(MEMBER_DONE, event.association_id, encode(event))
     return event
 

@@ -18,16 +18,17 @@ from services.events import ARRIVED, ExposureArrived
 from services.ingest import Gate, eligible, file_id
 from services.metrics import Metrics
 from services.watcher import Watcher
-from streamcal.routing import load_routing_table
-from tests.services.support import events_on, eventually
+from streamcal.routing import load_pars, load_routing_table
+from tests.services.support import events_on, eventually, place_stage2_product
 
 TABLE = load_routing_table()
+LIBRARY = load_pars(registry=TABLE.registry)
 
 
 def make_watcher(tmp_path: Path, *, corrupt_after_s: float = 0.6, force_polling: bool = False,
                  rescan_interval_s: float = 60.0, store: DeadLetterStore | None = None) -> Watcher:
     return Watcher(bus=InMemoryBus(), metrics=Metrics(CollectorRegistry()), ingest_dir=tmp_path / "ingest",
-                   products_dir=tmp_path / "products", table=TABLE,
+                   products_dir=tmp_path / "products", library=LIBRARY,
                    gate=Gate(settle_polls=2, corrupt_after_s=corrupt_after_s), poll_interval_s=0.1,
                    rescan_interval_s=rescan_interval_s, force_polling=force_polling,
                    dead_lettered=store.has if store else None)
@@ -118,9 +119,9 @@ async def test_startup_rescan_re_emits_only_what_is_not_finished(program, tmp_pa
     dead = program.files("jw01234007001")[0]
     for src in (dark, dark2, image, dead):
         shutil.copyfile(src, ingest / src.name)
-    (products / dark.name.replace("_uncal", "_dark")).write_bytes(b"done")          # calwebb_dark finished
+    place_stage2_product(dark, products, "dark")                                     # calwebb_dark finished
     for suffix in ("rate", "rateints"):                                               # image: stage 1 only
-        (products / image.name.replace("_uncal", f"_{suffix}")).write_bytes(b"stage 1")
+        place_stage2_product(image, products, suffix)
     store.write(make_dead_letter(reason="corrupt_file", error="x", service="router", topic=ARRIVED,
                                  key=file_id(dead), raw=b"{}", attempts=1))
     (ingest / "jw01234-o001_x_image3_00001_asn.json").write_text("{}")

@@ -1,4 +1,5 @@
-"""Stage workers on the real pipelines (services/worker.py, services/pool.py)."""
+"""Stage workers on the real pipelines (services/worker.py; services/pool.py where the process pool is what a
+test is about, services/runner.InProcessRunner elsewhere: the same pipelines without spawning interpreters)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import asyncio
 import contextlib
 from pathlib import Path
 
+import pytest
 from prometheus_client import CollectorRegistry
 
 from services.bus import InMemoryBus
@@ -16,27 +18,31 @@ from services.events import DEADLETTER, PRODUCTS, DeadLetter, ProductsWritten, W
 from services.metrics import Metrics
 from services.pool import PipelinePool
 from services.router import route_exposure
+from services.runner import InProcessRunner
 from services.worker import Worker, worker_group
-from streamcal.routing import load_routing_table
+from streamcal.routing import load_pars, load_routing_table
 from tests.services.support import Program, events_on, eventually
 
 TABLE = load_routing_table()
+LIBRARY = load_pars(registry=TABLE.registry)
 MRS = "jw01234008002"          # the full-frame MIRI MRS exposure: the slowest of the program (~2 s)
 
 
 def stage1_item(raw: Path) -> WorkItem:
-    routed = route_exposure(raw, TABLE)
-    return WorkItem(pipeline=routed.route.stage1, input_path=raw, raw_path=raw, route=routed.route.to_dict(),
+    routed = route_exposure(raw, TABLE, LIBRARY)
+    return WorkItem(pipeline=routed.route.stage1, input_path=raw, raw_path=raw, spec=routed.spec.to_dict(),
                     exposure_id=routed.exposure_id, association_id=routed.association_id, landed_at=utcnow())
 
 
 @contextlib.asynccontextmanager
 async def worker_on(bus: InMemoryBus, tmp_path: Path, program: Program, alias: str = "calwebb_detector1", *,
                     refs: Path | None = None, timeout_s: float = 120.0, processes: int = 2,
-                    max_attempts: int = 2):
+                    max_attempts: int = 2, pool: bool = False):
     metrics = Metrics(CollectorRegistry())
-    async with PipelinePool(processes=processes, timeout_s=timeout_s) as pool:
-        worker = Worker(alias=alias, bus=bus, metrics=metrics, deadletters=DeadLetters(bus, metrics), pool=pool,
+    runner = (PipelinePool(processes=processes, timeout_s=timeout_s) if pool
+              else InProcessRunner(processes=processes, timeout_s=timeout_s))
+    async with runner:
+        worker = Worker(alias=alias, bus=bus, metrics=metrics, deadletters=DeadLetters(bus, metrics), runner=runner,
                         refs_dir=refs or program.refs, products_dir=tmp_path / "products",
                         policy=RetryPolicy(max_attempts=max_attempts, base_s=0.05, max_s=0.2))
         stop = asyncio.Event()
@@ -60,8 +66,8 @@ async def test_stage1_runs_in_the_pool_and_forwards_to_stage2(program, tmp_path)
     bus = InMemoryBus()
     image, tso = program.files("jw01234001001_02101_00001")[0], program.files("seg001")[0]
     dark = program.files("jw01234006001")[0]
-    async with worker_on(bus, tmp_path, program) as (_, metrics, _), \
-            worker_on(bus, tmp_path, program, "calwebb_dark") as (_, dark_metrics, _):
+    async with worker_on(bus, tmp_path, program, pool=True) as (_, metrics, _), \
+            worker_on(bus, tmp_path, program, "calwebb_dark", pool=True) as (_, dark_metrics, _):
         for raw in (image, tso, dark):
             item = stage1_item(raw)
             await bus.publish(work_topic(item.pipeline), item.exposure_id, encode(item))
@@ -100,19 +106,20 @@ async def test_duplicate_work_items_do_not_duplicate_products(program, tmp_path)
     assert sample(metrics, "streamcal_pipeline_seconds_count", pipeline="calwebb_detector1") == 1
 
 
+@pytest.mark.slow
 async def test_a_worker_killed_mid_exposure_loses_it_to_another_consumer(program, tmp_path):
     """3. Worker A dies (its pool processes and its task killed) while running an exposure; the group gives
     the uncommitted item to worker B, which produces the products once; nothing is lost."""
     bus = InMemoryBus(partitions=1)            # one partition: exactly one member owns the work
     item = stage1_item(program.files(MRS)[0])
     rate = tmp_path / "products" / f"{item.exposure_id}_rate.fits"
-    async with worker_on(bus, tmp_path, program, processes=1) as (a, a_metrics, a_task), \
-            worker_on(bus, tmp_path, program, processes=1) as (_, b_metrics, _):
+    async with worker_on(bus, tmp_path, program, processes=1, pool=True) as (a, a_metrics, a_task), \
+            worker_on(bus, tmp_path, program, processes=1, pool=True) as (_, b_metrics, _):
         await bus.publish(work_topic(item.pipeline), item.exposure_id, encode(item))
         await eventually(lambda: sample(a_metrics, "streamcal_inflight", service=a.name) == 1)
         await asyncio.sleep(0.3)
         assert not rate.exists()                                   # mid-exposure
-        a.pool.kill()
+        a.runner.kill()
         a_task.cancel()                                            # the process is gone: no commit, no events
         await eventually(lambda: len(bus.records(PRODUCTS)) == 1, timeout=60)
         await eventually(lambda: bus.backlog(worker_group("calwebb_detector1")) == 0)
@@ -140,21 +147,23 @@ async def test_missing_references_are_dead_lettered_without_retry(program, tmp_p
     assert letter.exposure_id == item.exposure_id and not (tmp_path / "products").exists()
 
 
+@pytest.mark.slow
 async def test_a_crashed_pool_process_is_retried_and_a_stuck_one_times_out(program, tmp_path):
     """5. A pool process that dies mid-run (BrokenProcessPool) is retried on a fresh pool and succeeds;
     6. a run over the per-exposure timeout is killed, retried with backoff, then dead-lettered (timeout)."""
     bus = InMemoryBus()
     item = stage1_item(program.files(MRS)[0])
-    async with worker_on(bus, tmp_path, program, processes=1) as (worker, metrics, _):
+    async with worker_on(bus, tmp_path, program, processes=1, pool=True) as (worker, metrics, _):
         await bus.publish(work_topic(item.pipeline), item.exposure_id, encode(item))
         await eventually(lambda: sample(metrics, "streamcal_inflight", service=worker.name) == 1)
         await asyncio.sleep(0.3)
-        worker.pool.kill()
+        worker.runner.kill()
         await eventually(lambda: len(bus.records(PRODUCTS)) == 1, timeout=60)
     assert sample(metrics, "streamcal_events_total", service=worker.name, topic=work_topic("calwebb_detector1"),
                   outcome="retry") == 1
     slow = InMemoryBus()
-    async with worker_on(slow, tmp_path / "t", program, processes=1, timeout_s=0.2) as (worker, metrics, _):
+    async with worker_on(slow, tmp_path / "t", program, processes=1, timeout_s=0.2, pool=True) as (worker, metrics,
+                                                                                                      _):
         await slow.publish(work_topic(item.pipeline), item.exposure_id, encode(item))
         await eventually(lambda: len(slow.records(DEADLETTER)) == 1, timeout=60)
     [letter] = events_on(slow, DEADLETTER)

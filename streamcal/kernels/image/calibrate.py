@@ -1,8 +1,8 @@
-"""The calwebb_image2 steps on :class:`ImageData`: bkg_subtract, assign_wcs, flat_field, photom.
+"""The calibrations of stage 2 on :class:`ImageData` (and guider rates): background, WCS, flat field, photom.
 
-Pure functions (``jwst_spec.md`` §5.1–5.4): no I/O, inputs never modified, each returns a named value with
-the new image and a :class:`StepRecord` (status, time, references used, counts). The pipeline
-(``streamcal.pipelines.image2``) selects the references and passes their arrays in.
+Pure functions (``jwst_spec.md`` §5.1–5.4, §4.12): no I/O, inputs never modified, each returns a named value
+with the new image and what it counted. The steps (:mod:`streamcal.steps.image`, :mod:`streamcal.steps.ramp`)
+select the references and pass their arrays in.
 
 - :func:`subtract_background` (§5.2): per-pixel sigma-clipped mean of the background exposures (cubes are
   clipped over integrations first, then across exposures), its error on the mean from ERR in quadrature
@@ -14,6 +14,9 @@ the new image and a :class:`StepRecord` (status, time, references used, counts).
 - :func:`flat_field` (§5.3): NaN or zero flat → NO_FLAT_FIELD|DO_NOT_USE and flat = 1 wherever
   NO_FLAT_FIELD is set; SCI /= F, VAR_POISSON and VAR_RNOISE /= F², VAR_FLAT = SCI_after²·ERR_F²,
   ERR = √(ΣVAR); then :func:`match_nans_and_flags` (§3).
+- :func:`flat_field_guider` (§4.12): guider rates have no VAR arrays (jwst's FlatFieldStep branches on the
+  model the same way): a flat that is not finite or not positive gives NO_FLAT_FIELD|DO_NOT_USE and a NaN
+  rate; elsewhere SCI/F and ERR = √((ERR/F)² + (SCI_after·ERR_F/F)²).
 - :func:`photom` (§5.4): the PHOTOM row for the exposure's optical path, SCI/ERR ×C, VAR_* ×C²,
   PHOTMJSR/PHOTUJA2/PIXAR_SR/PIXAR_A2/BUNIT in the SCI header, the AREA map attached.
 """
@@ -21,7 +24,6 @@ the new image and a :class:`StepRecord` (status, time, references used, counts).
 from __future__ import annotations
 
 import math
-import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
@@ -29,25 +31,23 @@ from typing import NamedTuple
 import numpy as np
 import numpy.typing as npt
 from astropy.stats import sigma_clip
-from astropy.wcs import WCS
 
 from streamcal.dq import Pixel
 from streamcal.errors import BadDataShapeError, MissingReferenceError
 from streamcal.kernels.image.wcs import imaging_wcs, s_region, wcs_keywords
 from streamcal.models.image import ImageData
 from streamcal.models.keywords import header_str
-from streamcal.references import RefType
-from streamcal.steps import StepRecord, StepStatus
 
 __all__ = [
     "MJYSR_TO_UJYA2",
     "BackgroundParams",
     "BackgroundResult",
+    "FlatResult",
+    "GuiderFlatResult",
     "PhotomResult",
-    "StepResult",
-    "WcsResult",
     "assign_wcs",
     "flat_field",
+    "flat_field_guider",
     "match_nans_and_flags",
     "photom",
     "photom_row",
@@ -55,7 +55,6 @@ __all__ = [
 ]
 
 F32 = npt.NDArray[np.float32]
-References = Sequence[tuple[RefType, str]]
 
 #: 1 MJy/sr in µJy/arcsec²: 1e12 µJy over the arcsec² in a steradian, (180·3600/π)² = 4.2545170296152e10.
 MJYSR_TO_UJYA2 = 1e12 / (180.0 * 3600.0 / math.pi) ** 2
@@ -73,36 +72,35 @@ class BackgroundParams:
     maxiters: int | None = None
 
 
-class StepResult(NamedTuple):
-    """A step's new image and what it did."""
+class FlatResult(NamedTuple):
+    """flat_field: the new image and what it counted."""
 
     image: ImageData
-    record: StepRecord
+    counts: dict[str, int]
 
 
 class BackgroundResult(NamedTuple):
-    """bkg_subtract: the new image, the subtracted background ``(ny, nx)`` and its error, and the record."""
+    """bkg_subtract: the new image, the subtracted background ``(ny, nx)`` and its error, and the counts."""
 
     image: ImageData
     background: F32
     background_err: F32
-    record: StepRecord
-
-
-class WcsResult(NamedTuple):
-    """assign_wcs: the image with WCS keywords, the WCS itself, and the record."""
-
-    image: ImageData
-    wcs: WCS
-    record: StepRecord
+    counts: dict[str, int]
 
 
 class PhotomResult(NamedTuple):
-    """photom: the image in MJy/sr, the conversion factor C used, and the record."""
+    """photom: the image in MJy/sr and the conversion factor C used."""
 
     image: ImageData
     photmjsr: float
-    record: StepRecord
+
+
+class GuiderFlatResult(NamedTuple):
+    """flat_field on guider rates."""
+
+    sci: F32
+    err: F32
+    dq: npt.NDArray[np.uint32]
 
 
 def _clipped_mean(sci: F32, err: F32, *, sigma: float, maxiters: int | None) -> tuple[F32, F32, int]:
@@ -138,7 +136,6 @@ def subtract_background(image: ImageData, backgrounds: Sequence[ImageData], *, s
     BadDataShapeError
         No background, or a background's plane shape differs from the science one. Not retriable.
     """
-    started = time.perf_counter()
     if not backgrounds:
         raise BadDataShapeError(f"{image.root}: bkg_subtract needs at least one background exposure")
     means, errs, dq = [], [], np.zeros(image.shape, np.uint32)
@@ -160,26 +157,21 @@ def subtract_background(image: ImageData, backgrounds: Sequence[ImageData], *, s
     out = image.replace(sci=(image.sci - background).astype(np.float32), dq=image.dq | dq)
     counts = {"n_backgrounds": len(backgrounds), "n_values_rejected": rejected,
               "n_pixels_without_background": int(np.count_nonzero(~np.isfinite(background)))}
-    record = StepRecord("bkg_subtract", StepStatus.COMPLETE, time.perf_counter() - started, (), counts)
-    return BackgroundResult(out, background, background_err, record)
+    return BackgroundResult(out, background, background_err, counts)
 
 
-def assign_wcs(image: ImageData) -> WcsResult:
-    """Attach the distortion-free TAN WCS (§5.1): WCS keywords and S_REGION in the SCI header.
+def assign_wcs(image: ImageData) -> ImageData:
+    """Attach the distortion-free TAN WCS (§5.1): ``image.wcs``, and its keywords and S_REGION in the SCI header.
 
     Raises
     ------
     MissingKeywordError
         The SCI header lacks the pointing keywords. Not retriable.
     """
-    started = time.perf_counter()
     wcs = imaging_wcs(image.sci_header, image.shape, primary=image.primary, source=image.root)
     sci_header = {**image.sci_header, **wcs_keywords(wcs), "S_REGION": s_region(wcs)}
     primary = {**image.primary, "R_DISTOR": "N/A"}  # no distortion reference applied (TAN only)
-    out = image.replace(sci_header=sci_header, primary=primary)
-    record = StepRecord("assign_wcs", StepStatus.COMPLETE, time.perf_counter() - started,
-                        note="TAN projection only: detector distortion ignored")
-    return WcsResult(out, wcs, record)
+    return image.replace(sci_header=sci_header, primary=primary, wcs=wcs)
 
 
 def match_nans_and_flags(image: ImageData) -> ImageData:
@@ -202,7 +194,7 @@ def match_nans_and_flags(image: ImageData) -> ImageData:
 
 
 def flat_field(image: ImageData, flat_sci: npt.ArrayLike, flat_err: npt.ArrayLike | None = None,
-               flat_dq: npt.ArrayLike | None = None, *, references: References = ()) -> StepResult:
+               flat_dq: npt.ArrayLike | None = None) -> FlatResult:
     """Divide by the flat (§5.3) and propagate the variances; then apply the NaN/DO_NOT_USE rule.
 
     Parameters
@@ -211,10 +203,7 @@ def flat_field(image: ImageData, flat_sci: npt.ArrayLike, flat_err: npt.ArrayLik
         DN/s, 2-D or a cube (the flat applies to every plane).
     flat_sci, flat_err, flat_dq : array_like, shape (ny, nx)
         The FLAT reference cut to the subarray; a missing ERR is 0, a missing DQ is 0.
-    references : sequence of (RefType, filename)
-        Recorded as the provenance of the step.
     """
-    started = time.perf_counter()
     flat = np.asarray(flat_sci, dtype=np.float32)
     if flat.shape != image.shape:
         raise BadDataShapeError(f"{image.root}: flat is {flat.shape}, the image is {image.shape}")
@@ -234,8 +223,30 @@ def flat_field(image: ImageData, flat_sci: npt.ArrayLike, flat_err: npt.ArrayLik
                                              var_poisson=var_poisson, var_rnoise=var_rnoise, var_flat=var_flat))
     counts = {"n_no_flat_field": int(np.count_nonzero(no_flat)),
               "n_do_not_use": int(np.count_nonzero(out.dq & _DNU))}
-    record = StepRecord("flat_field", StepStatus.COMPLETE, time.perf_counter() - started, tuple(references), counts)
-    return StepResult(out, record)
+    return FlatResult(out, counts)
+
+
+def flat_field_guider(rate: npt.ArrayLike, err: npt.ArrayLike, dq: npt.ArrayLike, flat: npt.ArrayLike,
+                      flat_err: npt.ArrayLike | None = None) -> GuiderFlatResult:
+    """Flat-field guider rates (§4.12; see the module docstring for the convention).
+
+    Parameters
+    ----------
+    rate, err : ndarray, shape (nints, ny, nx) or (ny, nx), float32
+    dq : ndarray, shape (ny, nx), uint32
+    flat, flat_err : ndarray, shape (ny, nx)
+        The FLAT reference cut to the subarray; a missing ERR counts as 0.
+    """
+    flat = np.asarray(flat)
+    rate, err = np.asarray(rate), np.asarray(err)
+    good = np.isfinite(flat) & (flat > 0)
+    safe = np.where(good, flat, 1.0).astype(np.float32)
+    out = rate / safe
+    rel = np.zeros_like(flat) if flat_err is None else np.where(good, np.asarray(flat_err) / safe, 0.0)
+    out_err = np.sqrt((err / safe) ** 2 + (out * rel) ** 2)
+    bad = (~good).astype(np.uint32) * np.uint32(Pixel.NO_FLAT_FIELD | Pixel.DO_NOT_USE)
+    return GuiderFlatResult(np.where(good, out, np.nan).astype(np.float32), out_err.astype(np.float32),
+                            np.asarray(dq) | bad)
 
 
 def _text(value: object) -> str:
@@ -293,7 +304,7 @@ def _pixel_area(area_header: Mapping[str, object] | None,
 
 def photom(image: ImageData, photom_table: np.ndarray, area_sci: npt.ArrayLike | None = None,
            area_header: Mapping[str, object] | None = None, *, photom_header: Mapping[str, object] | None = None,
-           references: References = ()) -> PhotomResult:
+           reference: str = "PHOTOM") -> PhotomResult:
     """Convert DN/s to MJy/sr with the PHOTOM row of the exposure (§5.4) and attach the pixel-area map.
 
     Parameters
@@ -306,17 +317,15 @@ def photom(image: ImageData, photom_table: np.ndarray, area_sci: npt.ArrayLike |
         The AREA reference cut to the subarray and its primary header (PIXAR_SR/PIXAR_A2).
     photom_header : mapping, optional
         The PHOTOM primary header: PIXAR_* fallback when the AREA header has none.
-    references : sequence of (RefType, filename)
-        Provenance.
+    reference : str
+        The PHOTOM file's name, for messages.
 
     Raises
     ------
     MissingReferenceError
         No row of the table matches the exposure. Not retriable.
     """
-    started = time.perf_counter()
-    names = dict(references)
-    row = photom_row(photom_table, image.primary, reference=names.get(RefType.PHOTOM, "PHOTOM"))
+    row = photom_row(photom_table, image.primary, reference=reference)
     column = next(n for n in (photom_table.dtype.names or ()) if n.lower() == "photmjsr")
     c = float(row[column])
     c32, c2 = np.float32(c), np.float32(c * c)
@@ -332,5 +341,4 @@ def photom(image: ImageData, photom_table: np.ndarray, area_sci: npt.ArrayLike |
         var_rnoise=image.var_rnoise * c2, var_flat=None if image.var_flat is None else image.var_flat * c2,
         area=area if area is not None else image.area, sci_header=sci_header,
     )
-    record = StepRecord("photom", StepStatus.COMPLETE, time.perf_counter() - started, tuple(references))
-    return PhotomResult(out, c, record)
+    return PhotomResult(out, c)

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import NamedTuple
 
 import numpy as np
@@ -98,6 +98,8 @@ class Mosaic:
         ``var_flat`` is zero where no input had a VAR_FLAT.
     wcs : astropy.wcs.WCS
         The output grid, ``pixel_shape`` set.
+    sci_header : dict
+        The SCI header the step gives the product (:meth:`header`); empty as the kernel returns it.
     n_inputs : int
     exptime : float
         Sum of the inputs' effective exposure times (s).
@@ -113,6 +115,7 @@ class Mosaic:
     wcs: WCS
     n_inputs: int
     exptime: float
+    sci_header: dict[str, object] = field(default_factory=dict)
 
     def arrays(self) -> dict[str, np.ndarray]:
         """The extensions of an ``_i2d`` product, by JWST name."""

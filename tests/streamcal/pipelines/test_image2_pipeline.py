@@ -13,13 +13,13 @@ from astropy.stats import sigma_clip
 from stdatamodels.jwst import datamodels as dm
 
 import streamcal.pipelines.image2 as image2_pipeline
+from streamcal.calibrate import calibrate
 from streamcal.datamodels import read_extensions, read_product
 from streamcal.dq import Pixel
 from streamcal.errors import AssociationError, CorruptFileError, MissingReferenceError, NotFitsError
-from streamcal.pipelines import StageConfig, run_pipeline
-from streamcal.pipelines.image2 import run_image2
-from streamcal.routing import route
+from streamcal.routing import RoutingConfig, route
 from streamcal.simulate import simulate_program, write_reference_set
+from streamcal.steps.image import RESAMPLE_EXP_TYPES
 
 ALIAS = "calwebb_image2"
 BAD = int(Pixel.DO_NOT_USE | Pixel.REFERENCE_PIXEL)
@@ -27,7 +27,7 @@ BAD = int(Pixel.DO_NOT_USE | Pixel.REFERENCE_PIXEL)
 
 @pytest.fixture(scope="module")
 def config():
-    return StageConfig.load()
+    return RoutingConfig.load()
 
 
 def _program(root, name, config):
@@ -36,7 +36,8 @@ def _program(root, name, config):
     refs = root / "refs"
     layouts = {(str(e.header["DETECTOR"]), str(e.header["SUBARRAY"])) for e in program.exposures}
     write_reference_set(refs, only=sorted(layouts))
-    results = [run_pipeline("calwebb_detector1", e.path, refs_dir=refs, out_dir=root / "stage1", config=config)
+    results = [calibrate(e.path, pipeline_alias="calwebb_detector1", refs_dir=refs, out_dir=root / "stage1",
+                         config=config)
                for e in program.exposures]
     return program.exposures, results, refs
 
@@ -46,7 +47,7 @@ def dither(tmp_path_factory, config):
     root = tmp_path_factory.mktemp("image2_dither")
     exposures, stage1, refs = _program(root, "imaging_dither", config)
     rates = [r.product("rate") for r in stage1]
-    result = run_image2(ALIAS, rates[0], refs_dir=refs, out_dir=root / "stage2", config=config)
+    result = calibrate(rates[0], pipeline_alias=ALIAS, refs_dir=refs, out_dir=root / "stage2", config=config)
     return {"root": root, "exposures": exposures, "rates": rates, "refs": refs, "result": result}
 
 
@@ -134,7 +135,7 @@ def test_association_with_background_members_subtracts_their_clipped_mean(dither
     members = [{"expname": str(rates[0]), "exptype": "science"}] + [
         {"expname": str(r), "exptype": "background"} for r in rates[1:]]
     asn = _write_asn(root / "bkg_image2_asn.json", members)
-    result = run_image2(ALIAS, asn, refs_dir=dither["refs"], out_dir=out, config=config)
+    result = calibrate(asn, pipeline_alias=ALIAS, refs_dir=dither["refs"], out_dir=out, config=config)
     cal = read_product(result.product("cal"))
     assert cal.primary["S_BKDSUB"] == "COMPLETE"
     stack = np.stack([read_product(r)["SCI"] for r in rates[1:]])
@@ -153,11 +154,11 @@ def test_association_with_background_members_subtracts_their_clipped_mean(dither
 
 def test_save_bsub_writes_the_background_subtracted_rate(dither, config):
     root, rates = dither["root"], dither["rates"]
-    files = tuple(dataclasses.replace(f, parameters={**f.parameters, "save_bsub": True}) for f in config.pars.files)
-    saving = StageConfig(config.table, dataclasses.replace(config.pars, files=files))
+    files = tuple(dataclasses.replace(f, parameters={**f.parameters, "save_bsub": True}) for f in config.library.files)
+    saving = RoutingConfig(config.table, dataclasses.replace(config.library, files=files))
     members = [{"expname": str(rates[0]), "exptype": "science"}, {"expname": str(rates[1]), "exptype": "background"}]
     asn = _write_asn(root / "bsub_image2_asn.json", members, name="jw01234001001_02101_00001_nrca1_bkgtest")
-    result = run_image2(ALIAS, asn, refs_dir=dither["refs"], out_dir=root / "asn_bsub", config=saving)
+    result = calibrate(asn, pipeline_alias=ALIAS, refs_dir=dither["refs"], out_dir=root / "asn_bsub", config=saving)
     assert result.exposure_id == "jw01234001001_02101_00001_nrca1_bkgtest"
     bsub = read_product(result.product("bsub"))
     science, background = read_product(rates[0]), read_product(rates[1])
@@ -171,10 +172,10 @@ def test_association_errors(dither, config, tmp_path):
     rate = str(dither["rates"][0])
     no_science = _write_asn(tmp_path / "a_asn.json", [{"expname": rate, "exptype": "background"}])
     with pytest.raises(AssociationError, match="no science member"):
-        run_image2(ALIAS, no_science, refs_dir=dither["refs"], out_dir=tmp_path, config=config)
+        calibrate(no_science, pipeline_alias=ALIAS, refs_dir=dither["refs"], out_dir=tmp_path, config=config)
     level3 = _write_asn(tmp_path / "b_asn.json", [{"expname": rate, "exptype": "science"}], asn_type="image3")
     with pytest.raises(AssociationError, match="level-2 imaging"):
-        run_image2(ALIAS, level3, refs_dir=dither["refs"], out_dir=tmp_path, config=config)
+        calibrate(level3, pipeline_alias=ALIAS, refs_dir=dither["refs"], out_dir=tmp_path, config=config)
 
 
 def test_missing_flat_reference_is_a_missing_reference_error(dither, config, tmp_path):
@@ -186,7 +187,7 @@ def test_missing_flat_reference_is_a_missing_reference_error(dither, config, tmp
         (refs / entry["filename"]).symlink_to(dither["refs"] / entry["filename"])
     (refs / "manifest.json").write_text(json.dumps(manifest))
     with pytest.raises(MissingReferenceError, match="flat"):
-        run_image2(ALIAS, dither["rates"][0], refs_dir=refs, out_dir=tmp_path / "out", config=config)
+        calibrate(dither["rates"][0], pipeline_alias=ALIAS, refs_dir=refs, out_dir=tmp_path / "out", config=config)
     assert not list((tmp_path / "out").glob("*_cal.fits"))
 
 
@@ -198,16 +199,17 @@ def test_a_broken_input_file_raises_the_reader_error(dither, config, tmp_path):
     with open(broken, "r+b") as fh:
         fh.truncate(sci_data_at + 1000)  # in the middle of SCI
     with pytest.raises(CorruptFileError, match="truncated"):
-        run_image2(ALIAS, broken, refs_dir=dither["refs"], out_dir=tmp_path / "out", config=config)
+        calibrate(broken, pipeline_alias=ALIAS, refs_dir=dither["refs"], out_dir=tmp_path / "out", config=config)
     text = tmp_path / "jw01234001001_02101_00002_nrca1_rate.fits"
     text.write_text("not a FITS file\n" * 300)
     with pytest.raises(NotFitsError):
-        run_image2(ALIAS, text, refs_dir=dither["refs"], out_dir=tmp_path / "out", config=config)
+        calibrate(text, pipeline_alias=ALIAS, refs_dir=dither["refs"], out_dir=tmp_path / "out", config=config)
 
 
 def test_wfsc_exposures_get_no_quick_look_resample(tmp_path, config):
     _, stage1, refs = _program(tmp_path, "wfsc", config)
-    result = run_image2(ALIAS, stage1[0].product("rate"), refs_dir=refs, out_dir=tmp_path / "out", config=config)
+    result = calibrate(stage1[0].product("rate"), pipeline_alias=ALIAS, refs_dir=refs, out_dir=tmp_path / "out",
+                       config=config)
     assert [p.name.rsplit("_", 1)[1] for p in result.products] == ["cal.fits"]
     steps = {s.name: s for s in result.steps}
     assert steps["resample"].status == "SKIPPED" and "pars-image2pipeline-wfsc" in steps["resample"].note
@@ -217,7 +219,7 @@ def test_wfsc_exposures_get_no_quick_look_resample(tmp_path, config):
 
 def test_tso_rateints_become_calints(tmp_path, config):
     exposures, stage1, refs = _program(tmp_path, "tso", config)
-    result = run_image2(ALIAS, stage1[0].product("rateints"), refs_dir=refs, out_dir=tmp_path / "out",
+    result = calibrate(stage1[0].product("rateints"), pipeline_alias=ALIAS, refs_dir=refs, out_dir=tmp_path / "out",
                         config=config)
     assert [p.name for p in result.products] == [f"{exposures[0].root}_calints.fits"]
     with dm.open(result.product("calints")) as model:
@@ -235,6 +237,7 @@ def test_tso_rateints_become_calints(tmp_path, config):
     assert read_product(result.product("calints")).primary["PARSFILE"] == "pars-image2pipeline-tso.yaml"
 
 
+@pytest.mark.slow
 def test_every_exposure_type_routed_to_image2_calibrates(tmp_path, config):
     """Every EXP_TYPE (TSO and not) the routing table sends to calwebb_image2 runs: _cal or _calints in MJy/sr,
     an _i2d exactly for 2-D MIR/NRC/NIS/FGS_IMAGE."""
@@ -247,13 +250,14 @@ def test_every_exposure_type_routed_to_image2_calibrates(tmp_path, config):
         routed = route(exposure.header, config.table)
         if routed.stage2 != ALIAS:
             continue
-        stage1 = run_pipeline(routed.stage1, exposure.path, refs_dir=refs, out_dir=tmp_path / "out", config=config)
-        result = run_image2(ALIAS, stage1.product(routed.stage2_input or "rate"), refs_dir=refs,
+        stage1 = calibrate(exposure.path, pipeline_alias=routed.stage1, refs_dir=refs, out_dir=tmp_path / "out",
+                           config=config)
+        result = calibrate(stage1.product(routed.stage2_input or "rate"), pipeline_alias=ALIAS, refs_dir=refs,
                             out_dir=tmp_path / "out", config=config)
         suffix = "calints" if routed.stage2_input == "rateints" else "cal"
         product = read_product(result.product(suffix))
         assert product.sci_header["BUNIT"] == "MJy/sr" and product.primary["S_PHOTOM"] == "COMPLETE"
-        wants_i2d = suffix == "cal" and str(routed.exp_type) in image2_pipeline.RESAMPLE_EXP_TYPES
+        wants_i2d = suffix == "cal" and str(routed.exp_type) in RESAMPLE_EXP_TYPES
         assert any(p.name.endswith("_i2d.fits") for p in result.products) == wants_i2d, routed.exp_type
         seen.add((str(routed.exp_type), routed.is_tso))
     assert len(seen) >= 20 and ("NRC_TSIMAGE", True) in seen and ("MIR_IMAGE", False) in seen

@@ -15,20 +15,20 @@ from astropy.io import fits
 from astropy.table import Table
 
 from streamcal.associations import build_asn, write_asn
+from streamcal.calibrate import calibrate
 from streamcal.datamodels import read_header
 from streamcal.errors import AssociationError, ConfigError, MosaicTooLargeError
-from streamcal.kernels.image.outlier import OutlierParams
-from streamcal.pipelines import StageConfig, run_pipeline
-from streamcal.pipelines.plan import step_parameters
-from streamcal.routing import ParsStep
+from streamcal.pipelines import build_plan, pipeline
+from streamcal.routing import ParsStep, RoutingConfig, StageSpec
 from streamcal.simulate import simulate_program, write_reference_set
+from streamcal.steps.combine import SkyMatchStep
 
 ALIAS = "calwebb_image3"
 
 
 @pytest.fixture(scope="module")
 def config():
-    return StageConfig.load()
+    return RoutingConfig.load()
 
 
 @pytest.fixture(scope="module")
@@ -41,9 +41,10 @@ def cals(tmp_path_factory, config):
     out = root / "stage2"
     paths = []
     for exposure in program.exposures:
-        rate = run_pipeline("calwebb_detector1", exposure.path, refs_dir=refs, out_dir=out,
+        rate = calibrate(exposure.path, pipeline_alias="calwebb_detector1", refs_dir=refs, out_dir=out,
                             config=config).product("rate")
-        paths.append(run_pipeline("calwebb_image2", rate, refs_dir=refs, out_dir=out, config=config).product("cal"))
+        paths.append(calibrate(rate, pipeline_alias="calwebb_image2", refs_dir=refs, out_dir=out,
+                               config=config).product("cal"))
     return paths, refs
 
 
@@ -63,7 +64,7 @@ def test_a_broken_pointing_stops_at_the_mosaic_cap_with_a_clear_error(cals, tmp_
         for key in ("CRVAL1", "RA_REF"):
             hdul["SCI"].header[key] = hdul["SCI"].header[key] + 20.0
     with pytest.raises(MosaicTooLargeError) as info:
-        run_pipeline(ALIAS, asn_path, refs_dir=refs, out_dir=tmp_path / "out", config=config)
+        calibrate(asn_path, pipeline_alias=ALIAS, refs_dir=refs, out_dir=tmp_path / "out", config=config)
     message = str(info.value)
     assert "pointing" in message.lower() and "GiB" in message
     assert info.value.reason == "invalid_input" and not info.value.retriable
@@ -75,7 +76,7 @@ def test_a_missing_member_is_named(cals, tmp_path, config):
     asn_path, _ = _asn(tmp_path, paths)
     (tmp_path / paths[1].name).unlink()
     with pytest.raises(AssociationError, match=paths[1].name):
-        run_pipeline(ALIAS, asn_path, refs_dir=refs, out_dir=tmp_path / "out", config=config)
+        calibrate(asn_path, pipeline_alias=ALIAS, refs_dir=refs, out_dir=tmp_path / "out", config=config)
 
 
 def test_malformed_asn_json_is_an_association_error(cals, tmp_path, config):
@@ -83,13 +84,13 @@ def test_malformed_asn_json_is_an_association_error(cals, tmp_path, config):
     bad = tmp_path / "jw01234-o001_20240101t000000_image3_00001_asn.json"
     bad.write_text(json.dumps({"asn_type": "image3", "asn_id": "o001"})[:-3])
     with pytest.raises(AssociationError, match="malformed JSON"):
-        run_pipeline(ALIAS, bad, refs_dir=refs, out_dir=tmp_path / "out", config=config)
+        calibrate(bad, pipeline_alias=ALIAS, refs_dir=refs, out_dir=tmp_path / "out", config=config)
 
 
 def test_one_exposure_gets_a_mosaic_and_a_catalog_without_alignment_or_outliers(cals, tmp_path, config):
     paths, refs = cals
     asn_path, name = _asn(tmp_path, paths[:1])
-    result = run_pipeline(ALIAS, asn_path, refs_dir=refs, out_dir=tmp_path / "out", config=config)
+    result = calibrate(asn_path, pipeline_alias=ALIAS, refs_dir=refs, out_dir=tmp_path / "out", config=config)
     names = {p.name for p in result.products}
     assert names == {f"{name}_i2d.fits", f"{name}_i2d.png", f"{name}_cat.ecsv", f"{name}_segm.fits"}
     status = {s.name: (s.status, s.note) for s in result.steps}
@@ -102,14 +103,18 @@ def test_one_exposure_gets_a_mosaic_and_a_catalog_without_alignment_or_outliers(
     assert header["ASNTABLE"] == asn_path.name
 
 
+def _plan(pars):
+    return build_plan(pipeline(ALIAS), StageSpec.from_pars(ALIAS, pars))
+
+
 def test_pars_parameters_reach_the_steps_and_unknown_ones_fail(config):
-    [pars] = config.pars.for_class("jwst.pipeline.Image3Pipeline")
+    [pars] = config.library.for_class("jwst.pipeline.Image3Pipeline")
     tuned = dataclasses.replace(pars, steps=(ParsStep(name="outlier_detection", skip=False,
                                                      parameters={"snr": "6.0 3.5", "maskpt": 0.5}),))
-    skip, params = step_parameters(OutlierParams, tuned, "outlier_detection")
-    assert not skip and params.snr == (6.0, 3.5) and params.maskpt == 0.5
-    assert step_parameters(OutlierParams, tuned, "skymatch") == (False, OutlierParams())  # not listed: defaults
+    params = _plan(tuned).step("outlier_detection")
+    assert params is not None and params.snr == (6.0, 3.5) and params.maskpt == 0.5
+    assert _plan(tuned).step("skymatch") == SkyMatchStep()  # not listed: runs with its defaults
     typo = ParsStep(name="outlier_detection", skip=False, parameters={"snr_typo": 5})
     wrong = dataclasses.replace(pars, steps=(typo,))
     with pytest.raises(ConfigError, match="snr_typo"):
-        step_parameters(OutlierParams, wrong, "outlier_detection")
+        _plan(wrong)

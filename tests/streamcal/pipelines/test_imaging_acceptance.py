@@ -21,12 +21,14 @@ from astropy.table import Table
 from stdatamodels.jwst import datamodels as dm
 
 from streamcal.associations import build_asn, read_asn, write_asn
+from streamcal.calibrate import calibrate
 from streamcal.datamodels import read_extensions, read_header
 from streamcal.dq import Pixel
 from streamcal.kernels.image.wcs import imaging_wcs
 from streamcal.models import read_image
-from streamcal.pipelines import run_pipeline
 from streamcal.simulate import Effects, ExposureSpec, simulate_exposure, write_reference_set
+
+pytestmark = pytest.mark.slow  # see pyproject.toml: deselected by the fast inner loop
 
 DITHERS = [(0.0, 0.0), (4.5, 3.5), (-3.5, 5.5), (6.5, -4.5)]
 #: Injected pointing errors: (dx px, dy px, roll deg) of each exposure's header WCS.
@@ -51,14 +53,14 @@ def build_visit(root, *, subarray="SUB400P", cr_fraction=0.01):
     out = root / "products"
     cals, seconds = [], {"calwebb_detector1": 0.0, "calwebb_image2": 0.0}
     for raw in raws:
-        stage1 = run_pipeline("calwebb_detector1", raw, refs_dir=refs, out_dir=out)
-        stage2 = run_pipeline("calwebb_image2", stage1.product("rate"), refs_dir=refs, out_dir=out)
+        stage1 = calibrate(raw, pipeline_alias="calwebb_detector1", refs_dir=refs, out_dir=out)
+        stage2 = calibrate(stage1.product("rate"), pipeline_alias="calwebb_image2", refs_dir=refs, out_dir=out)
         seconds["calwebb_detector1"] += stage1.seconds
         seconds["calwebb_image2"] += stage2.seconds
         cals.append(stage2.product("cal"))
     asn = build_asn("image3", [(c.name, read_header(c)) for c in cals])
     asn_path = write_asn(asn, out / f"{asn.products[0].name}_image3_asn.json")
-    result = run_pipeline("calwebb_image3", asn_path, refs_dir=refs, out_dir=out)
+    result = calibrate(asn_path, pipeline_alias="calwebb_image3", refs_dir=refs, out_dir=out)
     seconds["calwebb_image3"] = result.seconds
     return {"raws": raws, "truths": truths, "cals": cals, "asn": asn_path, "result": result, "out": out,
             "seconds": seconds}

@@ -7,11 +7,11 @@ import pytest
 from astropy.io import fits
 from stdatamodels.jwst import datamodels as dm
 
+from streamcal.calibrate import calibrate
 from streamcal.datamodels import read_extensions, read_product
 from streamcal.dq import Pixel
 from streamcal.errors import ConfigError, MissingReferenceError
-from streamcal.pipelines import implemented_aliases, run_pipeline
-from streamcal.pipelines.stage1 import run_stage1
+from streamcal.pipelines import implemented_aliases
 from streamcal.simulate import Effects, ExposureSpec, simulate_exposure, write_reference_set
 
 
@@ -31,7 +31,8 @@ def _simulate(workdir, name, **spec):
 def imaging(workdir):
     exp = _simulate(workdir, "img", exp_type="NRC_IMAGE", subarray="SUB160P", ngroups=8,
                     nints=2)
-    result = run_pipeline("calwebb_detector1", exp.path, refs_dir=workdir / "img_refs", out_dir=workdir / "img_out")
+    result = calibrate(exp.path, pipeline_alias="calwebb_detector1", refs_dir=workdir / "img_refs",
+                       out_dir=workdir / "img_out")
     return exp, result
 
 
@@ -86,7 +87,8 @@ def test_products_carry_provenance_and_open_in_stdatamodels(imaging):
 def test_row_blocks_give_bit_identical_products(imaging, workdir):
     """Streaming in 3-row blocks (halo logic at every edge) changes nothing."""
     exp, result = imaging
-    small = run_stage1("calwebb_detector1", exp.path, refs_dir=workdir / "img_refs", out_dir=workdir / "img_blk",
+    small = calibrate(exp.path, pipeline_alias="calwebb_detector1", refs_dir=workdir / "img_refs",
+                      out_dir=workdir / "img_blk",
                        block_bytes=3 * 160 * 8 * 2 * 4)
     for suffix in ("rate", "rateints"):
         a, b = read_product(result.product(suffix)), read_product(small.product(suffix))
@@ -98,8 +100,9 @@ def test_tiles_split_along_x_give_bit_identical_products(workdir):
     """Many integrations: 32-row tiles split along x (halo on all four sides) match one whole-frame block."""
     exp = _simulate(workdir, "tiles", exp_type="NRC_TSIMAGE", subarray="SUB64P", ngroups=5, nints=12)
     kwargs = {"refs_dir": workdir / "tiles_refs"}
-    whole = run_stage1("calwebb_detector1", exp.path, out_dir=workdir / "tiles_whole", block_bytes=2**30, **kwargs)
-    tiled = run_stage1("calwebb_detector1", exp.path, out_dir=workdir / "tiles_split",
+    whole = calibrate(exp.path, pipeline_alias="calwebb_detector1", out_dir=workdir / "tiles_whole", block_bytes=2**30,
+                      **kwargs)
+    tiled = calibrate(exp.path, pipeline_alias="calwebb_detector1", out_dir=workdir / "tiles_split",
                        block_bytes=32 * 40 * 12 * 5 * 4, **kwargs)  # 32 rows x 40 cols per tile
     for suffix in ("rate", "rateints"):
         a, b = read_product(whole.product(suffix)), read_product(tiled.product(suffix))
@@ -109,7 +112,8 @@ def test_tiles_split_along_x_give_bit_identical_products(workdir):
 
 def test_worker_threads_give_bit_identical_products(imaging, workdir):
     exp, result = imaging
-    threaded = run_stage1("calwebb_detector1", exp.path, refs_dir=workdir / "img_refs", out_dir=workdir / "img_thr",
+    threaded = calibrate(exp.path, pipeline_alias="calwebb_detector1", refs_dir=workdir / "img_refs",
+                         out_dir=workdir / "img_thr",
                           block_bytes=10 * 160 * 8 * 2 * 4, workers=2)
     for ext in ("SCI", "ERR", "DQ"):
         np.testing.assert_array_equal(read_product(result.product("rate"))[ext],
@@ -119,20 +123,22 @@ def test_worker_threads_give_bit_identical_products(imaging, workdir):
 
 def test_saved_ramp_and_dark_pipeline(workdir):
     exp = _simulate(workdir, "dark", exp_type="NRC_DARK", subarray="SUB64P", ngroups=5)
-    result = run_pipeline("calwebb_dark", exp.path, refs_dir=workdir / "dark_refs", out_dir=workdir / "dark_out")
+    result = calibrate(exp.path, pipeline_alias="calwebb_dark", refs_dir=workdir / "dark_refs",
+                       out_dir=workdir / "dark_out")
     dark = result.product("dark")
     with dm.open(dark) as model:
         assert isinstance(model, dm.RampModel) and model.data.shape[1:] == (5, 64, 64)
     product = read_product(dark)
     assert "S_DARK" not in product.primary and product.primary["S_LINEAR"] == "COMPLETE"
-    saved = run_pipeline("calwebb_detector1", exp.path, refs_dir=workdir / "dark_refs",
+    saved = calibrate(exp.path, pipeline_alias="calwebb_detector1", refs_dir=workdir / "dark_refs",
                          out_dir=workdir / "ramp_out", save_ramp=True)
     assert read_product(saved.product("ramp"))["GROUPDQ"].dtype == np.uint8
 
 
 def test_guider_pipeline(workdir):
     exp = _simulate(workdir, "fgs", exp_type="FGS_TRACK")
-    result = run_pipeline("calwebb_guider", exp.path, refs_dir=workdir / "fgs_refs", out_dir=workdir / "fgs_out")
+    result = calibrate(exp.path, pipeline_alias="calwebb_guider", refs_dir=workdir / "fgs_refs",
+                       out_dir=workdir / "fgs_out")
     cal = read_product(result.product("cal"))
     assert cal.primary["S_GUICDS"] == "COMPLETE" and cal.primary["DATAMODL"] == "GuiderCalModel"
     assert cal["SCI"].ndim == 3 and np.isfinite(cal["SCI"]).mean() > 0.95
@@ -140,7 +146,8 @@ def test_guider_pipeline(workdir):
 
 def test_two_groups_skip_jump_and_still_fit(workdir):
     exp = _simulate(workdir, "two", exp_type="NRC_IMAGE", subarray="SUB64P", ngroups=2)
-    result = run_pipeline("calwebb_detector1", exp.path, refs_dir=workdir / "two_refs", out_dir=workdir / "two_out")
+    result = calibrate(exp.path, pipeline_alias="calwebb_detector1", refs_dir=workdir / "two_refs",
+                       out_dir=workdir / "two_out")
     steps = {s.name: s for s in result.steps}
     assert steps["jump"].status == "SKIPPED" and "fewer than 3 groups" in steps["jump"].note
     rate = read_product(result.product("rate"))
@@ -153,9 +160,9 @@ def test_missing_reference_and_unknown_alias_are_typed(workdir, imaging):
     exp, _ = imaging
     write_reference_set(workdir / "wrong_refs", only=[("NRCA1", "SUB64P")])  # no SUB160 layout at all
     with pytest.raises(MissingReferenceError, match="SUBARRAY=SUB160P"):
-        run_pipeline("calwebb_detector1", exp.path, refs_dir=workdir / "wrong_refs", out_dir=workdir / "x")
+        calibrate(exp.path, pipeline_alias="calwebb_detector1", refs_dir=workdir / "wrong_refs", out_dir=workdir / "x")
     with pytest.raises(ConfigError, match="calwebb_spec2"):
-        run_pipeline("calwebb_spec2", exp.path, refs_dir=workdir / "img_refs", out_dir=workdir / "x")
+        calibrate(exp.path, pipeline_alias="calwebb_spec2", refs_dir=workdir / "img_refs", out_dir=workdir / "x")
     assert {"calwebb_detector1", "calwebb_dark", "calwebb_guider"} <= implemented_aliases()
 
 
@@ -168,7 +175,8 @@ def test_nan_in_the_ramp_does_not_crash(workdir, imaging):
         data[0, 3, 50, 50] = np.nan
         hdul["SCI"] = fits.ImageHDU(data, header=hdul["SCI"].header, name="SCI")
         hdul.writeto(bad)
-    result = run_pipeline("calwebb_detector1", bad, refs_dir=workdir / "img_refs", out_dir=workdir / "nan_out")
+    result = calibrate(bad, pipeline_alias="calwebb_detector1", refs_dir=workdir / "img_refs",
+                       out_dir=workdir / "nan_out")
     rate = read_product(result.product("rate"))
     assert np.isfinite(rate["SCI"][40:60, 40:60]).sum() >= 399
 
@@ -176,7 +184,8 @@ def test_nan_in_the_ramp_does_not_crash(workdir, imaging):
 def test_one_group_exposure_gives_documented_rates(workdir):
     """NGROUPS=1: jump is skipped; ramp_fit uses the single group with jwst's one-group suppression."""
     exp = _simulate(workdir, "one", exp_type="NRC_IMAGE", subarray="SUB64P", ngroups=1)
-    result = run_pipeline("calwebb_detector1", exp.path, refs_dir=workdir / "one_refs", out_dir=workdir / "one_out")
+    result = calibrate(exp.path, pipeline_alias="calwebb_detector1", refs_dir=workdir / "one_refs",
+                       out_dir=workdir / "one_out")
     steps = {s.name: s.status for s in result.steps}
     assert steps["jump"] == "SKIPPED" and steps["ramp_fit"] == "COMPLETE"
     rate = read_product(result.product("rate"))
@@ -193,7 +202,8 @@ def test_fully_saturated_pixels_are_flagged_not_fitted(workdir, imaging):
         data[:, :, 70:74, 70:74] = 65535
         hdul["SCI"] = fits.ImageHDU(data, header=hdul["SCI"].header, name="SCI")
         hdul.writeto(hot)
-    result = run_pipeline("calwebb_detector1", hot, refs_dir=workdir / "img_refs", out_dir=workdir / "sat_out")
+    result = calibrate(hot, pipeline_alias="calwebb_detector1", refs_dir=workdir / "img_refs",
+                       out_dir=workdir / "sat_out")
     rate = read_product(result.product("rate"))
     core = rate["DQ"][71:73, 71:73]
     assert ((core & Pixel.SATURATED) != 0).all() and ((core & Pixel.DO_NOT_USE) != 0).all()

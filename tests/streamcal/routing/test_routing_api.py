@@ -13,6 +13,7 @@ MODULES = [
     "streamcal.routing.registry",
     "streamcal.routing.route",
     "streamcal.routing.table",
+    "streamcal.routing.spec",
 ]
 
 

@@ -17,7 +17,6 @@ from streamcal.dq import Pixel
 from streamcal.errors import BadDataShapeError, MissingReferenceError
 from streamcal.kernels.image.calibrate import (
     MJYSR_TO_UJYA2,
-    assign_wcs,
     flat_field,
     match_nans_and_flags,
     photom,
@@ -25,8 +24,8 @@ from streamcal.kernels.image.calibrate import (
     subtract_background,
 )
 from streamcal.models import ImageData
-from streamcal.references import RefType
-from streamcal.steps import StepStatus
+from streamcal.steps import Context, NoReferences, StepStatus
+from streamcal.steps.image import AssignWcsStep
 
 NY, NX = 6, 8
 DNU, NO_FLAT = int(Pixel.DO_NOT_USE), int(Pixel.NO_FLAT_FIELD)
@@ -85,8 +84,7 @@ def test_flat_divides_and_propagates_the_variances_exactly():
     snap = _snapshot(image)
     flat = _ro(np.full((NY, NX), 2.0, np.float32))
     flat_err = _ro(np.full((NY, NX), 0.1, np.float32))
-    out, record = flat_field(image, flat, flat_err, _ro(np.zeros((NY, NX), np.uint32)),
-                             references=((RefType.FLAT, "flat.fits"),))
+    out, counts = flat_field(image, flat, flat_err, _ro(np.zeros((NY, NX), np.uint32)))
     _assert_unchanged(image, snap)
     expected = image.sci / 2.0
     np.testing.assert_allclose(out.sci, expected, rtol=1e-6)
@@ -96,9 +94,7 @@ def test_flat_divides_and_propagates_the_variances_exactly():
     np.testing.assert_allclose(_var_flat(out), (image.sci / 2.0) ** 2 * 0.1**2, rtol=1e-5)
     np.testing.assert_allclose(out.err, np.sqrt(1.0 + 2.25 + expected**2 * 0.01), rtol=1e-5)
     assert out.sci.dtype == np.float32 and _var_flat(out).dtype == np.float32 and out.dq.dtype == np.uint32
-    assert record.status is StepStatus.COMPLETE and record.name == "flat_field"
-    assert record.references == ((RefType.FLAT, "flat.fits"),)
-    assert record.counts == {"n_no_flat_field": 0, "n_do_not_use": 0}
+    assert counts == {"n_no_flat_field": 0, "n_do_not_use": 0}  # the step's provenance: test_image2_pipeline
 
 
 def test_nan_and_zero_flat_pixels_are_flagged_and_not_divided():
@@ -108,7 +104,7 @@ def test_nan_and_zero_flat_pixels_are_flagged_and_not_divided():
     fdq = np.zeros((NY, NX), np.uint32)
     fdq[4, 4] = NO_FLAT  # the reference says "no flat" but the pixel stays usable
     fdq[0, 7] = int(Pixel.UNRELIABLE_FLAT)
-    out, record = flat_field(image, _ro(flat), None, _ro(fdq))
+    out, counts = flat_field(image, _ro(flat), None, _ro(fdq))
     for y, x in ((1, 1), (2, 3)):
         assert out.dq[y, x] & (NO_FLAT | DNU) == NO_FLAT | DNU
         assert np.isnan(out.sci[y, x]) and np.isnan(out.err[y, x]) and np.isnan(_var_flat(out)[y, x])
@@ -116,7 +112,7 @@ def test_nan_and_zero_flat_pixels_are_flagged_and_not_divided():
     assert out.sci[4, 4] == 10.0 and out.var_poisson[4, 4] == 4.0
     assert out.dq[0, 7] == int(Pixel.UNRELIABLE_FLAT)  # flat DQ is OR-ed in
     assert out.sci[0, 0] == 5.0
-    assert record.counts == {"n_no_flat_field": 3, "n_do_not_use": 2}
+    assert counts == {"n_no_flat_field": 3, "n_do_not_use": 2}
     np.testing.assert_array_equal(_var_flat(out)[np.isfinite(out.sci)], 0.0)  # no flat ERR given: 0
 
 
@@ -190,9 +186,8 @@ def test_photom_converts_to_mjy_per_sr_and_writes_the_photometry_keywords():
     snap = _snapshot(flat_fielded)
     area = _ro(np.full((NY, NX), 1.01, np.float32))
     area_header = {"PIXAR_SR": 2.26e-14, "PIXAR_A2": 0.000961}
-    used = ((RefType.PHOTOM, "photom.fits"), (RefType.AREA, "area.fits"))
-    out, c, record = photom(flat_fielded, NIRCAM_TABLE, area, area_header, photom_header={"PIXAR_SR": 1.0},
-                            references=used)
+    out, c = photom(flat_fielded, NIRCAM_TABLE, area, area_header, photom_header={"PIXAR_SR": 1.0},
+                    reference="photom.fits")
     _assert_unchanged(flat_fielded, snap)
     assert c == pytest.approx(0.25)
     np.testing.assert_allclose(out.sci, flat_fielded.sci * 0.25, rtol=1e-7)
@@ -207,14 +202,13 @@ def test_photom_converts_to_mjy_per_sr_and_writes_the_photometry_keywords():
     assert (h["PIXAR_SR"], h["PIXAR_A2"]) == (2.26e-14, 0.000961)  # AREA header wins over PHOTOM's
     np.testing.assert_array_equal(out.area, area)
     assert out.area is not area  # a copy: the reference cache stays private
-    assert record.references == used and record.name == "photom"
 
 
 def test_pixel_area_falls_back_to_the_photom_header_and_area_is_optional():
-    out, _, _ = photom(make_image(), NIRCAM_TABLE, photom_header={"PIXAR_SR": 3e-14, "PIXAR_A2": 0.001})
+    out, _ = photom(make_image(), NIRCAM_TABLE, photom_header={"PIXAR_SR": 3e-14, "PIXAR_A2": 0.001})
     assert (out.sci_header["PIXAR_SR"], out.sci_header["PIXAR_A2"]) == (3e-14, 0.001)
     assert out.area is None
-    bare, _, _ = photom(make_image(), NIRCAM_TABLE)
+    bare, _ = photom(make_image(), NIRCAM_TABLE)
     assert "PIXAR_SR" not in bare.sci_header
 
 
@@ -244,7 +238,7 @@ def test_photom_row_selection(primary, table, expected):
 def test_no_matching_row_names_the_optical_path():
     with pytest.raises(MissingReferenceError, match=r"photom\.fits.*FILTER=F444W PUPIL=CLEAR"):
         photom(make_image(primary={"INSTRUME": "NIRCAM", "FILTER": "F444W", "PUPIL": "CLEAR"}), NIRCAM_TABLE,
-               references=((RefType.PHOTOM, "photom.fits"),))
+               reference="photom.fits")
     with pytest.raises(MissingReferenceError, match="no rows"):
         photom_row(_table([]), {"INSTRUME": "FGS"})
 
@@ -271,7 +265,7 @@ def test_background_is_a_sigma_clipped_mean_and_an_outlier_frame_value_is_reject
     bkgs = _backgrounds(values, errs=errs, dqs=dqs)
     science = make_image((2, NY, NX), sci=np.stack([np.full((NY, NX), 10.0), np.full((NY, NX), 20.0)]))
     snaps = [_snapshot(b) for b in (science, *bkgs)]
-    out, background, background_err, record = subtract_background(science, bkgs, sigma=3.0, maxiters=None)
+    out, background, background_err, counts = subtract_background(science, bkgs, sigma=3.0, maxiters=None)
     for image, snap in zip((science, *bkgs), snaps, strict=True):
         _assert_unchanged(image, snap)
     kept = levels[:3] + levels[4:]
@@ -284,8 +278,7 @@ def test_background_is_a_sigma_clipped_mean_and_an_outlier_frame_value_is_reject
     np.testing.assert_allclose(out.sci[1], 20.0 - background, rtol=1e-6)
     np.testing.assert_array_equal(out.err, science.err)
     np.testing.assert_array_equal(out.dq, int(Pixel.JUMP_DET))
-    assert record.name == "bkg_subtract" and record.status is StepStatus.COMPLETE
-    assert record.counts["n_backgrounds"] == 12 and record.counts["n_values_rejected"] == 1
+    assert counts["n_backgrounds"] == 12 and counts["n_values_rejected"] == 1
 
 
 def test_background_matches_astropy_sigma_clip_on_noisy_stacks():
@@ -306,14 +299,14 @@ def test_cube_backgrounds_are_clipped_over_integrations_then_across_exposures():
     dq_b = np.zeros((4, NY, NX), np.uint32)
     dq_b[1, 0, 0] = int(Pixel.SATURATED)
     bkgs = [make_image(a.shape, sci=a, err=0.2, root="a"), make_image(b.shape, sci=b, err=0.2, dq=dq_b, root="b")]
-    out, background, background_err, record = subtract_background(make_image(sci=7.0), bkgs)
+    out, background, background_err, counts = subtract_background(make_image(sci=7.0), bkgs)
     np.testing.assert_allclose(background, 2.0, rtol=1e-6)
     # per exposure: sqrt(11·0.2²)/11 and sqrt(4·0.2²)/4 = 0.1; across: sqrt(e_a² + e_b²)/2
     e_a, e_b = 0.2 / math.sqrt(11), 0.1
     np.testing.assert_allclose(background_err, math.sqrt(e_a**2 + e_b**2) / 2, rtol=1e-5)
     np.testing.assert_allclose(out.sci, 5.0, rtol=1e-6)
     assert out.dq[0, 0] == int(Pixel.SATURATED) and out.dq[1, 1] == 0
-    assert record.counts["n_values_rejected"] == NY * NX  # the 90s of exposure A
+    assert counts["n_values_rejected"] == NY * NX  # the 90s of exposure A
 
 
 def test_background_needs_matching_shapes_and_at_least_one_exposure():
@@ -331,7 +324,8 @@ def test_assign_wcs_writes_keywords_and_footprint_and_says_distortion_is_ignored
                        sci_header={"XREF_SCI": 4.5, "YREF_SCI": 3.5, "RA_REF": 80.5, "DEC_REF": -69.5,
                                    "ROLL_REF": 12.0, "V3I_YANG": -0.56, "VPARITY": -1})
     snap = _snapshot(image)
-    out, wcs, record = assign_wcs(image)
+    outcome = AssignWcsStep().apply(image, Context(header=image.primary, refs=NoReferences()))
+    out, wcs = outcome.model, outcome.model.wcs
     _assert_unchanged(image, snap)
     assert isinstance(wcs, WCS) and wcs.pixel_shape == (NX, NY)
     h = out.sci_header
@@ -341,7 +335,7 @@ def test_assign_wcs_writes_keywords_and_footprint_and_says_distortion_is_ignored
     assert h["PC1_1"] == pytest.approx(-math.cos(rel)) and h["PC1_2"] == pytest.approx(math.sin(rel))
     assert str(h["S_REGION"]).startswith("POLYGON ICRS ") and len(str(h["S_REGION"]).split()) == 10
     assert out.primary["R_DISTOR"] == "N/A"
-    assert "distortion" in record.note and record.status is StepStatus.COMPLETE
+    assert "distortion" in outcome.note and outcome.status is StepStatus.COMPLETE
     ra, dec = wcs.pixel_to_world_values(3.5, 2.5)  # CRPIX is 1-based
     assert (float(ra), float(dec)) == pytest.approx((80.5, -69.5))
     np.testing.assert_array_equal(out.sci, image.sci)

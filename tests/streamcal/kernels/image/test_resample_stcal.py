@@ -21,10 +21,11 @@ from gwcs import coordinate_frames as cf
 from scipy import ndimage
 from stcal.resample import Resample
 
+from streamcal.calibrate import calibrate
 from streamcal.kernels.image.resample import ResampleParams, output_wcs, pixel_map, resample
 from streamcal.kernels.image.wcs import imaging_wcs
 from streamcal.models import read_image
-from streamcal.pipelines import StageConfig, run_pipeline
+from streamcal.routing import RoutingConfig
 from streamcal.simulate import simulate_program, write_reference_set
 
 _BAD = 1 | 512  # DO_NOT_USE | NON_SCIENCE: the default good_bits "~DO_NOT_USE+NON_SCIENCE"
@@ -58,14 +59,15 @@ def _model(image, wcs, group):
 @pytest.fixture(scope="module")
 def inputs(tmp_path_factory):
     root = tmp_path_factory.mktemp("resample_stcal")
-    config = StageConfig.load()
+    config = RoutingConfig.load()
     program = simulate_program("imaging_dither", root / "raw")
     write_reference_set(root / "refs", only=[("NRCA1", "SUB160P")])
     images = []
     for exposure in program.exposures:
-        rate = run_pipeline("calwebb_detector1", exposure.path, refs_dir=root / "refs", out_dir=root / "out",
+        rate = calibrate(exposure.path, pipeline_alias="calwebb_detector1", refs_dir=root / "refs",
+                         out_dir=root / "out",
                             config=config).product("rate")
-        cal = run_pipeline("calwebb_image2", rate, refs_dir=root / "refs", out_dir=root / "out",
+        cal = calibrate(rate, pipeline_alias="calwebb_image2", refs_dir=root / "refs", out_dir=root / "out",
                            config=config).product("cal")
         image = read_image(cal)
         images.append((image, imaging_wcs(image.sci_header, image.shape, primary=image.primary)))

@@ -16,15 +16,16 @@ from stdatamodels.jwst import datamodels as dm
 
 import streamcal.kernels.image.wfs_combine as wfs_module
 import streamcal.pipelines.wfs_image3 as pipeline_module
+from streamcal.calibrate import calibrate
 from streamcal.dq import Pixel
 from streamcal.errors import AssociationError, BadDataShapeError, ConfigError
 from streamcal.kernels.image.wcs import imaging_wcs
 from streamcal.kernels.image.wfs_combine import WfsCombineResult, combine_pair, wcs_offset
 from streamcal.models import ImageData, write_image
-from streamcal.pipelines import StageConfig
-from streamcal.pipelines.wfs_image3 import WFS_COMBINE_DEFAULTS, run_wfs_image3, wfs_combine_parameters
-from streamcal.routing import load_pars
+from streamcal.pipelines import build_plan, pipeline
+from streamcal.routing import RoutingConfig, StageSpec, load_pars
 from streamcal.simulate.wcs import TanWcs
+from streamcal.steps.combine import WfsCombineStep
 
 DNU = np.uint32(Pixel.DO_NOT_USE)
 SKY_CRPIX = (60.0, 55.0)  # 1-based reference pixel of the sky image
@@ -208,14 +209,14 @@ def _write_asn(folder: Path, products) -> Path:
 
 @pytest.fixture(scope="module")
 def config():
-    return StageConfig.load()
+    return RoutingConfig.load()
 
 
 def test_pipeline_writes_a_wfscmb_imagemodel_and_a_quicklook(tmp_path, config):
     one, two = _pair(o1=(14, 21), o2=(20, 18))               # swapped: image 2 becomes the reference
     members = _write_pair(tmp_path, one, two)
     asn = _write_asn(tmp_path, [(PRODUCT, members)])
-    result = run_wfs_image3(ALIAS, asn, refs_dir=tmp_path / "refs", out_dir=tmp_path / "out", config=config)
+    result = calibrate(asn, pipeline_alias=ALIAS, refs_dir=tmp_path / "refs", out_dir=tmp_path / "out", config=config)
 
     product = tmp_path / "out" / f"{PRODUCT}_wfscmb.fits"
     assert result.products == (product, product.with_suffix(".png")) and result.product("wfscmb") == product
@@ -242,7 +243,7 @@ def test_pipeline_runs_every_product_and_names_the_result_after_the_asn(tmp_path
     members = _write_pair(tmp_path, one, two)
     other = PRODUCT.replace("nrca3", "nrca4")
     asn = _write_asn(tmp_path, [(PRODUCT, members), (other, members)])
-    result = run_wfs_image3(ALIAS, asn, refs_dir=tmp_path, out_dir=tmp_path / "out", config=config)
+    result = calibrate(asn, pipeline_alias=ALIAS, refs_dir=tmp_path, out_dir=tmp_path / "out", config=config)
     assert [p.name for p in result.products] == [f"{PRODUCT}_wfscmb.fits", f"{PRODUCT}_wfscmb.png",
                                                  f"{other}_wfscmb.fits", f"{other}_wfscmb.png"]
     assert result.exposure_id == asn.name.removesuffix(".json") and len(result.steps) == 2
@@ -254,7 +255,7 @@ def test_a_product_that_is_not_a_pair_is_an_association_error(tmp_path, config, 
     members = _write_pair(tmp_path, one, two)
     asn = _write_asn(tmp_path, [(PRODUCT, [*members, members[0]][:n_members])])
     with pytest.raises(AssociationError, match=f"{n_members} science members"):
-        run_wfs_image3(ALIAS, asn, refs_dir=tmp_path, out_dir=tmp_path / "out", config=config)
+        calibrate(asn, pipeline_alias=ALIAS, refs_dir=tmp_path, out_dir=tmp_path / "out", config=config)
     assert not (tmp_path / "out").exists()
 
 
@@ -263,12 +264,17 @@ def test_a_missing_member_file_is_named(tmp_path, config):
     first, _ = _write_pair(tmp_path, one, two)
     asn = _write_asn(tmp_path, [(PRODUCT, [first, "jw02586173001_03104_00009_nrca3_cal.fits"])])
     with pytest.raises(AssociationError, match=re.escape("jw02586173001_03104_00009_nrca3_cal.fits")):
-        run_wfs_image3(ALIAS, asn, refs_dir=tmp_path, out_dir=tmp_path / "out", config=config)
+        calibrate(asn, pipeline_alias=ALIAS, refs_dir=tmp_path, out_dir=tmp_path / "out", config=config)
+
+
+def _plan(pars):
+    return build_plan(pipeline(ALIAS), StageSpec.from_pars(ALIAS, pars))
 
 
 def test_the_shipped_parameter_file_gives_the_jwst_defaults(config):
-    (pars,) = config.pars.for_class("jwst.wfs_combine.WfsCombineStep")
-    assert wfs_combine_parameters(pars) == dict(WFS_COMBINE_DEFAULTS)
+    (pars,) = config.library.for_class("jwst.wfs_combine.WfsCombineStep")
+    assert _plan(pars).step("wfs_combine") == WfsCombineStep(do_refine=False, flip_dithers=True, psf_size=100,
+                                                             blur_size=10, n_size=2)
 
 
 @pytest.mark.parametrize(("parameters", "message"), [
@@ -278,10 +284,10 @@ def test_the_shipped_parameter_file_gives_the_jwst_defaults(config):
     ({"blur_size": 2.5}, "positive integer"),
 ])
 def test_bad_parameters_are_config_errors(tmp_path, config, parameters, message):
-    text = (Path(config.pars.directory) / "pars-wfscombinestep.yaml").read_text()
+    text = (Path(config.library.directory) / "pars-wfscombinestep.yaml").read_text()
     body = text.split("parameters:")[0] + "parameters: " + json.dumps(parameters) + "\nsteps: []\n"
     (tmp_path / "pars").mkdir()
     (tmp_path / "pars" / "pars-wfscombinestep.yaml").write_text(body)
     (pars,) = load_pars(tmp_path / "pars", registry=config.table.registry).files
     with pytest.raises(ConfigError, match=message):
-        wfs_combine_parameters(pars)
+        _plan(pars)

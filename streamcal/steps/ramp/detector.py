@@ -1,11 +1,13 @@
-"""Stage-1 steps on ramp blocks: each wraps one kernel, reads its references from the context, and reports.
+"""Stage-1 steps on ramp tiles: each wraps one kernel, reads its references from the context, and reports.
 
-The kernels do the science (``streamcal.kernels``); these classes only bind parameters and references to
-a row block. Row slicing of references happens here, so kernels stay block-agnostic.
+The kernels do the science (``streamcal.kernels.ramp``); these classes only bind parameters and references to
+a tile. Reference tiles are cut here, so kernels stay tile-agnostic. ``halo`` is how many pixels of context a
+step needs around a tile (saturation growth, jump neighbour flags); the tiled executor reads that much more.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -21,18 +23,20 @@ from streamcal.kernels.ramp.refpix import RefpixCorrection, RefpixEdges, apply_r
 from streamcal.kernels.ramp.saturation import flag_saturation
 from streamcal.kernels.ramp.superbias import subtract_superbias
 from streamcal.models.keywords import header_int
+from streamcal.models.ramp import DmsEdges, RampBlock
 from streamcal.references import RefType
-from streamcal.steps.base import ExposureContext, RampBlock, StepOutcome, StepStatus
+from streamcal.steps.base import StepOutcome, StepStatus
+from streamcal.steps.ramp.context import RampContext
 
 __all__ = [
     "DQInitStep",
     "DarkCurrentStep",
-    "DmsEdges",
     "FirstFrameStep",
     "GroupScaleStep",
     "JumpStep",
     "LastFrameStep",
     "LinearityStep",
+    "PreparedRefpix",
     "RefpixStep",
     "RscdStep",
     "SaturationStep",
@@ -43,8 +47,9 @@ _DONE = StepStatus.COMPLETE
 _SKIP = StepStatus.SKIPPED
 
 
-def _used(ctx: ExposureContext, *reftypes: RefType) -> tuple[tuple[RefType, str], ...]:
-    return tuple((r, ctx.ref(r).name) for r in reftypes)
+def _frmdivsr(ctx: RampContext) -> int | None:
+    value = ctx.header.get("FRMDIVSR")
+    return None if value in (None, "") else header_int(ctx.header, "FRMDIVSR")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -53,18 +58,10 @@ class GroupScaleStep:
     reference_types: ClassVar[tuple[RefType, ...]] = ()
     halo: ClassVar[int] = 0
 
-    def prepare(self, ctx: ExposureContext, edges: object) -> None:
-        frmdivsr = ctx.header.get("FRMDIVSR")
-        divisor = None if frmdivsr in (None, "") else header_int(ctx.header, "FRMDIVSR")
-        ctx.prepared["group_scale"] = divisor
-        if divisor is not None and divisor != ctx.nframes:
-            ctx.prepared["group_scale_factor"] = divisor / ctx.nframes
-
-    def apply(self, block: RampBlock, ctx: ExposureContext) -> StepOutcome[RampBlock]:
-        divisor = ctx.prepared.get("group_scale")
-        out = scale_groups(block.data, frmdivsr=divisor if isinstance(divisor, int) else None, nframes=ctx.nframes)
+    def apply(self, block: RampBlock, ctx: RampContext) -> StepOutcome[RampBlock]:
+        out = scale_groups(block.data, frmdivsr=_frmdivsr(ctx), nframes=ctx.nframes)
         if not out.applied:
-            return StepOutcome(block, _SKIP, note="FRMDIVSR equals NFRAMES or is absent")
+            return StepOutcome.skipped(block, "FRMDIVSR equals NFRAMES or is absent")
         return StepOutcome(block.replace(data=out.data), _DONE)
 
 
@@ -74,14 +71,10 @@ class DQInitStep:
     reference_types: ClassVar[tuple[RefType, ...]] = (RefType.MASK,)
     halo: ClassVar[int] = 0
 
-    def prepare(self, ctx: ExposureContext, edges: object) -> None:
-        ctx.ref(RefType.MASK)
-        ctx.prepared["dq_init"] = True
-
-    def apply(self, block: RampBlock, ctx: ExposureContext) -> StepOutcome[RampBlock]:
+    def apply(self, block: RampBlock, ctx: RampContext) -> StepOutcome[RampBlock]:
         out = initialize_dq(block.pixeldq, block.groupdq, mask=ctx.ref_tile(RefType.MASK, "DQ", block))
         return StepOutcome(block.replace(pixeldq=out.pixeldq, groupdq=out.groupdq), _DONE,
-                           _used(ctx, RefType.MASK), {"do_not_use_pixels": out.n_do_not_use})
+                           ctx.used(RefType.MASK), {"do_not_use_pixels": out.n_do_not_use})
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -91,10 +84,7 @@ class SaturationStep:
     halo: ClassVar[int] = 1
     n_pix_grow_sat: int = 1
 
-    def prepare(self, ctx: ExposureContext, edges: object) -> None:
-        ctx.ref(RefType.SATURATION)
-
-    def apply(self, block: RampBlock, ctx: ExposureContext) -> StepOutcome[RampBlock]:
+    def apply(self, block: RampBlock, ctx: RampContext) -> StepOutcome[RampBlock]:
         bias_ref = None if ctx.is_miri else ctx.refs.get(RefType.SUPERBIAS)
         bias = None if bias_ref is None else bias_ref.read("SCI", block.rows, block.cols)
         out = flag_saturation(block.data, block.groupdq, block.pixeldq,
@@ -102,7 +92,7 @@ class SaturationStep:
                               threshold_dq=ctx.ref_tile(RefType.SATURATION, "DQ", block),
                               n_grow=self.n_pix_grow_sat, nframes=ctx.nframes, bias=bias)
         return StepOutcome(block.replace(groupdq=out.groupdq, pixeldq=out.pixeldq), _DONE,
-                           _used(ctx, RefType.SATURATION), {"saturated_pixels": out.n_saturated})
+                           ctx.used(RefType.SATURATION), {"saturated_pixels": out.n_saturated})
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -111,40 +101,25 @@ class SuperbiasStep:
     reference_types: ClassVar[tuple[RefType, ...]] = (RefType.SUPERBIAS,)
     halo: ClassVar[int] = 0
 
-    def prepare(self, ctx: ExposureContext, edges: object) -> None:
-        ctx.ref(RefType.SUPERBIAS)
-        ctx.prepared["superbias"] = True
-
-    def apply(self, block: RampBlock, ctx: ExposureContext) -> StepOutcome[RampBlock]:
+    def apply(self, block: RampBlock, ctx: RampContext) -> StepOutcome[RampBlock]:
         out = subtract_superbias(block.data, block.pixeldq, bias=ctx.ref_tile(RefType.SUPERBIAS, "SCI", block),
                                  bias_dq=ctx.ref_tile(RefType.SUPERBIAS, "DQ", block))
-        return StepOutcome(block.replace(data=out.data, pixeldq=out.pixeldq), _DONE, _used(ctx, RefType.SUPERBIAS))
+        return StepOutcome(block.replace(data=out.data, pixeldq=out.pixeldq), _DONE, ctx.used(RefType.SUPERBIAS))
 
 
-@dataclass(frozen=True, slots=True)
-class DmsEdges:
-    """Raw edge rows and columns of a ramp as read from the file (DMS orientation, nothing applied yet)."""
-
-    rows: np.ndarray  # row indices (the first and last 4)
-    cols: np.ndarray  # column indices
-    row_data: np.ndarray  # (nints, ngroups, len(rows), nx) float32 DN
-    col_data: np.ndarray  # (nints, ngroups, ny, len(cols)) float32 DN
-    pixeldq: np.ndarray  # (ny, nx) uint32 from the file (zeros if absent)
-
-
-def _calibrated_edges(edges: DmsEdges, ctx: ExposureContext, fastaxis: int) -> RefpixEdges:
+def _calibrated_edges(edges: DmsEdges, ctx: RampContext, fastaxis: int, earlier: Sequence[object]) -> RefpixEdges:
     """The edges with the steps before refpix applied (group scaling, mask, superbias), in readout frame."""
-    scale = ctx.prepared.get("group_scale_factor", 1.0)
-    factor = np.float32(scale if isinstance(scale, float) else 1.0)
+    divisor = _frmdivsr(ctx) if any(isinstance(s, GroupScaleStep) for s in earlier) else None
+    factor = np.float32(divisor / ctx.nframes if divisor is not None and divisor != ctx.nframes else 1.0)
     rows_d = edges.row_data * factor
     cols_d = edges.col_data * factor
     row_dq, col_dq = edges.pixeldq[edges.rows], edges.pixeldq[:, edges.cols]
     everything = slice(0, edges.pixeldq.shape[0])
     # one read each: a column read loads every row anyway
-    if "dq_init" in ctx.prepared:
+    if any(isinstance(s, DQInitStep) for s in earlier):
         mask = ctx.ref(RefType.MASK).read("DQ", everything)
         row_dq, col_dq = row_dq | mask[edges.rows], col_dq | mask[:, edges.cols]
-    if "superbias" in ctx.prepared:
+    if any(isinstance(s, SuperbiasStep) for s in earlier):
         bias = np.nan_to_num(ctx.ref(RefType.SUPERBIAS).read("SCI", everything), nan=0.0)
         rows_d, cols_d = rows_d - bias[edges.rows], cols_d - bias[:, edges.cols]
     if abs(fastaxis) == 1:
@@ -153,8 +128,26 @@ def _calibrated_edges(edges: DmsEdges, ctx: ExposureContext, fastaxis: int) -> R
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class PreparedRefpix:
+    """The reference-pixel correction of one exposure, computed once from its edges, applied per tile."""
+
+    name: ClassVar[str] = "refpix"
+    reference_types: ClassVar[tuple[RefType, ...]] = ()
+    halo: ClassVar[int] = 0
+    correction: RefpixCorrection | None
+    why_not: str = ""
+
+    def apply(self, block: RampBlock, ctx: RampContext) -> StepOutcome[RampBlock]:
+        if self.correction is None or not self.correction.applied:
+            return StepOutcome.skipped(block, self.why_not or "no usable reference pixels")
+        return StepOutcome(block.replace(data=apply_refpix(block.data, self.correction, rows=block.rows,
+                                                           cols=block.cols)), _DONE)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class RefpixStep:
-    """NIR reference-pixel correction; computed once from the edges in ``prepare``, applied per block."""
+    """NIR reference-pixel correction: :meth:`prepare` computes it from the edges (with the steps before
+    refpix applied to them) and returns the :class:`PreparedRefpix` that corrects each tile."""
 
     name: ClassVar[str] = "refpix"
     reference_types: ClassVar[tuple[RefType, ...]] = ()
@@ -164,23 +157,19 @@ class RefpixStep:
     side_smoothing_length: int = 11
     side_gain: float = 1.0
 
-    def prepare(self, ctx: ExposureContext, edges: object) -> None:
-        if ctx.is_miri or not isinstance(edges, DmsEdges):
-            ctx.prepared["refpix"] = None
-            return
+    def prepare(self, ctx: RampContext, earlier: Sequence[object]) -> PreparedRefpix:
+        if ctx.is_miri:
+            return PreparedRefpix(correction=None, why_not="MIRI")
         fastaxis = header_int(ctx.header, "FASTAXIS", default=1)
-        ctx.prepared["refpix"] = refpix_correction(
-            _calibrated_edges(edges, ctx, fastaxis), fastaxis=fastaxis,
+        correction = refpix_correction(
+            _calibrated_edges(ctx.read_edges(), ctx, fastaxis, earlier), fastaxis=fastaxis,
             noutputs=header_int(ctx.header, "NOUTPUTS", default=1),
             odd_even_columns=self.odd_even_columns, use_side_ref_pixels=self.use_side_ref_pixels,
             side_smoothing_length=self.side_smoothing_length, side_gain=self.side_gain)
+        return PreparedRefpix(correction=correction)
 
-    def apply(self, block: RampBlock, ctx: ExposureContext) -> StepOutcome[RampBlock]:
-        correction = ctx.prepared.get("refpix")
-        if not isinstance(correction, RefpixCorrection) or not correction.applied:
-            return StepOutcome(block, _SKIP, note="no usable reference pixels" if not ctx.is_miri else "MIRI")
-        data = apply_refpix(block.data, correction, rows=block.rows, cols=block.cols)
-        return StepOutcome(block.replace(data=data), _DONE)
+    def apply(self, block: RampBlock, ctx: RampContext) -> StepOutcome[RampBlock]:
+        return self.prepare(ctx, ()).apply(block, ctx)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -189,76 +178,66 @@ class LinearityStep:
     reference_types: ClassVar[tuple[RefType, ...]] = (RefType.LINEARITY,)
     halo: ClassVar[int] = 0
 
-    def prepare(self, ctx: ExposureContext, edges: object) -> None:
-        ctx.ref(RefType.LINEARITY)
-
-    def apply(self, block: RampBlock, ctx: ExposureContext) -> StepOutcome[RampBlock]:
+    def apply(self, block: RampBlock, ctx: RampContext) -> StepOutcome[RampBlock]:
         out = correct_linearity(block.data, block.groupdq, block.pixeldq,
                                 coeffs=ctx.ref_tile(RefType.LINEARITY, "COEFFS", block),
                                 lin_dq=ctx.ref_tile(RefType.LINEARITY, "DQ", block))
-        return StepOutcome(block.replace(data=out.data, pixeldq=out.pixeldq), _DONE, _used(ctx, RefType.LINEARITY),
+        return StepOutcome(block.replace(data=out.data, pixeldq=out.pixeldq), _DONE, ctx.used(RefType.LINEARITY),
                            {"no_correction_pixels": out.n_no_correction})
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class DarkCurrentStep:
     """Subtracts the dark averaged to the science readout (:func:`~streamcal.kernels.ramp.dark_current.subtract_dark`
-    on each tile; ``prepare`` decides once whether the dark's readout allows it)."""
+    on each tile), unless the dark was averaged more coarsely than the science."""
 
     name: ClassVar[str] = "dark_current"
     reference_types: ClassVar[tuple[RefType, ...]] = (RefType.DARK,)
     halo: ClassVar[int] = 0
 
-    def prepare(self, ctx: ExposureContext, edges: object) -> None:
+    def apply(self, block: RampBlock, ctx: RampContext) -> StepOutcome[RampBlock]:
         ref = ctx.ref(RefType.DARK)
         nframes = header_int(ref.header, "NFRAMES", default=1)
         groupgap = header_int(ref.header, "GROUPGAP", default=0)
-        ctx.prepared["dark"] = nframes <= ctx.nframes and groupgap <= ctx.groupgap
-
-    def apply(self, block: RampBlock, ctx: ExposureContext) -> StepOutcome[RampBlock]:
-        if not ctx.prepared.get("dark"):
-            return StepOutcome(block, _SKIP, note="dark averaged more coarsely than the science")
-        ref = ctx.ref(RefType.DARK)
+        if not (nframes <= ctx.nframes and groupgap <= ctx.groupgap):
+            return StepOutcome.skipped(block, "dark averaged more coarsely than the science")
         out = subtract_dark(block.data, block.pixeldq, dark=ref.read("SCI", block.rows, block.cols),
                             dark_dq=ref.read("DQ", block.rows, block.cols), nframes=ctx.nframes,
                             groupgap=ctx.groupgap, int_start=header_int(ctx.header, "INTSTART", default=1))
-        return StepOutcome(block.replace(data=out.data, pixeldq=out.pixeldq), _DONE, _used(ctx, RefType.DARK))
+        return StepOutcome(block.replace(data=out.data, pixeldq=out.pixeldq), _DONE, ctx.used(RefType.DARK))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class _GroupFlagStep:
+class FirstFrameStep:
+    name: ClassVar[str] = "firstframe"
     reference_types: ClassVar[tuple[RefType, ...]] = ()
     halo: ClassVar[int] = 0
 
-    def prepare(self, ctx: ExposureContext, edges: object) -> None:
-        return None
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class FirstFrameStep(_GroupFlagStep):
-    name: ClassVar[str] = "firstframe"
-
-    def apply(self, block: RampBlock, ctx: ExposureContext) -> StepOutcome[RampBlock]:
+    def apply(self, block: RampBlock, ctx: RampContext) -> StepOutcome[RampBlock]:
         out = flag_first_frame(block.groupdq)
         return StepOutcome(block.replace(groupdq=out.groupdq), _DONE if out.applied else _SKIP)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class LastFrameStep(_GroupFlagStep):
+class LastFrameStep:
     name: ClassVar[str] = "lastframe"
+    reference_types: ClassVar[tuple[RefType, ...]] = ()
+    halo: ClassVar[int] = 0
 
-    def apply(self, block: RampBlock, ctx: ExposureContext) -> StepOutcome[RampBlock]:
+    def apply(self, block: RampBlock, ctx: RampContext) -> StepOutcome[RampBlock]:
         out = flag_last_frame(block.groupdq)
         return StepOutcome(block.replace(groupdq=out.groupdq), _DONE if out.applied else _SKIP)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class RscdStep(_GroupFlagStep):
+class RscdStep:
     name: ClassVar[str] = "rscd"
+    reference_types: ClassVar[tuple[RefType, ...]] = ()
+    halo: ClassVar[int] = 0
     int1_skip: int = 0
     int2_skip: int = 1
 
-    def apply(self, block: RampBlock, ctx: ExposureContext) -> StepOutcome[RampBlock]:
+    def apply(self, block: RampBlock, ctx: RampContext) -> StepOutcome[RampBlock]:
         out = flag_rscd(block.groupdq, int1_skip=self.int1_skip, int2_skip=self.int2_skip)
         return StepOutcome(block.replace(groupdq=out.groupdq), _DONE if out.applied else _SKIP)
 
@@ -275,13 +254,9 @@ class JumpStep:
     max_jump_to_flag_neighbors: float = 1000.0
     min_jump_to_flag_neighbors: float = 10.0
 
-    def prepare(self, ctx: ExposureContext, edges: object) -> None:
-        ctx.ref(RefType.GAIN)
-        ctx.ref(RefType.READNOISE)
-
-    def apply(self, block: RampBlock, ctx: ExposureContext) -> StepOutcome[RampBlock]:
+    def apply(self, block: RampBlock, ctx: RampContext) -> StepOutcome[RampBlock]:
         if block.data.shape[1] < 3:
-            return StepOutcome(block, _SKIP, note="fewer than 3 groups")
+            return StepOutcome.skipped(block, "fewer than 3 groups")
         out = detect_jumps(block.data, block.groupdq, gain=ctx.ref_tile(RefType.GAIN, "SCI", block),
                            readnoise=ctx.ref_tile(RefType.READNOISE, "SCI", block), nframes=ctx.nframes,
                            rejection_threshold=self.rejection_threshold,
@@ -290,5 +265,5 @@ class JumpStep:
                            flag_4_neighbors=self.flag_4_neighbors,
                            max_jump_to_flag_neighbors=self.max_jump_to_flag_neighbors,
                            min_jump_to_flag_neighbors=self.min_jump_to_flag_neighbors)
-        return StepOutcome(block.replace(groupdq=out.groupdq), _DONE, _used(ctx, RefType.GAIN, RefType.READNOISE),
+        return StepOutcome(block.replace(groupdq=out.groupdq), _DONE, ctx.used(RefType.GAIN, RefType.READNOISE),
                            {"jumps": out.n_jumps, "neighbors": out.n_neighbors})
