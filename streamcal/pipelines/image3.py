@@ -19,7 +19,7 @@ from streamcal.datamodels import Extension, write_fits
 from streamcal.errors import AssociationError
 from streamcal.kernels.image.catalog import CatalogResult, write_catalog
 from streamcal.kernels.image.resample import Mosaic
-from streamcal.kernels.image.wcs import imaging_wcs
+from streamcal.kernels.image.wcs import with_header_wcs
 from streamcal.models.image import ImageData, ImageSet, read_image, write_image
 from streamcal.pipelines.plan import Outputs, Pipeline, PipelineResult, Plan, RunRequest
 from streamcal.pipelines.products import write_with_quicklook
@@ -58,8 +58,7 @@ def read_members(asn: Asn, product: AsnProduct, asn_path: Path) -> ImageSet:
         image = read_image(p)
         if image.is_cube:
             raise AssociationError(f"{asn_path.name}: member {p.name} is a cube; image3 combines 2-D _cal images")
-        images.append(image.replace(wcs=imaging_wcs(image.sci_header, image.shape, primary=image.primary,
-                                                    source=p.name)))
+        images.append(with_header_wcs(image, source=p.name))
     return ImageSet(tuple(images))
 
 

@@ -32,7 +32,7 @@ from typing import Any, NamedTuple
 
 from streamcal.errors import ConfigError
 from streamcal.routing import RunSpec, StageSpec
-from streamcal.steps.base import StepRecord
+from streamcal.steps.base import Step, StepRecord
 
 __all__ = [
     "NoParameters",
@@ -143,7 +143,7 @@ class PlannedStep:
     """One step of a plan: its instance when it runs, else why it does not."""
 
     name: str
-    step: Any = None
+    step: Step[Any, Any] | None = None
     reason: str = ""
 
 
@@ -162,7 +162,7 @@ class Plan:
     provenance: Mapping[str, object] = field(default_factory=dict)
 
     @property
-    def steps(self) -> tuple[Any, ...]:
+    def steps(self) -> tuple[Step[Any, Any], ...]:
         """The step instances that run, in order."""
         return tuple(e.step for e in self.entries if e.step is not None)
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from streamcal.associations import AsnProduct, read_asn
 from streamcal.errors import AssociationError
-from streamcal.kernels.image.wcs import imaging_wcs, s_region, wcs_keywords
+from streamcal.kernels.image.wcs import s_region, wcs_keywords, with_header_wcs
 from streamcal.models.image import ImageData, ImageSet, read_image
 from streamcal.pipelines.plan import Outputs, Pipeline, PipelineResult, Plan, RunRequest
 from streamcal.pipelines.products import write_with_quicklook
@@ -38,9 +38,7 @@ def _pair(product: AsnProduct, asn_dir: Path, asn_name: str) -> ImageSet:
         if not path.is_file():
             raise AssociationError(f"{asn_name}: member {path.name} of product {product.name!r} "
                                    f"does not exist (looked for {path})")
-    images = [read_image(p) for p in paths]
-    return ImageSet(tuple(i.replace(wcs=imaging_wcs(i.sci_header, i.shape, primary=i.primary, source=i.root))
-                          for i in images))
+    return ImageSet(tuple(with_header_wcs(read_image(p)) for p in paths))
 
 
 def _run(request: RunRequest, plan: Plan) -> PipelineResult:

@@ -21,9 +21,11 @@ import numpy.typing as npt
 from astropy.wcs import WCS
 
 from streamcal.errors import MissingKeywordError
+from streamcal.models.image import ImageData
 from streamcal.models.keywords import header_float, header_int, header_str
 
-__all__ = ["NOMINAL_PIXEL_SCALE", "footprint", "imaging_wcs", "pixel_scale_arcsec", "s_region", "wcs_keywords"]
+__all__ = ["NOMINAL_PIXEL_SCALE", "footprint", "imaging_wcs", "pixel_scale_arcsec", "s_region", "wcs_keywords",
+           "with_header_wcs"]
 
 #: Nominal pixel scale, arcsec, when the header has no CDELT ([U] in the spec; NIRCam by channel).
 NOMINAL_PIXEL_SCALE: MappingProxyType[str, float] = MappingProxyType({
@@ -92,6 +94,18 @@ def imaging_wcs(sci_header: Mapping[str, object], shape: tuple[int, int], *,
     wcs.wcs.set()
     wcs.pixel_shape = (int(shape[1]), int(shape[0]))
     return wcs
+
+
+def with_header_wcs(image: ImageData, *, source: str | None = None) -> ImageData:
+    """``image`` with :attr:`ImageData.wcs` set to the TAN WCS of its SCI header (a ``_cal`` read back).
+
+    Raises
+    ------
+    MissingKeywordError
+        The SCI header lacks the pointing keywords. Not retriable.
+    """
+    return image.replace(wcs=imaging_wcs(image.sci_header, image.shape, primary=image.primary,
+                                         source=source or image.root))
 
 
 def wcs_keywords(wcs: WCS) -> dict[str, object]:
