@@ -1,4 +1,4 @@
-"""The calibrations of stage 2 on :class:`ImageData` (and guider rates): background, WCS, flat field, photom.
+"""The calibrations of stage 2 on :class:`ImageData`: background, WCS, photom (flat field: :mod:`.flat_field`).
 
 Pure functions (``jwst_spec.md`` §5.1–5.4, §4.12): no I/O, inputs never modified, each returns a named value
 with the new image and what it counted. The steps (:mod:`streamcal.steps.image`, :mod:`streamcal.steps.ramp`)
@@ -11,12 +11,7 @@ select the references and pass their arrays in.
 - :func:`assign_wcs` (§5.1): the distortion-free TAN WCS of :mod:`streamcal.kernels.image.wcs`; its keywords
   and S_REGION go into the SCI header and ``R_DISTOR = 'N/A'`` into the primary, saying that no
   distortion reference was applied.
-- :func:`flat_field` (§5.3): NaN or zero flat → NO_FLAT_FIELD|DO_NOT_USE and flat = 1 wherever
-  NO_FLAT_FIELD is set; SCI /= F, VAR_POISSON and VAR_RNOISE /= F², VAR_FLAT = SCI_after²·ERR_F²,
-  ERR = √(ΣVAR); then :func:`match_nans_and_flags` (§3).
-- :func:`flat_field_guider` (§4.12): guider rates have no VAR arrays (jwst's FlatFieldStep branches on the
-  model the same way): a flat that is not finite or not positive gives NO_FLAT_FIELD|DO_NOT_USE and a NaN
-  rate; elsewhere SCI/F and ERR = √((ERR/F)² + (SCI_after·ERR_F/F)²).
+- flat_field (§5.3, and the guider's convention): :mod:`streamcal.kernels.image.flat_field`.
 - :func:`photom` (§5.4): the PHOTOM row for the exposure's optical path, SCI/ERR ×C, VAR_* ×C²,
   PHOTMJSR/PHOTUJA2/PIXAR_SR/PIXAR_A2/BUNIT in the SCI header, the AREA map attached.
 """
@@ -32,7 +27,6 @@ import numpy as np
 import numpy.typing as npt
 from astropy.stats import sigma_clip
 
-from streamcal.dq import Pixel
 from streamcal.errors import BadDataShapeError, MissingReferenceError
 from streamcal.kernels.image.wcs import imaging_wcs, s_region, wcs_keywords
 from streamcal.models.image import ImageData
@@ -42,13 +36,8 @@ __all__ = [
     "MJYSR_TO_UJYA2",
     "BackgroundParams",
     "BackgroundResult",
-    "FlatResult",
-    "GuiderFlatResult",
     "PhotomResult",
     "assign_wcs",
-    "flat_field",
-    "flat_field_guider",
-    "match_nans_and_flags",
     "photom",
     "photom_row",
     "subtract_background",
@@ -59,8 +48,6 @@ F32 = npt.NDArray[np.float32]
 #: 1 MJy/sr in µJy/arcsec²: 1e12 µJy over the arcsec² in a steradian, (180·3600/π)² = 4.2545170296152e10.
 MJYSR_TO_UJYA2 = 1e12 / (180.0 * 3600.0 / math.pi) ** 2
 
-_DNU = np.uint32(Pixel.DO_NOT_USE)
-_NO_FLAT = np.uint32(Pixel.NO_FLAT_FIELD)
 _MISSING = frozenset({"", "N/A", "NONE", "ANY"})  # how a row (or header) says "no such element"
 
 
@@ -70,13 +57,6 @@ class BackgroundParams:
 
     sigma: float = 3.0
     maxiters: int | None = None
-
-
-class FlatResult(NamedTuple):
-    """flat_field: the new image and what it counted."""
-
-    image: ImageData
-    counts: dict[str, int]
 
 
 class BackgroundResult(NamedTuple):
@@ -93,14 +73,6 @@ class PhotomResult(NamedTuple):
 
     image: ImageData
     photmjsr: float
-
-
-class GuiderFlatResult(NamedTuple):
-    """flat_field on guider rates."""
-
-    sci: F32
-    err: F32
-    dq: npt.NDArray[np.uint32]
 
 
 def _clipped_mean(sci: F32, err: F32, *, sigma: float, maxiters: int | None) -> tuple[F32, F32, int]:
@@ -172,81 +144,6 @@ def assign_wcs(image: ImageData) -> ImageData:
     sci_header = {**image.sci_header, **wcs_keywords(wcs), "S_REGION": s_region(wcs)}
     primary = {**image.primary, "R_DISTOR": "N/A"}  # no distortion reference applied (TAN only)
     return image.replace(sci_header=sci_header, primary=primary, wcs=wcs)
-
-
-def match_nans_and_flags(image: ImageData) -> ImageData:
-    """§3: a non-finite SCI, ERR or VAR_* value sets DO_NOT_USE; DO_NOT_USE makes all of them NaN."""
-    planes = [image.sci, image.err, image.var_poisson, image.var_rnoise]
-    if image.var_flat is not None:
-        planes.append(image.var_flat)
-    invalid = np.zeros(image.sci.shape, bool)
-    for a in planes:
-        invalid |= ~np.isfinite(a)
-    dq = image.dq | np.where(invalid, _DNU, np.uint32(0))
-    bad = (dq & _DNU) != 0
-
-    def nan(a: F32 | None) -> F32 | None:
-        return None if a is None else np.where(bad, np.float32(np.nan), a).astype(np.float32)
-
-    return image.replace(dq=dq.astype(np.uint32), sci=nan(image.sci), err=nan(image.err),
-                         var_poisson=nan(image.var_poisson), var_rnoise=nan(image.var_rnoise),
-                         var_flat=nan(image.var_flat))
-
-
-def flat_field(image: ImageData, flat_sci: npt.ArrayLike, flat_err: npt.ArrayLike | None = None,
-               flat_dq: npt.ArrayLike | None = None) -> FlatResult:
-    """Divide by the flat (§5.3) and propagate the variances; then apply the NaN/DO_NOT_USE rule.
-
-    Parameters
-    ----------
-    image : ImageData
-        DN/s, 2-D or a cube (the flat applies to every plane).
-    flat_sci, flat_err, flat_dq : array_like, shape (ny, nx)
-        The FLAT reference cut to the subarray; a missing ERR is 0, a missing DQ is 0.
-    """
-    flat = np.asarray(flat_sci, dtype=np.float32)
-    if flat.shape != image.shape:
-        raise BadDataShapeError(f"{image.root}: flat is {flat.shape}, the image is {image.shape}")
-    ferr = np.zeros(image.shape, np.float32) if flat_err is None else np.asarray(flat_err, dtype=np.float32)
-    fdq = np.zeros(image.shape, np.uint32) if flat_dq is None else np.asarray(flat_dq, dtype=np.uint32)
-    unusable = ~np.isfinite(flat) | (flat == 0)
-    fdq = fdq | np.where(unusable, _NO_FLAT | _DNU, np.uint32(0))
-    no_flat = (fdq & _NO_FLAT) != 0
-    flat = np.where(no_flat, np.float32(1.0), flat)
-    flat2 = np.square(flat)
-    sci = (image.sci / flat).astype(np.float32)
-    var_poisson = (image.var_poisson / flat2).astype(np.float32)
-    var_rnoise = (image.var_rnoise / flat2).astype(np.float32)
-    var_flat = (np.square(sci) * np.square(ferr)).astype(np.float32)
-    err = np.sqrt(var_poisson + var_rnoise + var_flat).astype(np.float32)
-    out = match_nans_and_flags(image.replace(sci=sci, err=err, dq=(image.dq | fdq).astype(np.uint32),
-                                             var_poisson=var_poisson, var_rnoise=var_rnoise, var_flat=var_flat))
-    counts = {"n_no_flat_field": int(np.count_nonzero(no_flat)),
-              "n_do_not_use": int(np.count_nonzero(out.dq & _DNU))}
-    return FlatResult(out, counts)
-
-
-def flat_field_guider(rate: npt.ArrayLike, err: npt.ArrayLike, dq: npt.ArrayLike, flat: npt.ArrayLike,
-                      flat_err: npt.ArrayLike | None = None) -> GuiderFlatResult:
-    """Flat-field guider rates (§4.12; see the module docstring for the convention).
-
-    Parameters
-    ----------
-    rate, err : ndarray, shape (nints, ny, nx) or (ny, nx), float32
-    dq : ndarray, shape (ny, nx), uint32
-    flat, flat_err : ndarray, shape (ny, nx)
-        The FLAT reference cut to the subarray; a missing ERR counts as 0.
-    """
-    flat = np.asarray(flat)
-    rate, err = np.asarray(rate), np.asarray(err)
-    good = np.isfinite(flat) & (flat > 0)
-    safe = np.where(good, flat, 1.0).astype(np.float32)
-    out = rate / safe
-    rel = np.zeros_like(flat) if flat_err is None else np.where(good, np.asarray(flat_err) / safe, 0.0)
-    out_err = np.sqrt((err / safe) ** 2 + (out * rel) ** 2)
-    bad = (~good).astype(np.uint32) * np.uint32(Pixel.NO_FLAT_FIELD | Pixel.DO_NOT_USE)
-    return GuiderFlatResult(np.where(good, out, np.nan).astype(np.float32), out_err.astype(np.float32),
-                            np.asarray(dq) | bad)
 
 
 def _text(value: object) -> str:

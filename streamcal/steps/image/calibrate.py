@@ -1,6 +1,7 @@
 """The calibrating steps of calwebb_image2 (``jwst_spec.md`` §5.1–5.4) on one exposure's image or cube.
 
-Each binds the kernels of :mod:`streamcal.kernels.image.calibrate` to the exposure's references:
+Each binds the kernels of :mod:`streamcal.kernels.image.calibrate` and :mod:`~streamcal.kernels.image.flat_field` to
+the exposure's references:
 bkg_subtract (only when the exposure has background members: :attr:`ImageContext.backgrounds`), assign_wcs
 (the distortion-free TAN WCS), flat_field (FLAT), photom (PHOTOM, and AREA when the store has one).
 """
@@ -10,7 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
-from streamcal.kernels.image.calibrate import BackgroundParams, assign_wcs, flat_field, photom, subtract_background
+from streamcal.kernels.image.calibrate import BackgroundParams, assign_wcs, photom, subtract_background
+from streamcal.kernels.image.flat_field import flat_field
 from streamcal.models.image import ImageData
 from streamcal.references import RefType
 from streamcal.steps.base import Context, StepOutcome, StepStatus

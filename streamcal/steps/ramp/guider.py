@@ -3,7 +3,7 @@
 Guider ramps are small (8² to 2048² pixels, 2–8 groups) and are calibrated whole: dq_init is stage 1's
 (:class:`~streamcal.steps.ramp.detector.DQInitStep` on the whole ramp), guider_cds turns the ramp into
 :class:`~streamcal.models.ramp.GuiderRates`, and flat_field divides them by the flat (guider products carry
-no VAR arrays: the flat's error goes into ERR, :func:`~streamcal.kernels.image.calibrate.flat_field_guider`).
+no VAR arrays: the flat's error goes into ERR, :func:`~streamcal.kernels.image.flat_field.flat_field_guider`).
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
-from streamcal.kernels.image.calibrate import flat_field_guider
+from streamcal.kernels.image.flat_field import flat_field_guider
 from streamcal.kernels.ramp.guider_cds import guider_cds, guider_mode
 from streamcal.models.keywords import header_float
 from streamcal.models.ramp import GuiderRates, RampBlock

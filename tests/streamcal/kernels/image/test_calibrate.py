@@ -17,12 +17,11 @@ from streamcal.dq import Pixel
 from streamcal.errors import BadDataShapeError, MissingReferenceError
 from streamcal.kernels.image.calibrate import (
     MJYSR_TO_UJYA2,
-    flat_field,
-    match_nans_and_flags,
     photom,
     photom_row,
     subtract_background,
 )
+from streamcal.kernels.image.flat_field import flat_field, match_nans_and_flags
 from streamcal.models import ImageData
 from streamcal.steps import Context, NoReferences, StepStatus
 from streamcal.steps.image import AssignWcsStep
