@@ -29,9 +29,9 @@ from typing import TextIO
 
 from services.calibrate import add_calibrate_command, calibrate_command
 from services.commands import add_backbone_commands, deadletters_command, run_command, serve_command
-from streamcal.datamodels import read_headers
+from services.router import decide_file
 from streamcal.errors import StreamcalError
-from streamcal.routing import Route, RoutingTable, load_routing_table, route
+from streamcal.routing import Route, RoutingConfig
 from streamcal.simulate import PROGRAMS, ProgramResult, simulate_program, write_reference_set
 
 __all__ = ["main"]
@@ -46,18 +46,18 @@ def _table(rows: Sequence[Sequence[str]], header: Sequence[str], out: TextIO) ->
         print(line.format(*row), file=out)
 
 
-def _route_one(path: Path, table: RoutingTable) -> Route | StreamcalError | OSError:
+def _route_one(path: Path, config: RoutingConfig) -> Route | StreamcalError | OSError:
     try:
-        headers = read_headers(path)
-        return route(headers.primary, table, source=path.name)
+        return decide_file(path, config.table, config.library).route
     except (StreamcalError, OSError) as exc:
         return exc
 
 
 def route_files(paths: Sequence[Path], *, as_json: bool, out: TextIO) -> int:
-    """Print each file's route (or why it has none); returns the number of files that could not be routed."""
-    table = load_routing_table()
-    results = [(p, _route_one(p, table)) for p in paths]
+    """Print each file's route as the router decides it (or why it has none); returns the number of files that
+    could not be routed."""
+    config = RoutingConfig.load()
+    results = [(p, _route_one(p, config)) for p in paths]
     failures = sum(1 for _, r in results if not isinstance(r, Route))
     if as_json:
         records = []

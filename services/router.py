@@ -25,7 +25,7 @@ from streamcal.associations import Asn, candidate_key, read_asn
 from streamcal.datamodels import ExposureName, read_headers
 from streamcal.routing import ParsLibrary, Route, RoutingTable, RunSpec, decide_spec
 
-__all__ = ["RoutedExposure", "Router", "route_exposure"]
+__all__ = ["RoutedExposure", "Router", "decide_file", "route_exposure"]
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +45,17 @@ class RoutedExposure:
     @property
     def route(self) -> Route:
         return self.spec.route
+
+
+def decide_file(path: Path, table: RoutingTable, library: ParsLibrary) -> RunSpec:
+    """The run specification of a raw file from a header-only read (what ``streamcal route`` prints).
+
+    Raises
+    ------
+    NotFitsError, CorruptFileError, UnknownExposureTypeError, BadKeywordValueError
+        Not retriable.
+    """
+    return decide_spec(read_headers(path).primary, table=table, library=library, source=path.name)
 
 
 def route_exposure(path: Path, table: RoutingTable, library: ParsLibrary) -> RoutedExposure:
