@@ -34,7 +34,7 @@ from services.watcher import Watcher
 from services.worker import Worker
 from streamcal.errors import ConfigError
 from streamcal.pipelines import check_pars, implemented_aliases
-from streamcal.routing import ParsLibrary, RoutingConfig, RoutingTable
+from streamcal.routing import RoutingConfig
 
 __all__ = ["ROLES", "Process", "RunResult", "build_process", "run_system", "serve"]
 
@@ -52,8 +52,7 @@ class Process:
     metrics: Metrics
     deadletters: DeadLetters
     activity: Activity
-    table: RoutingTable
-    library: ParsLibrary
+    config: RoutingConfig
     services: list[Service] = field(default_factory=list)
     watcher: Watcher | None = None
     workers: list[Worker] = field(default_factory=list)
@@ -104,7 +103,7 @@ async def build_process(settings: Settings, stack: AsyncExitStack, *, roles: Seq
     """
     config = RoutingConfig.load(settings.config_dir)
     table, library = config.table, config.library
-    checked = check_pars(library, table.registry)
+    checked = check_pars(config)
     log.info("configuration: %d EXP_TYPE routes, %d parameter files (%d checked against their pipeline's steps)",
              len(table.exp_types), len(library.files), checked)
     aliases = table.registry.aliases
@@ -113,7 +112,7 @@ async def build_process(settings: Settings, stack: AsyncExitStack, *, roles: Seq
     store = None
     if isinstance(bus, InMemoryBus) and settings.products_dir is not None:
         store = DeadLetterStore(settings.products_dir / "deadletter")
-    proc = Process(settings, bus, metrics, DeadLetters(bus, metrics, store), Activity(), table, library)
+    proc = Process(settings, bus, metrics, DeadLetters(bus, metrics, store), Activity(), config)
     if observe:
         # A new group reads a Kafka topic from its beginning: count only what happens from now on.
         since = None if isinstance(bus, InMemoryBus) else utcnow()
@@ -135,20 +134,20 @@ async def _add_role(proc: Process, role: str, stack: AsyncExitStack, pipelines: 
         assert s.ingest_dir is not None and s.products_dir is not None
         store = proc.deadletters.store
         proc.watcher = Watcher(bus=bus, metrics=metrics, ingest_dir=s.ingest_dir, products_dir=s.products_dir,
-                               library=proc.library,
+                               config=proc.config,
                                gate=Gate(settle_polls=s.settle_polls, corrupt_after_s=s.corrupt_after_s),
                                poll_interval_s=s.poll_interval_s, rescan_interval_s=s.rescan_interval_s,
                                force_polling=s.force_polling, dead_lettered=store.has if store else None,
                                activity=proc.activity)
         proc.services.append(proc.watcher)
     elif role == "router":
-        proc.services.append(Router(bus=bus, metrics=metrics, deadletters=proc.deadletters, table=proc.table,
-                                    library=proc.library, policy=policy, activity=proc.activity))
+        proc.services.append(Router(bus=bus, metrics=metrics, deadletters=proc.deadletters, config=proc.config,
+                                    policy=policy, activity=proc.activity))
     elif role == "tracker":
         s.require("products_dir")
         assert s.products_dir is not None
         proc.services.append(Tracker(bus=bus, metrics=metrics, deadletters=proc.deadletters,
-                                     products_dir=s.products_dir, library=proc.library,
+                                     products_dir=s.products_dir, config=proc.config,
                                      deadline_s=s.association_deadline_s,
                                      sweep_interval_s=s.sweep_interval_s, policy=policy, activity=proc.activity))
     elif role == "worker":
@@ -162,7 +161,7 @@ async def _add_workers(proc: Process, stack: AsyncExitStack, pipelines: Sequence
     s = proc.settings
     s.require("refs_dir", "products_dir")
     assert s.refs_dir is not None and s.products_dir is not None
-    known = set(proc.table.registry.aliases)
+    known = set(proc.config.table.registry.aliases)
     chosen = list(pipelines) if pipelines is not None else sorted(implemented_aliases() & known)
     missing = [a for a in chosen if a not in implemented_aliases()]
     if missing:

@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TextIO
 
+from services.settings import load_settings
 from streamcal.calibrate import calibrate
 from streamcal.errors import StreamcalError
 from streamcal.pipelines import PipelineResult, implemented_aliases
@@ -35,6 +36,8 @@ def add_calibrate_command(sub: argparse._SubParsersAction) -> None:
     cal.add_argument("--out", type=Path, required=True, help="folder for the products")
     cal.add_argument("--save-ramp", action="store_true", help="also write the calibrated ramp (_ramp)")
     cal.add_argument("--workers", type=int, default=1, help="threads per exposure (stage 1)")
+    cal.add_argument("--config", type=Path, help="configuration folder (default: $STREAMCAL_CONFIG_DIR, else the "
+                                                 "shipped configs/)")
 
 
 def _one(path: Path, args: argparse.Namespace, config: RoutingConfig) -> PipelineResult:
@@ -46,7 +49,7 @@ def calibrate_command(args: argparse.Namespace, out: TextIO) -> int:
     """Calibrate each file; returns 0 if all succeeded, 1 otherwise."""
     failures = 0
     started = time.perf_counter()
-    config = RoutingConfig.load()
+    config = RoutingConfig.load(load_settings({"config_dir": args.config}).config_dir)
     files: Sequence[Path] = args.files
     for n, path in enumerate(files, 1):
         print(f"[{n}/{len(files)}] {path.name}", file=out, flush=True)

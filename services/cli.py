@@ -30,6 +30,7 @@ from typing import TextIO
 from services.calibrate import add_calibrate_command, calibrate_command
 from services.commands import add_backbone_commands, deadletters_command, run_command, serve_command
 from services.router import decide_file
+from services.settings import load_settings
 from streamcal.errors import StreamcalError
 from streamcal.routing import Route, RoutingConfig
 from streamcal.simulate import PROGRAMS, ProgramResult, simulate_program, write_reference_set
@@ -53,10 +54,10 @@ def _route_one(path: Path, config: RoutingConfig) -> Route | StreamcalError | OS
         return exc
 
 
-def route_files(paths: Sequence[Path], *, as_json: bool, out: TextIO) -> int:
+def route_files(paths: Sequence[Path], *, as_json: bool, out: TextIO, config_dir: Path | None = None) -> int:
     """Print each file's route as the router decides it (or why it has none); returns the number of files that
-    could not be routed."""
-    config = RoutingConfig.load()
+    could not be routed. ``config_dir``: the configuration folder (default: settings, else the shipped one)."""
+    config = RoutingConfig.load(load_settings({"config_dir": config_dir}).config_dir)
     results = [(p, _route_one(p, config)) for p in paths]
     failures = sum(1 for _, r in results if not isinstance(r, Route))
     if as_json:
@@ -120,7 +121,7 @@ def _demo(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def _route(args: argparse.Namespace, out: TextIO) -> int:
-    return 1 if route_files(args.files, as_json=args.json, out=out) else 0
+    return 1 if route_files(args.files, as_json=args.json, out=out, config_dir=args.config) else 0
 
 
 #: ``streamcal.datamodels.quicklook.STRETCHES``, spelled out so that the parser does not import astropy.wcs,
@@ -170,6 +171,8 @@ def _parser() -> argparse.ArgumentParser:
     rt = sub.add_parser("route", help="print the route of each exposure")
     rt.add_argument("files", nargs="+", type=Path)
     rt.add_argument("--json", action="store_true", help="machine-readable output")
+    rt.add_argument("--config", type=Path, help="configuration folder (default: $STREAMCAL_CONFIG_DIR, else the "
+                                                "shipped configs/)")
     demo = sub.add_parser("demo", help="simulate the demo program and route every exposure")
     demo.add_argument("--workdir", type=Path, default=Path("demo"))
     demo.add_argument("--seed", type=int, default=20240611)

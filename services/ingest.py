@@ -33,7 +33,7 @@ from services.products import route_finished
 from streamcal.datamodels import ExposureName, read_header, read_headers, split_suffix
 from streamcal.datamodels.fitsio import FITS_BLOCK
 from streamcal.errors import StreamcalError
-from streamcal.routing import ParsLibrary, RunSpec
+from streamcal.routing import RoutingConfig, RunSpec
 
 __all__ = ["Gate", "arrival", "eligible", "file_id", "file_kind", "finished", "looks_whole", "product_index",
            "stat_all"]
@@ -194,10 +194,10 @@ def product_index(products_dir: Path) -> dict[str, list[Path]]:
     return index
 
 
-def _recorded_spec(products: list[Path], library: ParsLibrary) -> RunSpec | None:
+def _recorded_spec(products: list[Path], config: RoutingConfig) -> RunSpec | None:
     for product in products:
         try:
-            spec = RunSpec.from_header(read_header(product), library, source=product.name)
+            spec = RunSpec.from_header(read_header(product), config, source=product.name)
         except (StreamcalError, OSError):
             continue
         if spec is not None:
@@ -205,17 +205,20 @@ def _recorded_spec(products: list[Path], library: ParsLibrary) -> RunSpec | None
     return None
 
 
-def finished(path: Path, *, products: Mapping[str, list[Path]], products_dir: Path, library: ParsLibrary,
+def finished(path: Path, *, products: Mapping[str, list[Path]], products_dir: Path, config: RoutingConfig,
              dead_lettered: Callable[[str], bool]) -> bool:
     """Whether the startup rescan can skip a file (see the module docstring); ``products`` is
     :func:`product_index` of ``products_dir``. Never raises."""
     kind = file_kind(path)
     if kind == "asn":
         return (products_dir / path.name).exists()
-    root = file_id(path)
-    if dead_lettered(root):
+    if dead_lettered(file_id(path)):
         return True
-    spec = _recorded_spec(products.get(root, []), library)
+    try:  # products are named from the header (a renamed raw file still finds its products)
+        root = ExposureName.from_header(read_header(path), source=path.name).root
+    except (StreamcalError, OSError):
+        return False
+    spec = _recorded_spec(products.get(root, []), config)
     if spec is None:
         return False
     try:

@@ -18,7 +18,7 @@ from services.products import outputs_of
 from streamcal.associations import Asn, build_asn, candidate_key
 from streamcal.datamodels import ExposureName, read_header, split_suffix
 from streamcal.errors import StreamcalError
-from streamcal.routing import ParsLibrary, Route, RunSpec
+from streamcal.routing import Route, RoutingConfig, RunSpec
 
 __all__ = [
     "HeaderCache",
@@ -68,7 +68,7 @@ class HeaderCache:
         return header
 
 
-def _member(path: Path, cache: HeaderCache, library: ParsLibrary) -> Member | None:
+def _member(path: Path, cache: HeaderCache, config: RoutingConfig) -> Member | None:
     """The member a stage-2 product is, or None (not a stage-2 product of a route with a stage 3)."""
     try:
         mtime = path.stat().st_mtime_ns
@@ -78,7 +78,7 @@ def _member(path: Path, cache: HeaderCache, library: ParsLibrary) -> Member | No
     if hit is not None and hit[0] == mtime:
         return hit[1]
     try:
-        member = _evaluate(path, cache, library)
+        member = _evaluate(path, cache, config)
     except OSError as exc:  # storage trouble: not remembered, asked again next time
         log.debug("cannot read %s now (%s)", path.name, exc)
         return None
@@ -86,15 +86,17 @@ def _member(path: Path, cache: HeaderCache, library: ParsLibrary) -> Member | No
     return member
 
 
-def _evaluate(path: Path, cache: HeaderCache, library: ParsLibrary) -> Member | None:
+def _evaluate(path: Path, cache: HeaderCache, config: RoutingConfig) -> Member | None:
     try:
         root, _ = split_suffix(path)
         header = cache.primary(path)
-        spec = RunSpec.from_header(header, library, source=path.name)
+        spec = RunSpec.from_header(header, config, source=path.name)
         if spec is None:
             return None
         found = spec.route
         if found.asn_type is None or found.stage3 is None or found.stage2 is None:
+            return None
+        if header.get("PIPELINE") != found.stage2:  # made by another pipeline (calibrate --pipeline)
             return None
         if outputs_of(found.stage2, root, spec).member != path.name:
             return None
@@ -105,7 +107,7 @@ def _evaluate(path: Path, cache: HeaderCache, library: ParsLibrary) -> Member | 
     return Member(path, root, header, spec, key)
 
 
-def scan_members(products_dir: Path, library: ParsLibrary, cache: HeaderCache, *,
+def scan_members(products_dir: Path, config: RoutingConfig, cache: HeaderCache, *,
                  prefix: str = "jw") -> list[Member]:
     """Every association member among the products whose name starts with ``prefix``.
 
@@ -114,7 +116,7 @@ def scan_members(products_dir: Path, library: ParsLibrary, cache: HeaderCache, *
     modification time).
     """
     paths: Iterable[Path] = sorted(products_dir.glob(f"{prefix}*.fits"))
-    members = [_member(p, cache, library) for p in paths]
+    members = [_member(p, cache, config) for p in paths]
     return [m for m in members if m is not None]
 
 
@@ -143,9 +145,13 @@ def asn_path_for(products_dir: Path, asn: Asn) -> Path:
 
 
 def stage3_products(products_dir: Path, asn: Asn, spec: RunSpec) -> list[Path]:
-    """Stage-3 products already written for an ASN (those its stage-3 pipeline declares)."""
+    """Stage-3 products already written for an ASN (those its stage-3 pipeline declares; none for a stage 3
+    streamcal does not implement, whose work waits in its topic)."""
     assert spec.route.stage3 is not None
-    names = outputs_of(spec.route.stage3, asn.products[0].name, spec).products
+    try:
+        names = outputs_of(spec.route.stage3, asn.products[0].name, spec).products
+    except StreamcalError:
+        return []
     return [products_dir / n for n in names if (products_dir / n).exists()]
 
 

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from streamcal.datamodels import read_header
+from streamcal.errors import StreamcalError
 from streamcal.pipelines import Outputs, pipeline
 from streamcal.routing import RunSpec
 
@@ -28,13 +30,17 @@ def expected_products(alias: str, root: str, spec: RunSpec, products_dir: Path) 
 
 
 def products_done(paths: tuple[Path, ...] | None, newer_than: Path) -> bool:
-    """Every path exists and none is older than ``newer_than`` (a re-delivered input is redone)."""
+    """Every path exists, none is older than ``newer_than`` (a re-delivered input is redone), and the first
+    records its run specification (a product made before streamcal recorded one is made again, once, so that
+    the tracker and the startup rescan can read it)."""
     if not paths:
         return False
     try:
         floor = newer_than.stat().st_mtime_ns
-        return all(p.stat().st_mtime_ns >= floor for p in paths)
-    except OSError:
+        if not all(p.stat().st_mtime_ns >= floor for p in paths):
+            return False
+        return read_header(paths[0]).get("SCSTAGE1") is not None
+    except (OSError, StreamcalError):
         return False
 
 

@@ -23,7 +23,7 @@ from services.outcomes import Ignored
 from services.runtime import log_context
 from streamcal.associations import Asn, candidate_key, read_asn
 from streamcal.datamodels import ExposureName, read_headers
-from streamcal.routing import ParsLibrary, Route, RoutingTable, RunSpec, decide_spec
+from streamcal.routing import ParsLibrary, Route, RoutingConfig, RoutingTable, RunSpec, decide_spec
 
 __all__ = ["RoutedExposure", "Router", "decide_file", "route_exposure"]
 
@@ -91,7 +91,7 @@ class Router:
     ----------
     bus, metrics, deadletters
         Shared plumbing.
-    table, library : RoutingTable, ParsLibrary
+    config : RoutingConfig
         The routing table and the parameter files, loaded (and checked) once at start.
     policy : RetryPolicy
     activity : Activity, optional
@@ -99,12 +99,11 @@ class Router:
 
     name = "router"
 
-    def __init__(self, *, bus: Bus, metrics: Metrics, deadletters: DeadLetters, table: RoutingTable,
-                 library: ParsLibrary, policy: RetryPolicy, activity: Activity | None = None) -> None:
+    def __init__(self, *, bus: Bus, metrics: Metrics, deadletters: DeadLetters, config: RoutingConfig,
+                 policy: RetryPolicy, activity: Activity | None = None) -> None:
         self.bus = bus
         self.metrics = metrics
-        self.table = table
-        self.library = library
+        self.config = config
         self.consumer = Consumer(name=self.name, bus=bus, topics=[ARRIVED], group=GROUP, handler=self.handle,
                                  metrics=metrics, deadletters=deadletters, policy=policy, concurrency=4,
                                  activity=activity)
@@ -128,7 +127,7 @@ class Router:
                 await self._route(event)
 
     async def _route(self, event: ExposureArrived) -> None:
-        routed = await asyncio.to_thread(route_exposure, event.path, self.table, self.library)
+        routed = await asyncio.to_thread(route_exposure, event.path, self.config.table, self.config.library)
         found = routed.spec.route
         with log_context(exposure_id=routed.exposure_id, exp_type=found.exp_type, pipeline=found.stage1):
             item = WorkItem(pipeline=found.stage1, input_path=event.path, raw_path=event.path,

@@ -5,10 +5,11 @@ runner's ``processes`` bounds how many run at once. Two runners exist:
 
 - :class:`services.pool.PipelinePool` — a process pool with a per-run timeout that recycles stuck or broken
   processes: what services use;
-- :class:`InProcessRunner` — threads of this process. Numpy still never runs on the event loop, but a run that
-  exceeds its timeout cannot be stopped (its thread finishes in the background) and a crash takes the process
-  with it; for tests of the services' own logic and for one-off tools, where spawning interpreters and
-  importing the calibration code into each would cost more than the work.
+- :class:`InProcessRunner` — threads of this process (asyncio's default executor). Numpy still never runs on the
+  event loop, but a run that exceeds its timeout cannot be stopped: its thread finishes in the background while
+  its slot is already given to the next run, so ``processes`` is not a hard limit after a timeout; a crash takes
+  the process with it. For tests of the services' own logic and for one-off tools, where spawning interpreters
+  and importing the calibration code into each would cost more than the work.
 """
 
 from __future__ import annotations

@@ -52,7 +52,7 @@ from services.outcomes import Ignored, Outcome, classify, outcome_of
 from services.runtime import log_context
 from streamcal.associations import Asn, is_complete, member_paths, read_asn, write_asn
 from streamcal.errors import AssociationError, MalformedEventError, StreamcalError
-from streamcal.routing import ParsLibrary, RunSpec
+from streamcal.routing import RoutingConfig, RunSpec
 
 __all__ = ["GROUP", "Tracker"]
 
@@ -78,8 +78,8 @@ class Tracker:
     bus, metrics, deadletters
         Shared plumbing.
     products_dir : Path
-    library : ParsLibrary
-        The parameter files, to read the run specification products record (:meth:`RunSpec.from_header`).
+    config : RoutingConfig
+        To read the run specification products record (:meth:`RunSpec.from_header`).
     deadline_s, sweep_interval_s : float
         Partial release after ``deadline_s``; checked every ``sweep_interval_s``.
     policy : RetryPolicy
@@ -89,13 +89,13 @@ class Tracker:
     name = "tracker"
 
     def __init__(self, *, bus: Bus, metrics: Metrics, deadletters: DeadLetters, products_dir: Path,
-                 library: ParsLibrary, deadline_s: float, sweep_interval_s: float, policy: RetryPolicy,
+                 config: RoutingConfig, deadline_s: float, sweep_interval_s: float, policy: RetryPolicy,
                  activity: Activity | None = None) -> None:
         self.bus = bus
         self.metrics = metrics
         self.deadletters = deadletters
         self.products_dir = products_dir
-        self.library = library
+        self.config = config
         self.deadline_s = deadline_s
         self.sweep_interval_s = sweep_interval_s
         self.cache = HeaderCache()
@@ -127,7 +127,7 @@ class Tracker:
     # -- rebuild ---------------------------------------------------------------------------------------
     async def rebuild(self) -> None:
         """Derive the state from storage; release what completed (or whose release was lost) meanwhile."""
-        members = await asyncio.to_thread(scan_members, self.products_dir, self.library, self.cache)
+        members = await asyncio.to_thread(scan_members, self.products_dir, self.config, self.cache)
         groups: dict[str, list[Member]] = {}
         for member in members:
             groups.setdefault(member.key, []).append(member)
@@ -191,7 +191,7 @@ class Tracker:
             log.info("%s: %d member(s) done, waiting for more", key, len(group))
 
     async def _members(self, key: str, prefix: str) -> list[Member]:
-        members = await asyncio.to_thread(scan_members, self.products_dir, self.library, self.cache, prefix=prefix)
+        members = await asyncio.to_thread(scan_members, self.products_dir, self.config, self.cache, prefix=prefix)
         return [m for m in members if m.key == key]
 
     async def _release(self, key: str, group: list[Member], *, partial: bool, expected: str = "") -> None:
@@ -274,7 +274,7 @@ class Tracker:
             log.info("%s: %d of %d member(s) on storage", key, sum(present), len(members))
             return
         header = await asyncio.to_thread(self.cache.primary, members[0])
-        spec = RunSpec.from_header(header, self.library, source=members[0].name)
+        spec = RunSpec.from_header(header, self.config, source=members[0].name)
         if spec is None:
             raise AssociationError(f"{source.name}: member {members[0].name} records no run specification "
                                    "(not a streamcal product)")

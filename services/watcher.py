@@ -26,7 +26,7 @@ from services.events import ARRIVED
 from services.ingest import Gate, arrival, eligible, finished, looks_whole, product_index, stat_all
 from services.metrics import Metrics
 from services.outcomes import Outcome, outcome_of
-from streamcal.routing import ParsLibrary
+from streamcal.routing import RoutingConfig
 
 __all__ = ["Watcher"]
 
@@ -41,7 +41,7 @@ class Watcher:
     bus, metrics
         Shared plumbing.
     ingest_dir, products_dir : Path
-    library : ParsLibrary
+    config : RoutingConfig
         To read, at the startup rescan, the run specification products record (whether a file is finished).
     gate : Gate
         The completeness gate (its ``settle_polls`` and ``corrupt_after_s``).
@@ -54,7 +54,7 @@ class Watcher:
 
     name = "watcher"
 
-    def __init__(self, *, bus: Bus, metrics: Metrics, ingest_dir: Path, products_dir: Path, library: ParsLibrary,
+    def __init__(self, *, bus: Bus, metrics: Metrics, ingest_dir: Path, products_dir: Path, config: RoutingConfig,
                  gate: Gate, poll_interval_s: float = 0.5, rescan_interval_s: float = 60.0,
                  force_polling: bool = False, dead_lettered: Callable[[str], bool] | None = None,
                  activity: Activity | None = None) -> None:
@@ -62,7 +62,7 @@ class Watcher:
         self.metrics = metrics
         self.ingest_dir = ingest_dir
         self.products_dir = products_dir
-        self.library = library
+        self.config = config
         self.gate = gate
         self.poll_interval_s = poll_interval_s
         self.rescan_interval_s = rescan_interval_s
@@ -116,7 +116,7 @@ class Watcher:
         for path in sorted(self.ingest_dir.iterdir()):
             if not eligible(path):
                 continue
-            if finished(path, products=products, products_dir=self.products_dir, library=self.library,
+            if finished(path, products=products, products_dir=self.products_dir, config=self.config,
                         dead_lettered=self.dead_lettered):
                 skipped += 1
             else:

@@ -22,7 +22,7 @@ from streamcal.pipelines.plan import (
     RunRequest,
     build_plan,
 )
-from streamcal.routing import ParsLibrary, PipelineRegistry
+from streamcal.routing import RoutingConfig
 from streamcal.routing.spec import StageSpec
 
 __all__ = [
@@ -87,17 +87,27 @@ def run_pipeline(request: RunRequest) -> PipelineResult:
     return decl.run(request, plan)
 
 
-def check_pars(library: ParsLibrary, registry: PipelineRegistry) -> int:
-    """Build the plan of every parameter file of an implemented pipeline (a startup check); returns how many.
+def check_pars(config: RoutingConfig) -> int:
+    """The startup check of a configuration: every pipeline the routing table names has a parameter file, and
+    every parameter file of an implemented pipeline makes a plan. Returns how many files were checked.
 
     Raises
     ------
     ConfigError
-        A file with an unknown step, an unknown or invalid parameter, or steps that do not chain; the message
-        names the file, the step and the key. Not retriable.
+        A pipeline without a parameter file (the router could not specify its stage), or a file with an unknown
+        step, an unknown or invalid parameter, or steps that do not chain; the message names the file, the step
+        and the key. Not retriable.
     """
+    registry = config.table.registry
+    classes = {f.class_name for f in config.library.files}
+    used = sorted({a for rule in config.table.rules for a in (rule.stage1, rule.stage2, rule.stage3) if a}
+                  | ({config.table.wfsc.stage2, config.table.wfsc.stage3} if config.table.wfsc else set()))
+    for alias in used:
+        if registry.class_name(alias) not in classes:
+            raise ConfigError(f"{config.library.directory}: no parameter file for {alias} "
+                              f"(pars-{registry.info(alias).short_name.lower()}.yaml), which the routing table uses")
     checked = 0
-    for pars in library.files:
+    for pars in config.library.files:
         alias = registry.alias_of(pars.class_name)
         if alias in _DECLARATIONS:
             build_plan(pipeline(alias), StageSpec.from_pars(alias, pars))

@@ -56,8 +56,8 @@ def _write(out: TiledOutputs, rec: Recorder, raw: RawExposure, name: ExposureNam
         written.append(write_product(out_dir / name.filename("rateints"), out.ints, primary=primary, sci_header=sci))
     if out.keep_ramp:
         arrays = {"SCI": out.ramp["SCI"], "PIXELDQ": out.pixeldq, "GROUPDQ": out.ramp["GROUPDQ"]}
-        written.append(write_product(out_dir / name.filename("ramp" if out.fits else "dark"), arrays,
-                                     primary=primary, sci_header=sci))
+        suffix = "dark" if rec.plan.pipeline == DARK.alias else "ramp"
+        written.append(write_product(out_dir / name.filename(suffix), arrays, primary=primary, sci_header=sci))
     return tuple(written)
 
 
@@ -96,6 +96,6 @@ _NOT_IMPLEMENTED = ("emicorr", "ipc", "reset", "charge_migration", "picture_fram
 
 DETECTOR1 = Pipeline(alias="calwebb_detector1", input=RampBlock, steps=(*_RAMP_STEPS, RampFitStep, GainScaleStep),
                      not_implemented=_NOT_IMPLEMENTED, parameters=Detector1Params, run=_run,
-                     outputs=_detector1_outputs, unlisted_run=False)
+                     outputs=_detector1_outputs, unlisted_run=False, requires=("ramp_fit",))
 DARK = Pipeline(alias="calwebb_dark", input=RampBlock, steps=_RAMP_STEPS, not_implemented=("emicorr", "ipc", "reset"),
                 run=_run, outputs=_dark_outputs, unlisted_run=False)

@@ -34,8 +34,7 @@ def _run(request: RunRequest, plan: Plan) -> PipelineResult:
                          slice(0, ny), slice(0, nx))
         run = run_plan(ramp, plan, ctx)
     rates = run.last(GuiderRates)
-    if rates is None:  # guider_cds skipped by the parameter file: nothing to write
-        return PipelineResult(plan.pipeline, name.root, (), time.perf_counter() - started, run.recorder.records())
+    assert rates is not None  # the plan requires guider_cds
     primary = {**header, **run.recorder.keywords(), "DATAMODL": "GuiderCalModel"}
     product = write_product(request.out_dir / name.filename("cal"), {"SCI": rates.rate, "ERR": rates.err,
                                                                      "DQ": rates.dq},
@@ -48,4 +47,4 @@ def _outputs(root: str, spec: RunSpec) -> Outputs:
 
 
 GUIDER = Pipeline(alias="calwebb_guider", input=RampBlock, steps=(DQInitStep, GuiderCdsStep, GuiderFlatFieldStep),
-                  run=_run, outputs=_outputs)
+                  run=_run, outputs=_outputs, requires=("guider_cds",))

@@ -12,7 +12,8 @@ takes, how it runs (read the input, execute the plan, write the products) and wh
 - any other step name is a ConfigError (a misspelling), as is a step whose input no earlier step makes (a
   ramp step after ramp_fit). A step whose input would come from a step the file skips is skipped too, saying so.
 
-Which steps a file may leave out is the pipeline's to declare (``unlisted_run``). For stage 1 the file is the
+Steps a pipeline's products come from (``requires``: detector1's ramp_fit) cannot be skipped. Which steps a
+file may leave out is the pipeline's to declare (``unlisted_run``). For stage 1 the file is the
 plan, in its order: the detector1/dark files are the instrument modes (MIRI lists firstframe, lastframe and rscd
 and runs refpix after dark_current; the near-IR files list superbias), so a step a file does not list does not
 run. For the other pipelines the declaration is the plan, in its order, as jwst's pipeline classes are: a step
@@ -132,6 +133,7 @@ class Pipeline:
     parameters: type = NoParameters
     single_step: bool = False
     unlisted_run: bool = True
+    requires: tuple[str, ...] = ()
 
     def step_class(self, name: str) -> Any:
         """The step class called ``name``, or None."""
@@ -255,6 +257,9 @@ def build_plan(decl: Pipeline, spec: StageSpec, *, overrides: Mapping[str, objec
         the message names the file, the step and the key.
     """
     entries = _listed(decl, spec)
+    for name in decl.requires:  # the steps its products come from
+        if not any(e.name == name and e.step is not None for e in entries):
+            raise ConfigError(f"{spec.pars}: {decl.alias} cannot run without {name} (its products come from it)")
     own = {} if decl.single_step else spec.parameters  # a single step's file holds the step's parameters
     parameters = _instance(decl.parameters, decl.alias, {**own, **(overrides or {})}, spec.pars)
     return Plan(decl.alias, spec.pars, tuple(_chain(decl, entries, spec.pars)), parameters, dict(provenance or {}))

@@ -150,6 +150,10 @@ def _run_one(raw: RawExposure, seg: _Segments, ctx: RampContext, rec: Recorder, 
     out.store_ramp(kept)
     model: RampBlock | RateBlock = kept
     for step in seg.rates:
+        consumes, _ = step_io(type(step))
+        if not isinstance(model, consumes):  # as run_plan: the step that makes its input declined
+            rec.skip(step.name, f"needs a {consumes.__name__}, which the steps before it did not make")
+            continue
         model = rec.run(step, model, ctx)
     if isinstance(model, RateBlock):
         out.store_rates(model)

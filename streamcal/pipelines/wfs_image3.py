@@ -28,7 +28,8 @@ from streamcal.steps.combine import WfsCombineStep
 __all__ = ["WFS_IMAGE3"]
 
 
-def _pair(product: AsnProduct, asn_dir: Path, asn_name: str) -> ImageSet:
+def _pair(product: AsnProduct, asn_dir: Path, asn_name: str) -> tuple[Path, Path]:
+    """The two member files of a product (checked for every product before any is combined)."""
     science = product.by_type("science")
     if len(science) != 2:
         raise AssociationError(f"{asn_name}: product {product.name!r} has {len(science)} science members; "
@@ -38,7 +39,7 @@ def _pair(product: AsnProduct, asn_dir: Path, asn_name: str) -> ImageSet:
         if not path.is_file():
             raise AssociationError(f"{asn_name}: member {path.name} of product {product.name!r} "
                                    f"does not exist (looked for {path})")
-    return ImageSet(tuple(with_header_wcs(read_image(p)) for p in paths))
+    return paths[0], paths[1]
 
 
 def _run(request: RunRequest, plan: Plan) -> PipelineResult:
@@ -50,7 +51,8 @@ def _run(request: RunRequest, plan: Plan) -> PipelineResult:
     pairs = [_pair(product, path.parent, path.name) for product in asn.products]
     products: list[Path] = []
     records: list[StepRecord] = []
-    for product, pair in zip(asn.products, pairs, strict=True):
+    for product, paths in zip(asn.products, pairs, strict=True):
+        pair = ImageSet(tuple(with_header_wcs(read_image(p)) for p in paths))  # one pair in memory at a time
         first = pair.images[0]
         run = run_plan(pair, plan, Context(header=first.primary, refs=NoReferences(), source=first.root))
         image = run.last(ImageData)

@@ -109,41 +109,76 @@ class RunSpec:
         return out
 
     @classmethod
-    def from_header(cls, header: Mapping[str, object], library: ParsLibrary, *,
+    def from_header(cls, header: Mapping[str, object], config: RoutingConfig, *,
                     source: str | None = None) -> RunSpec | None:
-        """The specification a product records (:meth:`keywords`), its parameter files read from ``library``;
-        None when the header records none (a file streamcal did not make).
+        """The specification a product records (:meth:`keywords`); None when the header records none (a file
+        streamcal did not make, or made before it recorded one).
+
+        Each stage's parameter file is read from ``config``'s library by the name recorded; when that file is
+        gone (renamed, removed), the stage gets the file the library's selectors choose now.
 
         Raises
         ------
         InvalidInputError
-            The record is incomplete, or names a parameter file ``library`` does not have. Not retriable.
+            The record is incomplete or inconsistent: a missing or blank stage, an alias the registry does not
+            know, a stage 3 without a stage 2, a stage 2 without its input (SCS2IN), a stage 3 without its
+            association type (SCASN3), missing SCTSO/SCWFSC, or a recorded parameter file of another pipeline.
+            Not retriable.
         """
         if header.get("SCSTAGE1") is None:
             return None
-        text = {key: header_str(header, key, source=source) for key in
-                ("SCSTAGE1", "SCSTAGE2", "SCSTAGE3", "SCS2IN", "SCASN2", "SCASN3")}
+        where = f" in {source}" if source else ""
+        registry = config.table.registry
+
+        def bad(message: str) -> InvalidInputError:
+            return InvalidInputError(f"run specification record{where}: {message}")
+
+        def alias(key: str) -> str | None:
+            value = header.get(key)
+            if value is None:
+                return None
+            text = str(value).strip()
+            if text not in registry or registry.alias_of(text) != text:
+                raise bad(f"{key}={value!r} is not a pipeline alias")
+            return text
+
+        def required(key: str) -> object:
+            if header.get(key) is None:
+                raise bad(f"{key} is missing")
+            return header[key]
+
+        stage1, stage2, stage3 = alias("SCSTAGE1"), alias("SCSTAGE2"), alias("SCSTAGE3")
+        if stage1 is None or (stage3 is not None and stage2 is None):
+            raise bad("its stages are not 1, 1-2 or 1-2-3")
+        required("SCTSO")
+        required("SCWFSC")
+        if stage2 is not None:
+            required("SCS2IN")
+        if stage3 is not None:
+            required("SCASN3")
+
+        def lower(key: str) -> str | None:
+            value = header_str(header, key, source=source)
+            return None if value is None else value.lower()
+
         found = Route.from_dict({
-            "exp_type": header_str(header, "EXP_TYPE", source=source), "tsovisit": header_bool(header, "TSOVISIT"),
-            "is_tso": header_bool(header, "SCTSO"), "is_wfsc": header_bool(header, "SCWFSC"),
-            "stage1": str(header["SCSTAGE1"]).strip(),
-            "stage2": None if text["SCSTAGE2"] is None else str(header["SCSTAGE2"]).strip(),
-            "stage3": None if text["SCSTAGE3"] is None else str(header["SCSTAGE3"]).strip(),
-            "stage2_input": None if text["SCS2IN"] is None else text["SCS2IN"].lower(),
-            "asn_type": None if text["SCASN3"] is None else text["SCASN3"].lower(),
-            "stage2_asn_type": None if text["SCASN2"] is None else text["SCASN2"].lower(),
+            "exp_type": header_str(header, "EXP_TYPE", source=source),
+            "tsovisit": header_bool(header, "TSOVISIT", source=source),
+            "is_tso": header_bool(header, "SCTSO", source=source),
+            "is_wfsc": header_bool(header, "SCWFSC", source=source),
+            "stage1": stage1, "stage2": stage2, "stage3": stage3, "stage2_input": lower("SCS2IN"),
+            "asn_type": lower("SCASN3"), "stage2_asn_type": lower("SCASN2"),
         })
         stages = []
-        for n, alias in enumerate((found.stage1, found.stage2, found.stage3), 1):
-            if alias is None:
+        for n, name in enumerate(found.stages, 1):
+            recorded = header.get(f"SCPARS{n}")
+            pars = next((f for f in config.library.files if f.path.name == recorded), None)
+            if pars is None:  # the recorded file is gone: today's choice for this exposure
+                stages.append(stage_spec(name, found, header, table=config.table, library=config.library))
                 continue
-            name = header.get(f"SCPARS{n}")
-            pars = next((f for f in library.files if f.path.name == name), None)
-            if pars is None:
-                where = f" of {source}" if source else ""
-                raise InvalidInputError(f"the run specification{where} names parameter file {name!r} for {alias}, "
-                                        f"which {library.directory} does not have")
-            stages.append(StageSpec.from_pars(alias, pars))
+            if pars.class_name != registry.class_name(name):
+                raise bad(f"SCPARS{n}={recorded!r} is a {pars.name} file, not {registry.info(name).short_name}'s")
+            stages.append(StageSpec.from_pars(name, pars))
         return cls(route=found, stages=tuple(stages))
 
     @classmethod

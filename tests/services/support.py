@@ -110,5 +110,6 @@ def place_stage2_product(raw: Path, products: Path, suffix: str = "cal") -> Path
     path = products / f"{root}_{suffix}.fits"
     header = read_header(raw)
     spec = decide_spec(header, table=_CONFIG.table, library=_CONFIG.library, source=raw.name)
-    write_fits(path, primary={**header, **spec.keywords()}, extensions=[Extension("SCI", None)])
+    made_by = spec.route.stage2 if suffix in ("cal", "calints") else spec.route.stage1  # as PIPELINE records it
+    write_fits(path, primary={**header, **spec.keywords(), "PIPELINE": made_by}, extensions=[Extension("SCI", None)])
     return path

@@ -89,3 +89,17 @@ def test_topic_names():
     assert alias_of("streamcal.work.calwebb_spec2") == "calwebb_spec2" and alias_of("streamcal.products") is None
     topics = all_topics(["calwebb_dark", "calwebb_dark"])
     assert "streamcal.deadletter" in topics and topics.count("streamcal.work.calwebb_dark") == 1
+
+
+@pytest.mark.parametrize("event", EVENTS, ids=lambda e: type(e).__name__)
+def test_version_1_records_stay_readable_unless_their_shape_changed(event):
+    """3. Events written before schema 2 (a dead letter kept on disk, a record still in Kafka) are read as today's
+    when their fields did not change; a version-1 work item or member-done event (a route, no run specification)
+    is malformed and says what to do."""
+    doc = {**json.loads(encode(event)), "schema_version": 1}
+    if isinstance(event, WorkItem | MemberDone):
+        doc["route"] = doc.pop("spec")["route"]
+        with pytest.raises(MalformedEventError, match="land its raw file again"):
+            decode(json.dumps(doc).encode())
+    else:
+        assert decode(json.dumps(doc).encode()) == event

@@ -20,7 +20,7 @@ from services.metrics import Metrics
 from services.router import GROUP, Router
 from streamcal.associations import build_asn, write_asn
 from streamcal.datamodels import read_header
-from streamcal.routing import load_pars, load_routing_table
+from streamcal.routing import RoutingConfig, load_pars, load_routing_table
 from tests.services.support import events_on, eventually
 
 TABLE = load_routing_table()
@@ -32,7 +32,7 @@ async def router_on(tmp_path: Path):
     metrics = Metrics(CollectorRegistry())
     store = DeadLetterStore(tmp_path / "products" / "deadletter")
     router = Router(bus=bus, metrics=metrics, deadletters=DeadLetters(bus, metrics, store),
-                    table=TABLE, library=load_pars(registry=TABLE.registry),
+                    config=RoutingConfig(TABLE, load_pars(registry=TABLE.registry)),
                     policy=RetryPolicy(max_attempts=2, base_s=0.01))
     stop = asyncio.Event()
     task = asyncio.create_task(router.run(stop))

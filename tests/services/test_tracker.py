@@ -34,7 +34,7 @@ from services.router import route_exposure
 from services.tracker import GROUP, Tracker
 from streamcal.associations import build_asn, read_asn, write_asn
 from streamcal.datamodels import read_header
-from streamcal.routing import load_pars, load_routing_table
+from streamcal.routing import RoutingConfig, load_pars, load_routing_table
 from tests.services.support import events_on, eventually, place_stage2_product
 
 TABLE = load_routing_table()
@@ -46,8 +46,9 @@ DITHER, TSO, CORON, WFSC = "jw01234001001", "jw01234002001", "jw01234003001", "j
 async def tracker_on(bus: InMemoryBus, products: Path, *, deadline_s: float = 3600.0):
     metrics = Metrics(CollectorRegistry())
     deadletters = DeadLetters(bus, metrics, DeadLetterStore(products / "deadletter"))
-    tracker = Tracker(bus=bus, metrics=metrics, deadletters=deadletters, products_dir=products, library=LIBRARY,
-                      deadline_s=deadline_s, sweep_interval_s=0.1, policy=RetryPolicy(max_attempts=2, base_s=0.01))
+    tracker = Tracker(bus=bus, metrics=metrics, deadletters=deadletters, products_dir=products,
+                      config=RoutingConfig(TABLE, LIBRARY), deadline_s=deadline_s, sweep_interval_s=0.1,
+                      policy=RetryPolicy(max_attempts=2, base_s=0.01))
     stop = asyncio.Event()
     task = asyncio.create_task(tracker.run(stop))
     await eventually(lambda: tracker.ready)
@@ -112,7 +113,9 @@ async def test_the_trigger_fires_exactly_once_when_the_last_member_finishes(prog
 
 async def test_state_is_rebuilt_from_storage_after_a_restart(program, tmp_path):
     """3. A new tracker on the same storage re-sends a release whose stage-3 products are missing (harmless),
-    keeps an incomplete TSO association open, and fires it exactly once when its last segment arrives."""
+    keeps an incomplete TSO association open, and fires it exactly once when its last segment arrives.
+    4. Another restart re-sends the TSO release too: tso3 has no implementation, so no products, and asking the
+    pipelines about them must not stop the tracker."""
     bus, products = InMemoryBus(), tmp_path / "products"
     async with tracker_on(bus, products):
         for raw in program.files(DITHER):
@@ -130,6 +133,9 @@ async def test_state_is_rebuilt_from_storage_after_a_restart(program, tmp_path):
     [tso] = releases(restarted, "calwebb_tso3")
     assert [m.expname for m in read_asn(tso.input_path).products[0].members] == [
         "jw01234002001_02101_00001-seg001_nrca1_calints.fits", "jw01234002001_02101_00001-seg002_nrca1_calints.fits"]
+    again = InMemoryBus()  # 4. a release to a stage 3 streamcal does not implement (no products) survives a restart
+    async with tracker_on(again, products) as (tracker, _):
+        assert tracker.ready and len(releases(again, "calwebb_tso3")) == 1
 
 
 async def test_an_incomplete_association_is_released_partially_at_its_deadline(program, tmp_path):

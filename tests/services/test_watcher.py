@@ -18,7 +18,7 @@ from services.events import ARRIVED, ExposureArrived
 from services.ingest import Gate, eligible, file_id
 from services.metrics import Metrics
 from services.watcher import Watcher
-from streamcal.routing import load_pars, load_routing_table
+from streamcal.routing import RoutingConfig, load_pars, load_routing_table
 from tests.services.support import events_on, eventually, place_stage2_product
 
 TABLE = load_routing_table()
@@ -28,7 +28,7 @@ LIBRARY = load_pars(registry=TABLE.registry)
 def make_watcher(tmp_path: Path, *, corrupt_after_s: float = 0.6, force_polling: bool = False,
                  rescan_interval_s: float = 60.0, store: DeadLetterStore | None = None) -> Watcher:
     return Watcher(bus=InMemoryBus(), metrics=Metrics(CollectorRegistry()), ingest_dir=tmp_path / "ingest",
-                   products_dir=tmp_path / "products", library=LIBRARY,
+                   products_dir=tmp_path / "products", config=RoutingConfig(TABLE, LIBRARY),
                    gate=Gate(settle_polls=2, corrupt_after_s=corrupt_after_s), poll_interval_s=0.1,
                    rescan_interval_s=rescan_interval_s, force_polling=force_polling,
                    dead_lettered=store.has if store else None)
@@ -119,6 +119,8 @@ async def test_startup_rescan_re_emits_only_what_is_not_finished(program, tmp_pa
     dead = program.files("jw01234007001")[0]
     for src in (dark, dark2, image, dead):
         shutil.copyfile(src, ingest / src.name)
+    renamed = ingest / "darks-from-tuesday_uncal.fits"  # dark's file under a name that is not the header's:
+    shutil.copyfile(dark, renamed)                    # its products are named from the header, so it is finished
     place_stage2_product(dark, products, "dark")                                     # calwebb_dark finished
     for suffix in ("rate", "rateints"):                                               # image: stage 1 only
         place_stage2_product(image, products, suffix)

@@ -8,6 +8,7 @@ import contextlib
 from pathlib import Path
 
 import pytest
+from astropy.io import fits
 from prometheus_client import CollectorRegistry
 
 from services.bus import InMemoryBus
@@ -20,6 +21,7 @@ from services.pool import PipelinePool
 from services.router import route_exposure
 from services.runner import InProcessRunner
 from services.worker import Worker, worker_group
+from streamcal.datamodels import read_header
 from streamcal.routing import load_pars, load_routing_table
 from tests.services.support import Program, events_on, eventually
 
@@ -107,6 +109,24 @@ async def test_duplicate_work_items_do_not_duplicate_products(program, tmp_path)
 
 
 @pytest.mark.slow
+async def test_products_that_record_no_run_specification_are_made_again(program, tmp_path):
+    """2b. Products on storage that do not record their run specification (made before streamcal recorded one)
+    do not count as done: the stage runs once more and its products then record it."""
+    bus = InMemoryBus()
+    item = stage1_item(program.files("jw01234001001_02101_00002")[0])
+    rate = tmp_path / "products" / f"{item.exposure_id}_rate.fits"
+    async with worker_on(bus, tmp_path, program) as _:
+        await bus.publish(work_topic(item.pipeline), item.exposure_id, encode(item))
+        await eventually(lambda: len(bus.records(PRODUCTS)) == 1, timeout=60)
+        with fits.open(rate, mode="update") as hdul:
+            for key in [k for k in hdul[0].header if k.startswith("SC")]:
+                del hdul[0].header[key]
+        await bus.publish(work_topic(item.pipeline), item.exposure_id, encode(item))
+        await eventually(lambda: len(bus.records(PRODUCTS)) == 2, timeout=60)
+    assert [w.skipped for w in events_on(bus, PRODUCTS)] == [False, False]
+    assert read_header(rate)["SCSTAGE1"] == "calwebb_detector1"
+
+
 async def test_a_worker_killed_mid_exposure_loses_it_to_another_consumer(program, tmp_path):
     """3. Worker A dies (its pool processes and its task killed) while running an exposure; the group gives
     the uncommitted item to worker B, which produces the products once; nothing is lost."""

@@ -32,7 +32,7 @@ def _steps(*entries: tuple[str, bool, dict]) -> tuple[ParsStep, ...]:
 
 
 def test_every_shipped_parameter_file_of_an_implemented_pipeline_makes_a_plan():
-    assert check_pars(CONFIG.library, CONFIG.table.registry) == 12
+    assert check_pars(CONFIG) == 12
 
 
 def test_steps_get_the_file_parameters_and_unimplemented_steps_are_recorded_with_the_reason():
@@ -55,6 +55,8 @@ def test_steps_get_the_file_parameters_and_unimplemented_steps_are_recorded_with
     (_steps(("ramp_fit", False, {"weighting": "unweighted"})), r"ramp_fit weighting 'unweighted' is not supported"),
     (_steps(("ramp_fit", False, {}), ("jump", False, {})), r"step jump takes a RampBlock, but the steps before it make "
                                                           r"a RateBlock"),
+    (_steps(("jump", False, {}), ("ramp_fit", True, {}), ("gain_scale", False, {})),
+     r"calwebb_detector1 cannot run without ramp_fit \(its products come from it\)"),
 ])
 def test_a_bad_file_is_a_config_error_naming_file_step_and_key(steps, message):
     with pytest.raises(ConfigError, match=message):
@@ -70,8 +72,8 @@ def test_stage1_runs_the_steps_its_file_lists_the_others_run_unlisted_steps_with
     """The detector1/dark files are the instrument modes (an unlisted step does not run); image2/image3 follow
     jwst's pipeline classes (an unlisted step runs with its defaults)."""
     only_jump = build_plan(pipeline("calwebb_detector1"),
-                           _spec("calwebb_detector1", steps=_steps(("jump", False, {}))))
-    assert [e.name for e in only_jump.entries] == ["jump"]
+                           _spec("calwebb_detector1", steps=_steps(("jump", False, {}), ("ramp_fit", False, {}))))
+    assert [e.name for e in only_jump.entries] == ["jump", "ramp_fit"]
     image3 = build_plan(pipeline("calwebb_image3"),
                         _spec("calwebb_image3", steps=_steps(("skymatch", False, {"skymethod": "global"}))))
     assert [e.name for e in image3.entries] == ["assign_mtwcs", "tweakreg", "skymatch", "outlier_detection",
@@ -102,3 +104,16 @@ def test_step_models_come_from_the_annotations_of_apply():
 def test_an_alias_without_an_implementation_is_a_config_error():
     with pytest.raises(ConfigError, match="no implementation of pipeline 'calwebb_spec2'"):
         pipeline("calwebb_spec2")
+
+
+def test_a_pipeline_the_routing_table_uses_needs_a_parameter_file(tmp_path):
+    """Else the router could not specify that stage and would dead-letter every exposure routed to it."""
+    import shutil
+
+    from streamcal.routing._config import default_config_dir
+
+    folder = tmp_path / "configs"
+    shutil.copytree(default_config_dir(), folder)
+    (folder / "pars" / "pars-tso3pipeline.yaml").unlink()
+    with pytest.raises(ConfigError, match=r"no parameter file for calwebb_tso3 \(pars-tso3pipeline\.yaml\)"):
+        check_pars(RoutingConfig.load(folder))

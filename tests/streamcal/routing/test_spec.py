@@ -4,6 +4,7 @@ in products and read back from them without routing again."""
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
@@ -63,11 +64,36 @@ def test_a_product_records_the_specification_and_gives_it_back(tmp_path, header)
     spec = _spec(**header)
     path = write_fits(tmp_path / "p.fits", primary={**raw_primary(**header), **spec.keywords()},
                       extensions=[Extension("SCI", None)])
-    assert RunSpec.from_header(read_header(path), CONFIG.library, source=path.name) == spec
+    assert RunSpec.from_header(read_header(path), CONFIG, source=path.name) == spec
 
 
-def test_a_header_without_a_record_has_no_specification_and_a_foreign_pars_file_is_named():
-    assert RunSpec.from_header(raw_primary(), CONFIG.library) is None
-    header = {**raw_primary(), **_spec().keywords(), "SCPARS2": "pars-image2pipeline-old.yaml"}
-    with pytest.raises(InvalidInputError, match=r"pars-image2pipeline-old\.yaml"):
-        RunSpec.from_header(header, CONFIG.library, source="x_cal.fits")
+def test_a_header_without_a_record_has_no_specification():
+    assert RunSpec.from_header(raw_primary(), CONFIG) is None
+
+
+def test_a_recorded_parameter_file_that_is_gone_gives_way_to_todays_choice():
+    """A renamed or removed pars file does not orphan the products made with it: the stage gets the file the
+    selectors choose now (a missing SCPARSn likewise)."""
+    spec = _spec()
+    renamed = {**raw_primary(), **spec.keywords(), "SCPARS2": "pars-image2pipeline-old.yaml"}
+    assert RunSpec.from_header(renamed, CONFIG, source="x_cal.fits") == spec
+    missing = {k: v for k, v in {**raw_primary(), **spec.keywords()}.items() if k != "SCPARS3"}
+    assert RunSpec.from_header(missing, CONFIG, source="x_cal.fits") == spec
+
+
+@pytest.mark.parametrize(("changes", "message"), [
+    ({"SCSTAGE1": ""}, "SCSTAGE1='' is not a pipeline alias"),
+    ({"SCSTAGE1": "calwebb_foo"}, "'calwebb_foo' is not a pipeline alias"),
+    ({"SCSTAGE2": "CALWEBB_IMAGE2"}, "is not a pipeline alias"),
+    ({"SCSTAGE2": None}, "stages are not 1, 1-2 or 1-2-3"),
+    ({"SCS2IN": None}, "SCS2IN is missing"),
+    ({"SCASN3": None}, "SCASN3 is missing"),
+    ({"SCTSO": None}, "SCTSO is missing"),
+    ({"SCPARS1": "pars-darkpipeline.yaml"}, "is a DarkPipeline file, not Detector1Pipeline's"),
+])
+def test_an_incomplete_or_inconsistent_record_is_invalid(changes, message):
+    header = {**raw_primary(), **_spec().keywords()}
+    header.update(changes)
+    header = {k: v for k, v in header.items() if v is not None}
+    with pytest.raises(InvalidInputError, match=re.escape(message)):
+        RunSpec.from_header(header, CONFIG, source="x_cal.fits")
