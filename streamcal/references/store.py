@@ -6,7 +6,9 @@ Selection for one reftype and one exposure:
    (case-insensitive). A ``SUBARRAY=FULL`` reference also serves subarray exposures, which are then cut out.
 2. entries whose USEAFTER is after the exposure start (DATE-OBS + TIME-OBS, else EXPSTART) are dropped;
 3. the most specific entry (most selectors matched; an exact SUBARRAY beats a FULL cut-out) wins, and among
-   equally specific ones the latest USEAFTER.
+   equally specific ones the latest USEAFTER — unless its pixels do not cover the exposure's subarray (a
+   subarray reference placed elsewhere on the detector): then the next one that does, in that order, usually
+   the full-frame reference cut out.
 
 Arrays are read once per store, cut to the exposure's subarray (SUBSTRT1/2, SUBSIZE1/2, 1-based), and marked
 read-only, so a kernel that tries to modify a reference fails loudly instead of corrupting the next exposure.
@@ -199,8 +201,8 @@ class ReferenceStore:
                 return None
         return score
 
-    def select(self, reftype: RefType, header: Mapping[str, object]) -> ManifestEntry:
-        """The entry that serves this exposure (rules in the module docstring).
+    def candidates(self, reftype: RefType, header: Mapping[str, object]) -> list[ManifestEntry]:
+        """The entries that may serve this exposure, best first (rules in the module docstring).
 
         Raises
         ------
@@ -208,40 +210,60 @@ class ReferenceStore:
             Nothing matches; the message names the reftype and the selector values asked for. Not retriable.
         """
         start = exposure_start(header)
-        best: tuple[int, datetime, ManifestEntry] | None = None
+        ranked: list[tuple[int, datetime, ManifestEntry]] = []
         for entry in self.manifest.entries:
             if entry.reftype != reftype:
                 continue
             score = self._matches(entry, header)
             if score is None or (start is not None and entry.useafter > start):
                 continue
-            if best is None or (score, entry.useafter) > (best[0], best[1]):
-                best = (score, entry.useafter, entry)
-        if best is None:
+            ranked.append((score, entry.useafter, entry))
+        if not ranked:
             asked = ", ".join(f"{k}={header.get(k)}" for k in SELECTOR_KEYS if header.get(k) not in (None, ""))
             when = f", start {start:%Y-%m-%dT%H:%M:%S}" if start else ""
             raise MissingReferenceError(f"no {reftype} reference in {self.root} for {asked}{when}")
-        return best[2]
+        ranked.sort(key=lambda r: (r[0], r[1]), reverse=True)
+        return [entry for _, _, entry in ranked]
 
-    def load(self, reftype: RefType, header: Mapping[str, object]) -> ReferenceFile:
-        """Select the reference for this exposure and describe its cut; arrays are read lazily.
+    def select(self, reftype: RefType, header: Mapping[str, object]) -> ManifestEntry:
+        """The best-matching entry for this exposure (before checking it covers the exposure's pixels).
 
         Raises
         ------
         MissingReferenceError
+            Nothing matches. Not retriable.
+        """
+        return self.candidates(reftype, header)[0]
+
+    def load(self, reftype: RefType, header: Mapping[str, object]) -> ReferenceFile:
+        """Select the reference for this exposure and describe its cut; arrays are read lazily.
+
+        The best-matching entry whose pixels cover the exposure's subarray wins: a subarray reference placed
+        elsewhere on the detector gives way to the full-frame one, cut out.
+
+        Raises
+        ------
+        MissingReferenceError
+            Nothing matches, or nothing that matches covers the subarray (the message names each one tried).
             Not retriable.
         ReferenceUnavailableError
             The selected file cannot be read now. Retriable.
         """
-        entry = self.select(reftype, header)
-        path = self.root / entry.filename
-        ref_header, shape = self._describe(entry, path)
-        window = _window(header, ref_header, shape, entry) if shape else None
-        key = (entry.filename, None if window is None else
-               (window[0].start, window[0].stop, window[1].start, window[1].stop))
-        if key not in self._files:
-            self._files[key] = ReferenceFile(reftype, path, ref_header, window, self._arrays)
-        return self._files[key]
+        uncovered: list[str] = []
+        for entry in self.candidates(reftype, header):
+            path = self.root / entry.filename
+            ref_header, shape = self._describe(entry, path)
+            try:
+                window = _window(header, ref_header, shape, entry) if shape else None
+            except MissingReferenceError as exc:
+                uncovered.append(str(exc))
+                continue
+            key = (entry.filename, None if window is None else
+                   (window[0].start, window[0].stop, window[1].start, window[1].stop))
+            if key not in self._files:
+                self._files[key] = ReferenceFile(reftype, path, ref_header, window, self._arrays)
+            return self._files[key]
+        raise MissingReferenceError("; ".join(uncovered))
 
     def _describe(self, entry: ManifestEntry, path: Path) -> tuple[dict[str, object], tuple[int, ...] | None]:
         """Primary header and image shape of a reference file (headers only, cached)."""

@@ -58,6 +58,25 @@ def test_exact_subarray_reference_beats_a_full_frame_cut(tmp_path):
     assert full.name == "rn_full.fits" and full["SCI"].shape == (64, 64)
 
 
+def test_a_subarray_reference_placed_elsewhere_gives_way_to_the_full_frame_cut(tmp_path):
+    """Issue 10: a subarray at its real (SIAF) position is served by cutting the full-frame reference when the
+    only subarray reference of that name sits elsewhere on the detector; no full frame at all names both."""
+    store = _write_store(tmp_path)
+    header = raw_primary(SUBSTRT1=21, SUBSTRT2=33, SUBSIZE1=20, SUBSIZE2=16)  # SUB64P, not at rn_sub's 5,9
+    rn = store.load(RefType.READNOISE, header)
+    assert rn.name == "rn_full.fits"
+    np.testing.assert_array_equal(rn["SCI"], FULL[32:48, 20:40] * 2)
+    _write_store(tmp_path / "sub_only")
+    (tmp_path / "sub_only" / "rn_full.fits").unlink()
+    manifest = tmp_path / "sub_only" / "manifest.json"
+    doc = json.loads(manifest.read_text())
+    doc["entries"] = [e for e in doc["entries"] if e["filename"] != "rn_full.fits"]
+    manifest.write_text(json.dumps(doc))
+    with pytest.raises(MissingReferenceError, match=r"rn_sub\.fits .* does not cover the subarray 16x20 at "
+                                                    r"SUBSTRT 21,33"):
+        ReferenceStore.open(tmp_path / "sub_only").load(RefType.READNOISE, header)
+
+
 def test_arrays_are_read_only_and_cached(tmp_path):
     store = _write_store(tmp_path)
     header = raw_primary(SUBSTRT1=1, SUBSTRT2=1, SUBSIZE1=20, SUBSIZE2=16)
