@@ -30,7 +30,7 @@ from typing import Literal
 
 from services.events import ExposureArrived
 from services.products import route_finished
-from streamcal.datamodels import ExposureName, read_header, read_headers, split_suffix
+from streamcal.datamodels import input_root, read_header, read_headers, split_suffix
 from streamcal.datamodels.fitsio import FITS_BLOCK
 from streamcal.errors import StreamcalError
 from streamcal.routing import RoutingConfig, RunSpec
@@ -62,13 +62,9 @@ def eligible(path: Path) -> bool:
 
 
 def file_id(path: Path) -> str:
-    """The exposure root of a JWST raw file name, else the file name (also the message key)."""
-    if file_kind(path) == "exposure":
-        try:
-            return ExposureName.parse(path.name).root
-        except StreamcalError:
-            return path.name
-    return path.name
+    """The exposure root of a raw file — its name without ``_uncal.fits``, as its products are named — else the
+    file name (also the message key)."""
+    return input_root(path) if file_kind(path) == "exposure" else path.name
 
 
 def arrival(path: Path, size: int, mtime_ns: int) -> ExposureArrived:
@@ -212,12 +208,9 @@ def finished(path: Path, *, products: Mapping[str, list[Path]], products_dir: Pa
     kind = file_kind(path)
     if kind == "asn":
         return (products_dir / path.name).exists()
-    if dead_lettered(file_id(path)):
+    root = file_id(path)  # products are named after the file
+    if dead_lettered(root):
         return True
-    try:  # products are named from the header (a renamed raw file still finds its products)
-        root = ExposureName.from_header(read_header(path), source=path.name).root
-    except (StreamcalError, OSError):
-        return False
     spec = _recorded_spec(products.get(root, []), config)
     if spec is None:
         return False

@@ -10,13 +10,14 @@ is :func:`streamcal.associations.is_complete` over the members' headers.
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from services.products import outputs_of
 from streamcal.associations import Asn, build_asn, candidate_key
-from streamcal.datamodels import ExposureName, read_header, split_suffix
+from streamcal.datamodels import read_header, split_suffix
 from streamcal.errors import StreamcalError
 from streamcal.routing import Route, RoutingConfig, RunSpec
 
@@ -121,9 +122,10 @@ def scan_members(products_dir: Path, config: RoutingConfig, cache: HeaderCache, 
 
 
 def observation_prefix(root: str) -> str:
-    """``jw<ppppp><ooo>`` of an exposure root (the products of one observation)."""
-    name = ExposureName.parse(root)
-    return f"jw{name.program:05d}{name.observation:03d}"
+    """``jw<ppppp><ooo>`` of an exposure root (the products of one observation, guider names included); ``""``
+    (every product) for a name that does not start so, since products follow their input's file name."""
+    match = re.match(r"jw\d{8}", root)
+    return match.group(0) if match else ""
 
 
 def build_for(members: list[Member], *, code_version: str) -> Asn:

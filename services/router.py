@@ -22,7 +22,7 @@ from services.metrics import Metrics
 from services.outcomes import Ignored
 from services.runtime import log_context
 from streamcal.associations import Asn, candidate_key, read_asn
-from streamcal.datamodels import ExposureName, read_headers
+from streamcal.datamodels import identity_conflict, input_root, read_headers
 from streamcal.routing import ParsLibrary, Route, RoutingConfig, RoutingTable, RunSpec, decide_spec
 
 __all__ = ["RoutedExposure", "Router", "decide_file", "route_exposure"]
@@ -72,7 +72,10 @@ def route_exposure(path: Path, table: RoutingTable, library: ParsLibrary) -> Rou
     headers = read_headers(path)
     primary = headers.primary
     spec = decide_spec(primary, table=table, library=library, source=path.name)
-    exposure_id = ExposureName.from_header(primary, source=path.name).root
+    exposure_id = input_root(path)  # products follow the file name, as jwst's do
+    conflict = identity_conflict(path, primary)
+    if conflict is not None:  # reported, never absorbed: two such files give two sets of products
+        log.warning("%s", conflict)
     association = None
     if spec.route.asn_type is not None:
         association = candidate_key(primary, asn_type=spec.route.asn_type, source=path.name)

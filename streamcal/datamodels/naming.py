@@ -17,7 +17,11 @@ from pathlib import Path
 
 from streamcal.errors import BadKeywordValueError, MissingKeywordError
 
-__all__ = ["ExposureName", "split_suffix"]
+__all__ = ["ExposureName", "identity_conflict", "input_root", "split_suffix"]
+
+#: The suffixes jwst strips from an input file's name to get the root its products are named after.
+_INPUT_SUFFIXES = frozenset({"uncal", "rate", "rateints", "cal", "calints", "ramp", "dark", "trapsfilled", "bsub",
+                             "crf", "i2d"})
 
 _NAME_RE = re.compile(
     r"^jw(?P<program>\d{5})(?P<observation>\d{3})(?P<visit>\d{3})"
@@ -135,6 +139,36 @@ class ExposureName:
             detector=g["detector"],
             segment=int(g["segment"]) if g["segment"] else None,
         )
+
+
+def input_root(name: str | Path) -> str:
+    """The root an input file's products are named after, as jwst names them: the file name without ``.fits`` and
+    without its ``_<suffix>`` when that is a product suffix (``_uncal``, ``_rate``, ...), else the whole stem.
+
+    ``jw01234001001_02101_00001_nrca1_uncal.fits`` → ``jw01234001001_02101_00001_nrca1``;
+    ``jw01019001001_gs-acq1_2022117003102_uncal.fits`` → ``jw01019001001_gs-acq1_2022117003102``.
+    """
+    stem = Path(name).name
+    stem = stem.removesuffix(".fits")
+    root, sep, suffix = stem.rpartition("_")
+    return root if sep and root and suffix in _INPUT_SUFFIXES else stem
+
+
+def identity_conflict(name: str | Path, header: Mapping[str, object]) -> str | None:
+    """Say so when a file's name and its header's identity (PROGRAM … DETECTOR) name different exposures.
+
+    Products follow the file name (:func:`input_root`), as jwst's do; a header without a full identity (real
+    guider files have no VISITGRP/SEQ_ID/ACT_ID/EXPOSURE) is no conflict. Returns the message, or None.
+    """
+    try:
+        from_header = ExposureName.from_header(header).root
+    except (MissingKeywordError, BadKeywordValueError, ValueError):
+        return None
+    root = input_root(name)
+    if root == from_header:
+        return None
+    return (f"{Path(name).name}: the file name says {root!r}, the header says {from_header!r}; its products are "
+            f"named after the file")
 
 
 def split_suffix(name: str | Path) -> tuple[str, str]:

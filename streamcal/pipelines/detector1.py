@@ -1,6 +1,7 @@
 """calwebb_detector1 and calwebb_dark: the stage-1 ramp steps, run tile by tile (:mod:`.tiled`).
 
-Products, written atomically under the exposure's JWST name with S_*/R_* provenance: ``_rate`` and
+Products, written atomically and named after the input file (``<root>_uncal.fits`` → ``<root>_rate.fits``, as
+jwst names them) with S_*/R_* provenance: ``_rate`` and
 ``_rateints`` (detector1; plus ``_ramp`` with ``save_calibrated_ramp``), or ``_dark`` (calwebb_dark, which does
 not fit ramps: its product is the corrected ramp). Steps the parameter file enables but streamcal does not
 implement are recorded as SKIPPED with the reason.
@@ -12,7 +13,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from streamcal.datamodels import ExposureName, RawExposure, open_raw, write_product
+from streamcal.datamodels import RawExposure, input_root, open_raw, write_product
 from streamcal.models.keywords import header_int
 from streamcal.models.ramp import RampBlock
 from streamcal.pipelines.plan import Outputs, Pipeline, PipelineResult, Plan, RunRequest
@@ -47,17 +48,17 @@ class Detector1Params:
     save_calibrated_ramp: bool = False
 
 
-def _write(out: TiledOutputs, rec: Recorder, raw: RawExposure, name: ExposureName, out_dir: Path) -> tuple[Path, ...]:
+def _write(out: TiledOutputs, rec: Recorder, raw: RawExposure, root: str, out_dir: Path) -> tuple[Path, ...]:
     primary = {**raw.headers.primary, **rec.keywords()}
     sci = raw.headers.sci
     written = []
     if out.fits:
-        written.append(write_product(out_dir / name.filename("rate"), out.rate, primary=primary, sci_header=sci))
-        written.append(write_product(out_dir / name.filename("rateints"), out.ints, primary=primary, sci_header=sci))
+        written.append(write_product(out_dir / f"{root}_rate.fits", out.rate, primary=primary, sci_header=sci))
+        written.append(write_product(out_dir / f"{root}_rateints.fits", out.ints, primary=primary, sci_header=sci))
     if out.keep_ramp:
         arrays = {"SCI": out.ramp["SCI"], "PIXELDQ": out.pixeldq, "GROUPDQ": out.ramp["GROUPDQ"]}
         suffix = "dark" if rec.plan.pipeline == DARK.alias else "ramp"
-        written.append(write_product(out_dir / name.filename(suffix), arrays, primary=primary, sci_header=sci))
+        written.append(write_product(out_dir / f"{root}_{suffix}.fits", arrays, primary=primary, sci_header=sci))
     return tuple(written)
 
 
@@ -67,15 +68,15 @@ def _run(request: RunRequest, plan: Plan) -> PipelineResult:
     store = ReferenceStore.open(request.refs_dir)
     with open_raw(path) as raw:
         header = raw.primary
-        name = ExposureName.from_header(header, source=path.name)
+        root = input_root(path)  # products follow the file name, as jwst's do
         header_int(header, "NGROUPS")  # required; a clear error before any work
         ctx = RampContext(header=header, refs=store.for_exposure(header), shape=raw.shape, source=path.name,
                           read_edges=lambda: read_edges(raw))
         rec = Recorder(plan)
         out = run_tiled(raw, plan, ctx, rec, block_bytes=request.block_bytes or DEFAULT_BLOCK_BYTES,
                         workers=request.workers, keep_ramp=getattr(plan.parameters, "save_calibrated_ramp", False))
-        products = _write(out, rec, raw, name, request.out_dir)
-    return PipelineResult(plan.pipeline, name.root, products, time.perf_counter() - started, rec.records())
+        products = _write(out, rec, raw, root, request.out_dir)
+    return PipelineResult(plan.pipeline, root, products, time.perf_counter() - started, rec.records())
 
 
 def _detector1_outputs(root: str, spec: RunSpec) -> Outputs:

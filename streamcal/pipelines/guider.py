@@ -10,7 +10,7 @@ import time
 
 import numpy as np
 
-from streamcal.datamodels import ExposureName, open_raw, write_product
+from streamcal.datamodels import input_root, open_raw, write_product
 from streamcal.models.ramp import GuiderRates, RampBlock
 from streamcal.pipelines.plan import Outputs, Pipeline, PipelineResult, Plan, RunRequest
 from streamcal.pipelines.runner import run_plan
@@ -27,7 +27,7 @@ def _run(request: RunRequest, plan: Plan) -> PipelineResult:
     store = ReferenceStore.open(request.refs_dir)
     with open_raw(path) as raw:
         header, sci_header = raw.primary, raw.sci_header
-        name = ExposureName.from_header(header, source=path.name)
+        root = input_root(path)  # products follow the file name, as jwst's do
         ctx = RampContext(header=header, refs=store.for_exposure(header), shape=raw.shape, source=path.name)
         ny, nx = raw.shape[2:]
         ramp = RampBlock(raw.read_ramp(), np.zeros(raw.shape, np.uint8), np.zeros((ny, nx), np.uint32),
@@ -36,10 +36,10 @@ def _run(request: RunRequest, plan: Plan) -> PipelineResult:
     rates = run.last(GuiderRates)
     assert rates is not None  # the plan requires guider_cds
     primary = {**header, **run.recorder.keywords(), "DATAMODL": "GuiderCalModel"}
-    product = write_product(request.out_dir / name.filename("cal"), {"SCI": rates.rate, "ERR": rates.err,
+    product = write_product(request.out_dir / f"{root}_cal.fits", {"SCI": rates.rate, "ERR": rates.err,
                                                                      "DQ": rates.dq},
                             primary=primary, sci_header={**sci_header, "BUNIT": "DN/s"}, suffix="guider_cal")
-    return PipelineResult(plan.pipeline, name.root, (product,), time.perf_counter() - started, run.recorder.records())
+    return PipelineResult(plan.pipeline, root, (product,), time.perf_counter() - started, run.recorder.records())
 
 
 def _outputs(root: str, spec: RunSpec) -> Outputs:

@@ -119,8 +119,8 @@ async def test_startup_rescan_re_emits_only_what_is_not_finished(program, tmp_pa
     dead = program.files("jw01234007001")[0]
     for src in (dark, dark2, image, dead):
         shutil.copyfile(src, ingest / src.name)
-    renamed = ingest / "darks-from-tuesday_uncal.fits"  # dark's file under a name that is not the header's:
-    shutil.copyfile(dark, renamed)                    # its products are named from the header, so it is finished
+    renamed = ingest / "darks-from-tuesday_uncal.fits"  # dark's file under another name: products follow the
+    shutil.copyfile(dark, renamed)                    # file name (as jwst's do), so it has none yet
     place_stage2_product(dark, products, "dark")                                     # calwebb_dark finished
     for suffix in ("rate", "rateints"):                                               # image: stage 1 only
         place_stage2_product(image, products, suffix)
@@ -130,10 +130,10 @@ async def test_startup_rescan_re_emits_only_what_is_not_finished(program, tmp_pa
     (ingest / "jw01234-o002_x_image3_00001_asn.json").write_text("{}")
     (products / "jw01234-o001_x_image3_00001_asn.json").write_text("{}")
     async with running(watcher):
-        await eventually(lambda: len(arrivals(watcher)) == 3)
+        await eventually(lambda: len(arrivals(watcher)) == 4)
         await asyncio.sleep(0.5)
     assert sorted(e.path.name for e in arrivals(watcher)) == sorted(
-        [dark2.name, image.name, "jw01234-o002_x_image3_00001_asn.json"])
+        [dark2.name, renamed.name, image.name, "jw01234-o002_x_image3_00001_asn.json"])
 
 
 async def test_a_stable_file_that_is_not_fits_is_passed_on_to_be_dead_lettered(tmp_path):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import shutil
 from pathlib import Path
 
 import pytest
@@ -109,6 +110,24 @@ async def test_duplicate_work_items_do_not_duplicate_products(program, tmp_path)
 
 
 @pytest.mark.slow
+async def test_two_files_with_one_header_identity_give_two_sets_of_products(program, tmp_path):
+    """2c. Identity follows the file name, as jwst's does: a copy of an exposure under another name is another
+    exposure (its own products), not a silent "already done" of the first (issue 10)."""
+    bus = InMemoryBus()
+    original = program.files("jw01234001001_02101_00001")[0]
+    copy = tmp_path / "resent-by-hand_uncal.fits"
+    shutil.copyfile(original, copy)
+    async with worker_on(bus, tmp_path, program) as _:
+        for raw in (original, copy):
+            item = stage1_item(raw)
+            await bus.publish(work_topic(item.pipeline), item.exposure_id, encode(item))
+        await eventually(lambda: len(bus.records(PRODUCTS)) == 2, timeout=60)
+    written = {w.exposure_id: w for w in events_on(bus, PRODUCTS)}
+    assert set(written) == {"jw01234001001_02101_00001_nrca1", "resent-by-hand"}
+    assert not any(w.skipped for w in written.values())
+    assert (tmp_path / "products" / "resent-by-hand_rate.fits").exists()
+
+
 async def test_products_that_record_no_run_specification_are_made_again(program, tmp_path):
     """2b. Products on storage that do not record their run specification (made before streamcal recorded one)
     do not count as done: the stage runs once more and its products then record it."""

@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from streamcal.datamodels import ExposureName, split_suffix
+from streamcal.datamodels import ExposureName, identity_conflict, input_root, split_suffix
 from streamcal.errors import BadKeywordValueError, MissingKeywordError
 from tests.conftest import raw_primary
 
@@ -45,3 +45,23 @@ def test_missing_and_bad_keywords_are_typed():
         ExposureName.from_header(raw_primary(PROGRAM="123456"))
     with pytest.raises(BadKeywordValueError, match="not a JWST exposure file name"):
         ExposureName.parse("notes.txt")
+
+
+@pytest.mark.parametrize(("name", "root"), [
+    ("jw01234001001_02101_00001_nrca1_uncal.fits", "jw01234001001_02101_00001_nrca1"),
+    ("jw01019001001_gs-acq1_2022117003102_uncal.fits", "jw01019001001_gs-acq1_2022117003102"),  # real guider
+    ("jw01234001001_02101_00001-seg002_nrca1_rateints.fits", "jw01234001001_02101_00001-seg002_nrca1"),
+    ("darks-from-tuesday_uncal.fits", "darks-from-tuesday"),
+    ("my_file.fits", "my_file"),          # "file" is no product suffix: the whole stem
+])
+def test_products_are_named_after_the_input_file(name, root):
+    assert input_root(name) == root
+
+
+def test_a_name_that_disagrees_with_the_header_is_reported():
+    header = {"PROGRAM": "01234", "OBSERVTN": "001", "VISIT": "001", "VISITGRP": "02", "SEQ_ID": "1",
+              "ACT_ID": "01", "EXPOSURE": "00001", "DETECTOR": "NRCA1"}
+    assert identity_conflict("jw01234001001_02101_00001_nrca1_uncal.fits", header) is None
+    message = identity_conflict("jw01234001001_02101_00002_nrca1_uncal.fits", header)
+    assert message is not None and "jw01234001001_02101_00001_nrca1" in message and "named after the file" in message
+    assert identity_conflict("jw01019001001_gs-acq1_2022117003102_uncal.fits", {"DETECTOR": "GUIDER1"}) is None
