@@ -26,7 +26,7 @@ class Pixel(enum.IntFlag):
     PERSISTENCE = 1 << 5
     AD_FLOOR = 1 << 6
     CHARGELOSS = 1 << 7
-    RESERVED_4 = 1 << 8
+    RESERVED = 1 << 8
     NON_SCIENCE = 1 << 9
     DEAD = 1 << 10
     HOT = 1 << 11
@@ -64,7 +64,7 @@ _DESCRIPTIONS = {
     "PERSISTENCE": "High persistence",
     "AD_FLOOR": "Below A/D floor",
     "CHARGELOSS": "Charge migration",
-    "RESERVED_4": "Unused",
+    "RESERVED": "Unused",
     "NON_SCIENCE": "Pixel not on science portion of detector",
     "DEAD": "Dead pixel",
     "HOT": "Hot pixel",

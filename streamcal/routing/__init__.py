@@ -6,7 +6,7 @@ it to :func:`route` and :func:`select_pars`; nothing here caches anything.
 
 from __future__ import annotations
 
-from streamcal.routing.exptypes import AsnType, ExpType, Instrument, instrument_of
+from streamcal.routing.exptypes import EXTENSION_EXP_TYPES, AsnType, ExpType, Instrument, instrument_of
 from streamcal.routing.pars import ParsFile, ParsLibrary, ParsStep, load_pars, select_pars, selection_context
 from streamcal.routing.registry import Mode, ModeInfo, PipelineInfo, PipelineRegistry, mode_for
 from streamcal.routing.route import Route, route
@@ -14,6 +14,7 @@ from streamcal.routing.spec import RoutingConfig, RunSpec, StageSpec, decide_spe
 from streamcal.routing.table import RouteRule, RoutingTable, WfscRule, load_registry, load_routing_table
 
 __all__ = [
+    "EXTENSION_EXP_TYPES",
     "AsnType",
     "ExpType",
     "Instrument",

@@ -1,16 +1,17 @@
 """Exposure types, instruments and association types, spelled exactly as JWST headers spell them.
 
-The 62 EXP_TYPE values are those of the "Pipelines vs. Exposure Type" table in the jwst documentation
-(``docs/jwst/pipeline/main.rst``, our seed ``pipeline_stages.rst``). Member names replace ``-`` by ``_``
-because Python identifiers cannot hold a dash; the *values* keep the header spelling
-(``ExpType.FGS_ID_STACK == "FGS_ID-STACK"``).
+The 62 EXP_TYPE values of the "Pipelines vs. Exposure Type" table in the jwst documentation
+(``docs/jwst/pipeline/main.rst``, our seed ``pipeline_stages.rst``), and the 7 the JWST data model accepts but
+the table does not list (:data:`EXTENSION_EXP_TYPES`; routed as jwst's own code routes them, see
+``configs/routing.yaml``). Member names replace ``-`` by ``_`` because Python identifiers cannot hold a dash;
+the *values* keep the header spelling (``ExpType.FGS_ID_STACK == "FGS_ID-STACK"``).
 """
 
 from __future__ import annotations
 
 import enum
 
-__all__ = ["AsnType", "ExpType", "Instrument", "instrument_of"]
+__all__ = ["EXTENSION_EXP_TYPES", "AsnType", "ExpType", "Instrument", "instrument_of"]
 
 
 class ExpType(enum.StrEnum):
@@ -83,6 +84,20 @@ class ExpType(enum.StrEnum):
     NRS_IFU = "NRS_IFU"
     NRS_MSASPEC = "NRS_MSASPEC"
     NRS_BRIGHTOBJ = "NRS_BRIGHTOBJ"
+    # Beyond the seed table: in stdatamodels' EXP_TYPE enumeration (keyword_exptype.schema.yaml) and routed by
+    # jwst's code (associations/lib/dms_base.py), not listed in the pipeline documentation's table.
+    MIR_DARKALL = "MIR_DARKALL"
+    MIR_TACONFIRM = "MIR_TACONFIRM"
+    MIR_WFSS = "MIR_WFSS"
+    NRC_WFSC = "NRC_WFSC"
+    NRS_TACQ = "NRS_TACQ"
+    NRS_TASLIT = "NRS_TASLIT"
+    NRS_VERIFY = "NRS_VERIFY"
+
+
+#: The EXP_TYPEs the seed table does not list (routing.yaml rows marked ``extension``).
+EXTENSION_EXP_TYPES = frozenset({ExpType.MIR_DARKALL, ExpType.MIR_TACONFIRM, ExpType.MIR_WFSS, ExpType.NRC_WFSC,
+                                 ExpType.NRS_TACQ, ExpType.NRS_TASLIT, ExpType.NRS_VERIFY})
 
 
 class Instrument(enum.StrEnum):

@@ -18,7 +18,7 @@ from pydantic import Field, StrictBool, field_validator, model_validator
 
 from streamcal.errors import ConfigError
 from streamcal.routing._config import StrictModel, default_config_dir, load_model
-from streamcal.routing.exptypes import AsnType, ExpType
+from streamcal.routing.exptypes import EXTENSION_EXP_TYPES, AsnType, ExpType
 from streamcal.routing.registry import Mode, ModeInfo, PipelineInfo, PipelineRegistry
 
 __all__ = ["RouteRule", "RoutingTable", "WfscRule", "load_registry", "load_routing_table"]
@@ -109,6 +109,7 @@ class _RowModel(StrictModel):
     stage3: str | None
     stage2_input: Literal["rate", "rateints"] | None = None
     nrslamp: StrictBool = False
+    extension: str | None = None
 
     @field_validator("exp_types", mode="before")
     @classmethod
@@ -160,6 +161,7 @@ class RouteRule:
     stage3: str | None
     stage2_input: Literal["rate", "rateints"] | None
     nrslamp: bool
+    extension: str | None = None
 
     def matches(self, exp_type: ExpType, tsovisit: bool) -> bool:
         """Return whether this row applies to an exposure."""
@@ -215,6 +217,11 @@ def _check_rows(rows: Sequence[_RowModel], registry: PipelineRegistry, path: Pat
         where = f"{path}: rows.{index}"
         for stage, alias in enumerate((row.stage1, row.stage2, row.stage3), start=1):
             _check_alias(registry, alias, stage, where)
+        outside = [str(e) for e in row.exp_types if (e in EXTENSION_EXP_TYPES) != (row.extension is not None)]
+        if outside:  # the seed's rows stay the seed's: extensions are marked, and only they
+            raise ConfigError(f"{where}: {', '.join(outside)} " + ("is not in the seed table: mark the row with "
+                              "`extension: <source>`" if row.extension is None else "is a seed EXP_TYPE: its "
+                              "row is the seed's, not an extension"))
         key = str(row.tsovisit).lower()
         for exp_type in row.exp_types:
             keys = seen.setdefault(exp_type, set())
@@ -276,6 +283,7 @@ def load_routing_table(
             stage3=row.stage3,
             stage2_input=row.stage2_input,
             nrslamp=row.nrslamp,
+            extension=row.extension,
         )
         for row in model.rows
     )

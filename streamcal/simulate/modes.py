@@ -216,6 +216,21 @@ _CATALOGUE: tuple[ModeSpec, ...] = (
        FILTER="F100LP", GRATING="G140H"),
     _m(_E.NRS_BRIGHTOBJ, "NRS1", "NRSRAPID", ("SUB2048", 4, 4), ("SUB2048", 10, 50), _S.TRACE, wavelength=3.5,
        tso="always", FILTER="F290LP", GRATING="G395H", FXD_SLIT="S1600A1"),
+    # Beyond the seed table (routing.yaml's extension rows)
+    _m(_E.MIR_DARKALL, "MIRIMAGE", "FASTR1", ("SUB64", 8, 2), ("FULL", 10, 2), _S.NONE, pntgtype=_ENG,
+       wavelength=5.6, FILTER="OPAQUE"),
+    _m(_E.MIR_TACONFIRM, "MIRIMAGE", "FASTR1", ("SUB64", 6, 1), ("FULL", 6, 1), _S.STAR, pntgtype=_TA,
+       wavelength=10.0, FILTER="F1000W"),
+    _m(_E.MIR_WFSS, "MIRIMAGE", "FASTR1", ("SUB256", 6, 1), ("FULL", 10, 1), _S.MULTI_TRACE, wavelength=7.5,
+       dispaxis=2, FILTER="P750L"),
+    _m(_E.NRC_WFSC, "NRCA1", "RAPID", ("SUB64P", 6, 1), ("FULL", 5, 1), _S.STAR, pntgtype=_ENG, wavelength=2.1,
+       FILTER="F212N", PUPIL="WLP8"),
+    _m(_E.NRS_TACQ, "NRS1", "NRSRAPID", ("SUB32", 6, 1), ("SUB32", 6, 1), _S.STAR, wavelength=1.1,
+       pntgtype=_TA, optics=_NRS_TA),
+    _m(_E.NRS_TASLIT, "NRS1", "NRSRAPID", ("SUB32", 6, 1), ("SUB32", 6, 1), _S.STAR, wavelength=1.1,
+       pntgtype=_TA, optics=_NRS_TA),
+    _m(_E.NRS_VERIFY, "NRS1", "NRSRAPID", ("SUB32", 6, 1), ("FULL", 5, 1), _S.STAR, wavelength=1.1,
+       pntgtype=_TA, optics=_NRS_TA),
 )
 
 #: EXP_TYPE → ModeSpec, read-only.

@@ -48,3 +48,13 @@ def test_interpret_bit_flags(good_bits, bad):
 def test_interpret_bit_flags_rejects_unknown_names():
     with pytest.raises(ValueError, match="BOGUS"):
         interpret_bit_flags("~BOGUS")
+
+
+def test_dq_names_and_bits_are_stdatamodels_own():
+    """Issue 10: every flag name and bit as stdatamodels' dqflags tables spell them (pixel and group)."""
+    from stdatamodels.jwst.datamodels import dqflags
+
+    assert {name: int(Pixel[name]) for name in dqflags.pixel} == dict(dqflags.pixel)
+    assert {p.name for p in Pixel} | {"GOOD"} == set(dqflags.pixel)
+    for name, bit in dqflags.group.items():
+        assert int(Pixel[name]) == bit and bit <= 0xFF  # group flags fit GROUPDQ's uint8

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from streamcal.routing import ExpType, RoutingTable, load_routing_table, route
+from streamcal.routing import EXTENSION_EXP_TYPES, ExpType, RoutingTable, load_routing_table, route
 
 from .seed_table import SeedRow, load_seed, parse_routing
 
@@ -20,13 +20,38 @@ def test_seed_lists_exactly_62_exp_types() -> None:
     assert len({row.exp_type for row in SEED_ROWS}) == 62
 
 
-def test_exptype_enum_is_exactly_the_seed() -> None:
-    assert {e.value for e in ExpType} == {row.exp_type for row in SEED_ROWS}
-    assert len(ExpType) == 62
+def test_exptype_enum_is_exactly_the_seed_and_the_marked_extensions(table: RoutingTable) -> None:
+    """Issue 10: the seed's EXP_TYPEs stay exactly the seed's; the others are the rows marked ``extension``."""
+    assert {e.value for e in ExpType} - set(EXTENSION_EXP_TYPES) == {row.exp_type for row in SEED_ROWS}
+    assert len(ExpType) == 62 + 7
+    marked = {e for rule in table.rules if rule.extension is not None for e in rule.exp_types}
+    assert marked == EXTENSION_EXP_TYPES
+    assert all(rule.extension for rule in table.rules if set(rule.exp_types) & EXTENSION_EXP_TYPES)
 
 
-def test_yaml_routes_every_seed_exp_type(table: RoutingTable) -> None:
+def test_yaml_routes_every_exp_type(table: RoutingTable) -> None:
     assert table.exp_types == frozenset(ExpType)
+
+
+# What jwst's code does with the EXP_TYPEs its documentation's table leaves out (associations/lib/dms_base.py:
+# EXPTYPE_MAP darks; ACQ_EXP_TYPES ⊂ IMAGE2_NONSCIENCE_EXP_TYPES; SPEC2_SCIENCE_EXP_TYPES and Asn_Lv3WFSSMIR for
+# mir_wfss; nrc_wfsc in none of its lists).
+EXTENSIONS = {
+    "MIR_DARKALL": ("calwebb_dark", None, None),
+    "MIR_TACONFIRM": ("calwebb_detector1", "calwebb_image2", None),
+    "NRS_TACQ": ("calwebb_detector1", "calwebb_image2", None),
+    "NRS_TASLIT": ("calwebb_detector1", "calwebb_image2", None),
+    "NRS_VERIFY": ("calwebb_detector1", "calwebb_image2", None),
+    "MIR_WFSS": ("calwebb_detector1", "calwebb_spec2", "calwebb_spec3"),
+    "NRC_WFSC": ("calwebb_detector1", None, None),
+}
+
+
+@pytest.mark.parametrize(("exp_type", "stages"), sorted(EXTENSIONS.items()))
+def test_extensions_route_as_jwst_routes_them(table: RoutingTable, exp_type: str, stages: tuple) -> None:
+    for tsovisit in (False, True):  # none of them allows TSO
+        result = route({"EXP_TYPE": exp_type, "TSOVISIT": tsovisit}, table)
+        assert (result.stage1, result.stage2, result.stage3) == stages and not result.is_tso
 
 
 def _check(table: RoutingTable, row: SeedRow, header: dict[str, object]) -> None:
