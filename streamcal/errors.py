@@ -44,6 +44,7 @@ __all__ = [
     "MissingReferenceError",
     "MosaicTooLargeError",
     "NotFitsError",
+    "PoolError",
     "ReferenceUnavailableError",
     "StreamcalError",
     "UnknownExposureTypeError",
@@ -144,6 +145,10 @@ class AssociationError(InvalidInputError):
     """An association (ASN) file is malformed or names members that cannot be used."""
 
     reason = DeadLetterReason.BAD_ASSOCIATION
+
+
+class PoolError(AssociationError):
+    """An association pool file is malformed (no candidates column, bad candidate list, ragged rows)."""
 
 
 class MalformedEventError(InvalidInputError):
