@@ -103,7 +103,7 @@ class ExposureArrived:
         The file, absolute.
     size, mtime_ns : int
         The file version that passed the completeness gate (the watcher never emits one twice).
-    file_kind : {"exposure", "asn"}
+    file_kind : {"exposure", "asn", "pool"}
         ``*_uncal.fits`` or ``*_asn.json``.
     exposure_id : str
         The root name (``jw..._nrca1``) or, for an ASN or a name that is not JWST's, the file name.
@@ -115,7 +115,7 @@ class ExposureArrived:
     path: Path
     size: int
     mtime_ns: int
-    file_kind: Literal["exposure", "asn"] = "exposure"
+    file_kind: Literal["exposure", "asn", "pool"] = "exposure"
     exposure_id: str
     landed_at: datetime
     event_id: UUID = field(default_factory=uuid4)
@@ -191,11 +191,18 @@ class MemberDone:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class AssociationDeclared:
-    """An upstream ASN file names the members of an association (membership from the file, not rules)."""
+    """Upstream names the members of an association (membership from upstream, not header rules).
+
+    From an ASN file dropped in the ingest folder: ``asn_path`` is that file, ``asn_name`` its name and
+    ``asn_json`` empty (the tracker reads the file). From an association pool: ``asn_path`` is the pool,
+    ``asn_json`` one association the router generated from it and ``asn_name`` the file name it gets.
+    """
 
     type: Literal["association.declared"] = "association.declared"
     association_id: str
     asn_path: Path
+    asn_name: str = ""
+    asn_json: str = ""
     event_id: UUID = field(default_factory=uuid4)
     created: datetime = field(default_factory=utcnow)
     schema_version: int = SCHEMA_VERSION

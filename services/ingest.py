@@ -2,18 +2,19 @@
 
 All of it is blocking file-system work that the watcher runs in a thread.
 
-- :func:`eligible` — ``*_uncal.fits`` and ``*_asn.json`` only; hidden, temporary and partial names
-  (``.*``, ``*.tmp``, ``*.part``, ``*~``) never.
+- :func:`eligible` — ``*_uncal.fits``, ``*_asn.json`` and ``*_pool.csv`` (an association pool) only; hidden,
+  temporary and partial names (``.*``, ``*.tmp``, ``*.part``, ``*~``) never.
 - :class:`Gate` — the completeness gate. There is no "file closed" event (watchfiles#345), so a file is
   complete when its size and mtime are unchanged across ``settle_polls`` polls **and** it looks whole: a
-  FITS length that is a multiple of 2880 bytes whose headers parse (SCI data included), or an ASN that is
-  valid JSON. A file that is stable but never looks whole (corrupt, truncated, not FITS) is passed on
-  after ``corrupt_after_s`` anyway, so that the router dead-letters it with the precise reason: every
-  file that lands ends as products or a dead letter.
-- :func:`finished` — whether the startup rescan may skip a file: it was already dead-lettered, or (ASN) the
-  tracker already took it, or its stage-1 and stage-2 products exist, newer than the file. Which products those
-  are comes from the run specification its products record (:meth:`RunSpec.from_header`), asked of the
-  pipelines: the rescan never routes. A file without products is not finished.
+  FITS length that is a multiple of 2880 bytes whose headers parse (SCI data included), an ASN that is
+  valid JSON, or a pool that parses. A file that is stable but never looks whole (corrupt, truncated, not
+  FITS) is passed on after ``corrupt_after_s`` anyway, so that the router dead-letters it with the precise
+  reason: every file that lands ends as products or a dead letter.
+- :func:`finished` — whether the startup rescan may skip a file: it was already dead-lettered, or (ASN,
+  pool) the tracker already took it (every association it declares is in the tracker's store,
+  :func:`declared_dir`), or its stage-1 and stage-2 products exist, newer than the file. Which products
+  those are comes from the run specification its products record (:meth:`RunSpec.from_header`), asked of
+  the pipelines: the rescan never routes. A file without products is not finished.
 """
 
 from __future__ import annotations
@@ -29,23 +30,34 @@ from pathlib import Path
 from typing import Literal
 
 from services.events import ExposureArrived
+from services.membership import declared_dir
 from services.products import route_finished
+from streamcal.associations import Asn
+from streamcal.associations.generator import named_associations, pool_version_id
+from streamcal.associations.pool import read_pool
 from streamcal.datamodels import input_root, read_header, read_headers, split_suffix
 from streamcal.datamodels.fitsio import FITS_BLOCK
-from streamcal.errors import StreamcalError
+from streamcal.errors import PoolError, StreamcalError
 from streamcal.routing import RoutingConfig, RunSpec
 
-__all__ = ["Gate", "arrival", "eligible", "file_id", "file_kind", "finished", "looks_whole", "product_index",
-           "stat_all"]
+__all__ = ["Gate", "arrival", "eligible", "file_id", "file_kind", "finished", "looks_whole",
+           "pool_declarations", "product_index", "stat_all"]
 
 log = logging.getLogger(__name__)
 
-FileKind = Literal["exposure", "asn"]
+FileKind = Literal["exposure", "asn", "pool"]
 _IGNORED_SUFFIXES = (".tmp", ".part", "~", ".swp")
 
 
+def pool_declarations(path: Path) -> list[tuple[str, Asn]]:
+    """The associations a pool file declares, each with its ASN file name (blocking; raises PoolError)."""
+    pool = read_pool(path)
+    return named_associations(pool, version_id=pool_version_id(path.name, path.stat().st_mtime_ns))
+
+
 def file_kind(path: Path) -> FileKind | None:
-    """``exposure`` for ``*_uncal.fits``, ``asn`` for ``*_asn.json``, None for anything else."""
+    """``exposure`` for ``*_uncal.fits``, ``asn`` for ``*_asn.json``, ``pool`` for ``*_pool.csv``, None for
+    anything else."""
     name = path.name
     if name.startswith(".") or name.endswith(_IGNORED_SUFFIXES):
         return None
@@ -53,6 +65,8 @@ def file_kind(path: Path) -> FileKind | None:
         return "exposure"
     if name.endswith("_asn.json"):
         return "asn"
+    if name.endswith("_pool.csv"):
+        return "pool"
     return None
 
 
@@ -77,7 +91,13 @@ def arrival(path: Path, size: int, mtime_ns: int) -> ExposureArrived:
 
 
 def looks_whole(path: Path, size: int) -> bool:
-    """FITS: a multiple of 2880 bytes whose headers (and SCI extent) parse; ASN: valid JSON."""
+    """FITS: a multiple of 2880 bytes whose headers (and SCI extent) parse; ASN: valid JSON; pool: parses."""
+    if file_kind(path) == "pool":
+        try:
+            read_pool(path)
+            return True
+        except (OSError, PoolError):
+            return False
     if file_kind(path) == "asn":
         try:
             json.loads(path.read_text(encoding="utf-8"))
@@ -206,11 +226,16 @@ def finished(path: Path, *, products: Mapping[str, list[Path]], products_dir: Pa
     """Whether the startup rescan can skip a file (see the module docstring); ``products`` is
     :func:`product_index` of ``products_dir``. Never raises."""
     kind = file_kind(path)
-    if kind == "asn":
-        return (products_dir / path.name).exists()
-    root = file_id(path)  # products are named after the file
-    if dead_lettered(root):
+    if dead_lettered(file_id(path)):
         return True
+    if kind == "asn":
+        return (products_dir / path.name).exists() or (declared_dir(products_dir) / path.name).exists()
+    if kind == "pool":
+        try:
+            return all((declared_dir(products_dir) / name).exists() for name, _ in pool_declarations(path))
+        except (OSError, StreamcalError):
+            return False
+    root = file_id(path)  # products are named after the file
     spec = _recorded_spec(products.get(root, []), config)
     if spec is None:
         return False

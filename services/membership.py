@@ -26,7 +26,8 @@ __all__ = [
     "Member",
     "asn_path_for",
     "build_for",
-    "member_roots",
+    "declared_association_id",
+    "declared_dir",
     "observation_prefix",
     "scan_members",
     "stage3_products",
@@ -141,6 +142,18 @@ def build_for(members: list[Member], *, code_version: str) -> Asn:
     return build_asn(kind, [(m.product.name, m.header) for m in members], code_version=code_version)
 
 
+def declared_dir(products_dir: Path) -> Path:
+    """Where the tracker keeps the associations upstream declared (ASN files and pools), from declaration on:
+    ``<products>/associations``. Released ones are also copied beside the products."""
+    return products_dir / "associations"
+
+
+def declared_association_id(asn: Asn, asn_name: str) -> str:
+    """The id a declared association is tracked under: its type and ASN file name (membership comes from
+    upstream, not from header rules)."""
+    return f"asn:{asn.asn_type}:{asn_name}"
+
+
 def asn_path_for(products_dir: Path, asn: Asn) -> Path:
     """Where the tracker writes an ASN: ``<product name>_<asn_type>_asn.json`` beside the products."""
     return products_dir / f"{asn.products[0].name}_{asn.asn_type}_asn.json"
@@ -155,15 +168,3 @@ def stage3_products(products_dir: Path, asn: Asn, spec: RunSpec) -> list[Path]:
     except StreamcalError:
         return []
     return [products_dir / n for n in names if (products_dir / n).exists()]
-
-
-def member_roots(asn: Asn) -> list[str]:
-    """The exposure roots an ASN's members are named after."""
-    roots = []
-    for product in asn.products:
-        for member in product.members:
-            try:
-                roots.append(split_suffix(member.expname)[0])
-            except StreamcalError:
-                roots.append(member.expname)
-    return roots

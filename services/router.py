@@ -3,7 +3,9 @@
 The run specification — the route and each stage's parameter file — is decided here, once, from a header-only
 read (in a thread), and travels inside the work item (workers and pipelines never route); so does the
 association candidate key when the route has a stage 3. An upstream ASN file is validated and
-declared to the tracker. Unreadable headers, a missing or unknown EXP_TYPE, missing keywords and bad
+declared to the tracker; so is each level-3 association of an upstream association pool
+(:func:`streamcal.associations.generator.generate`, jwst's rules), which the tracker then completes
+member by member. Unreadable headers, a missing or unknown EXP_TYPE, missing keywords and bad
 ASN files end as dead letters with their reason; nothing here stops the service.
 """
 
@@ -11,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import Counter
 from pathlib import Path
 
 from services.bus import Bus, Message
@@ -18,10 +21,13 @@ from services.codec import decode_as, encode
 from services.consumer import Activity, Consumer, RetryPolicy
 from services.deadletters import DeadLetters
 from services.events import ARRIVED, MEMBER_DONE, AssociationDeclared, ExposureArrived, WorkItem, work_topic
+from services.membership import declared_association_id
 from services.metrics import Metrics
 from services.outcomes import Ignored
 from services.runtime import log_context
-from streamcal.associations import Asn, candidate_key, read_asn
+from streamcal.associations import candidate_key, check_upstream, read_asn, to_json
+from streamcal.associations.generator import named_associations, pool_version_id
+from streamcal.associations.pool import read_pool
 from streamcal.datamodels import identity_conflict, input_root, read_headers
 from streamcal.routing import ParsLibrary, Route, RoutingConfig, RoutingTable, RunSpec, decide_spec
 
@@ -82,11 +88,6 @@ def route_exposure(path: Path, table: RoutingTable, library: ParsLibrary) -> Rou
     return RoutedExposure(exposure_id, spec, association)
 
 
-def _declared_association_id(asn: Asn, asn_path: Path) -> str:
-    """The id a declared ASN file is tracked under: its own file name (membership comes from the file)."""
-    return f"asn:{asn.asn_type}:{asn_path.name}"
-
-
 class Router:
     """The router service.
 
@@ -126,6 +127,8 @@ class Router:
         with log_context(exposure_id=event.exposure_id):
             if event.file_kind == "asn":
                 await self._declare(event)
+            elif event.file_kind == "pool":
+                await self._declare_pool(event)
             else:
                 await self._route(event)
 
@@ -144,8 +147,24 @@ class Router:
         asn = await asyncio.to_thread(read_asn, event.path)
         if asn.level != 3:
             raise Ignored(f"{event.path.name} is a level-{asn.level} association: nothing to track")
-        association_id = _declared_association_id(asn, event.path)
-        declared = AssociationDeclared(association_id=association_id, asn_path=event.path)
+        check_upstream(asn, event.path.name)
+        association_id = declared_association_id(asn, event.path.name)
+        declared = AssociationDeclared(association_id=association_id, asn_path=event.path,
+                                       asn_name=event.path.name)
         await self.bus.publish(MEMBER_DONE, association_id, encode(declared))
         log.info("declared %s association %s from %s", asn.asn_type, asn.asn_id, event.path.name)
+
+    async def _declare_pool(self, event: ExposureArrived) -> None:
+        pool = await asyncio.to_thread(read_pool, event.path)
+        for line, reason in pool.skipped:
+            log.warning("%s, line %d: skipped: %s", event.path.name, line, reason)
+        named = named_associations(pool, version_id=pool_version_id(event.path.name, event.mtime_ns))
+        for name, asn in named:
+            association_id = declared_association_id(asn, name)
+            declared = AssociationDeclared(association_id=association_id, asn_path=event.path, asn_name=name,
+                                           asn_json=to_json(asn))
+            await self.bus.publish(MEMBER_DONE, association_id, encode(declared))
+        kinds = Counter(str(asn.asn_type) for _, asn in named)
+        log.info("declared %d association(s) from pool %s (%d exposures): %s", len(named), event.path.name,
+                 len(pool), ", ".join(f"{n} {k}" for k, n in sorted(kinds.items())) or "none")
 

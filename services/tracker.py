@@ -1,16 +1,25 @@
 """The association tracker: ``association.member-done`` → ``work.<stage3>`` when an association completes.
 
-Keyed by association id (the level-3 candidate key), so one tracker owns each association. Membership
-comes from header rules over the stage-2 products on storage (:mod:`services.membership`) or, for an
-upstream ASN file, from that file. An association is released to stage 3 exactly when its last member's
-stage-2 product exists: the tracker writes the ASN (jwst format) beside the products and publishes a work
-item for the stage-3 pipeline and an ``association.ready`` fact. An association still incomplete after
-``deadline_s`` is released with the members it has, marked partial (``degraded_status`` in the ASN and
-``partial`` in the work item).
+Keyed by association id, so one tracker owns each association. Membership comes from upstream first: an
+ASN file or an association pool dropped in the ingest folder (the router declares each of their level-3
+associations, ``association.declared``) names every member, and an exposure listed there is never grouped
+by header rules. For everything else (embedded use, no upstream generator), header rules over the stage-2
+products on storage (:mod:`services.membership`) group by the level-3 candidate key.
 
-State is only a cache: at start the tracker rebuilds it from the products and ASN files (releasing what
-completed while it was down and re-sending releases whose stage-3 products are missing), so no trigger is
-lost; a repeated trigger is harmless because stage 3 is idempotent.
+An association is released to stage 3 when it completes: a declared one exactly when its last member's
+stage-2 product exists (:class:`streamcal.associations.ledger.Ledger`); a header-rule one when
+:func:`streamcal.associations.is_complete` says so. The tracker writes the ASN (jwst format) beside the
+products and publishes a work item for the stage-3 pipeline and an ``association.ready`` fact. At
+``deadline_s`` a header-rule association is released with the members it has, marked partial
+(``degraded_status`` in the ASN and ``partial`` in the work item); a declared one becomes a dead letter
+naming the missing members. Either way a member that arrives later is not ignored: it re-releases the
+header-rule association with all its members (stage 3 runs again and makes the complete product), or
+completes the declared one.
+
+State is only a cache: at start the tracker rebuilds it from the products, the declared associations it
+keeps in ``<products>/associations`` and the released ASN files (releasing what completed while it was down
+and re-sending releases whose stage-3 products are missing), so no trigger is lost; a repeated trigger is
+harmless because stage 3 is idempotent.
 """
 
 from __future__ import annotations
@@ -18,7 +27,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import json
 import logging
+import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,7 +53,8 @@ from services.membership import (
     Member,
     asn_path_for,
     build_for,
-    member_roots,
+    declared_association_id,
+    declared_dir,
     observation_prefix,
     scan_members,
     stage3_products,
@@ -50,7 +62,8 @@ from services.membership import (
 from services.metrics import Metrics, build_version
 from services.outcomes import Ignored, Outcome, classify, outcome_of
 from services.runtime import log_context
-from streamcal.associations import Asn, is_complete, member_paths, read_asn, write_asn
+from streamcal.associations import Asn, asn_from_dict, check_upstream, is_complete, member_paths, read_asn, write_asn
+from streamcal.associations.ledger import Ledger, member_names
 from streamcal.errors import AssociationError, MalformedEventError, StreamcalError
 from streamcal.routing import RoutingConfig, RunSpec
 
@@ -59,6 +72,8 @@ __all__ = ["GROUP", "Tracker"]
 log = logging.getLogger(__name__)
 
 GROUP = "streamcal.tracker"
+
+_ASN_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]{0,200}_asn\.json$")
 
 
 @dataclass(slots=True)
@@ -101,8 +116,8 @@ class Tracker:
         self.cache = HeaderCache()
         self.open: dict[str, _Open] = {}
         self.released: set[str] = set()
-        self.declared: dict[str, tuple[Asn, Path]] = {}
-        self.declared_member: dict[str, str] = {}
+        self.ledger = Ledger()
+        self.declared_names: dict[str, str] = {}
         self._rebuilt = False
         self.consumer = Consumer(name=self.name, bus=bus, topics=[MEMBER_DONE], group=GROUP, handler=self.handle,
                                  metrics=metrics, deadletters=deadletters, policy=policy, concurrency=1,
@@ -127,10 +142,12 @@ class Tracker:
     # -- rebuild ---------------------------------------------------------------------------------------
     async def rebuild(self) -> None:
         """Derive the state from storage; release what completed (or whose release was lost) meanwhile."""
+        await self._rebuild_declared()
         members = await asyncio.to_thread(scan_members, self.products_dir, self.config, self.cache)
         groups: dict[str, list[Member]] = {}
         for member in members:
-            groups.setdefault(member.key, []).append(member)
+            if not self.ledger.is_member(member.product.name):  # upstream membership wins
+                groups.setdefault(member.key, []).append(member)
         for key, group in sorted(groups.items()):
             kind = group[0].route.asn_type
             assert kind is not None
@@ -145,8 +162,39 @@ class Tracker:
                 self.open[key] = _Open(observation_prefix(group[0].root))
         self._rebuilt = True
         self.metrics.associations_open.set(len(self.open))
-        log.info("tracker rebuilt from %s: %d released, %d open", self.products_dir, len(self.released),
-                 len(self.open))
+        log.info("tracker rebuilt from %s: %d released, %d open (%d declared upstream)", self.products_dir,
+                 len(self.released), len(self.open), len(self.ledger))
+
+    async def _rebuild_declared(self) -> None:
+        """Re-declare the associations kept in ``<products>/associations``."""
+        store = declared_dir(self.products_dir)
+        paths = await asyncio.to_thread(lambda: sorted(store.glob("*_asn.json")) if store.is_dir() else [])
+        for path in paths:
+            try:
+                asn = await asyncio.to_thread(read_asn, path)
+                check_upstream(asn, path.name)
+            except AssociationError as exc:
+                log.warning("ignoring %s in %s: %s", path.name, store, exc)
+                continue
+            key = declared_association_id(asn, path.name)
+            released = self.products_dir / path.name
+            if await asyncio.to_thread(released.exists):
+                done = await asyncio.to_thread(self._done_members, asn)
+                self.declared_names[key] = path.name
+                complete = self.ledger.declare(key, asn, done=done)
+                spec = await asyncio.to_thread(self._declared_spec, key) if complete else None
+                made = [] if spec is None else await asyncio.to_thread(stage3_products, self.products_dir, asn, spec)
+                if made:
+                    self.released.add(key)
+                    continue
+            await self._release_or_dead_letter_declared(key, path.name, asn)
+
+    async def _release_or_dead_letter_declared(self, key: str, name: str, asn: Asn, raw: bytes = b"") -> None:
+        try:
+            await self._track_declared(key, name, asn, raw)
+        except AssociationError as exc:
+            self.open.pop(key, None)
+            await self._dead_letter(key, exc, raw)
 
     def _written_asn(self, group: list[Member]) -> Asn | None:
         try:
@@ -168,13 +216,11 @@ class Tracker:
                 await self._member_done(event, message.value)
 
     async def _member_done(self, event: MemberDone, raw: bytes) -> None:
-        declared = self.declared_member.get(event.exposure_id)
-        if declared is not None:
-            await self._check_declared(declared)
+        name = event.product_path.name
+        if self.ledger.is_member(name):
+            await self._declared_member_done(event)
             return
         key = event.association_id
-        if key in self.released:
-            raise Ignored(f"{key} was already released; {event.exposure_id} is a repeat")
         if not await asyncio.to_thread(event.product_path.exists):
             raise FileNotFoundError(f"stage-2 product {event.product_path} of {event.exposure_id} is not on storage")
         route_ = RunSpec.from_dict(event.spec).route
@@ -182,7 +228,15 @@ class Tracker:
             raise Ignored(f"{event.exposure_id} has no stage 3")
         prefix = observation_prefix(event.exposure_id)
         group = await self._members(key, prefix)
-        if is_complete(route_.asn_type, [m.header for m in group]):
+        complete = is_complete(route_.asn_type, [m.header for m in group])
+        if key in self.released:
+            written = await asyncio.to_thread(self._written_asn, group)
+            if written is None or name in {m.expname for p in written.products for m in p.members}:
+                raise Ignored(f"{key} was already released; {event.exposure_id} is a repeat")
+            log.warning("%s: %s arrived after the release: releasing again with %d member(s), stage 3 re-runs",
+                        key, event.exposure_id, len(group))
+            await self._release(key, group, partial=not complete)
+        elif complete:
             await self._release(key, group, partial=False)
         else:
             state = self.open.setdefault(key, _Open(prefix))
@@ -190,9 +244,24 @@ class Tracker:
             self.metrics.associations_open.set(len(self.open))
             log.info("%s: %d member(s) done, waiting for more", key, len(group))
 
+    async def _declared_member_done(self, event: MemberDone) -> None:
+        """A member of associations declared upstream: count it; release those it completes."""
+        name = event.product_path.name
+        if not await asyncio.to_thread(event.product_path.exists):
+            raise FileNotFoundError(f"stage-2 product {event.product_path} of {event.exposure_id} is not on storage")
+        completed = self.ledger.done(name)
+        for key in completed:
+            await self._release_declared(key)
+        if not completed:
+            waiting = {k: len(self.ledger.missing(k)) for k in self.ledger.keys_of(name)}
+            if all(n == 0 for n in waiting.values()):
+                raise Ignored(f"{event.exposure_id}: its declared association(s) were already complete")
+            log.info("%s done: declared association(s) waiting for %s", event.exposure_id,
+                     ", ".join(f"{k} ({n} more)" for k, n in sorted(waiting.items()) if n))
+
     async def _members(self, key: str, prefix: str) -> list[Member]:
         members = await asyncio.to_thread(scan_members, self.products_dir, self.config, self.cache, prefix=prefix)
-        return [m for m in members if m.key == key]
+        return [m for m in members if m.key == key and not self.ledger.is_member(m.product.name)]
 
     async def _release(self, key: str, group: list[Member], *, partial: bool, expected: str = "") -> None:
         """Write the ASN and publish the stage-3 work item and the ready fact (raises AssociationError)."""
@@ -239,50 +308,68 @@ class Tracker:
                                                      attempts=1))
 
     def _forget(self, key: str) -> None:
-        """Drop an association from the open (and declared) state."""
+        """Stop waiting for an association (a declared one stays in the ledger: a late member completes it)."""
         self.open.pop(key, None)
-        if key in self.declared:
-            asn, _ = self.declared.pop(key)
-            for root in member_roots(asn):
-                self.declared_member.pop(root, None)
 
-    # -- upstream ASN files --------------------------------------------------------------------------
+    # -- upstream ASN files and pools ------------------------------------------------------------------
     async def _declare(self, event: AssociationDeclared, raw: bytes) -> None:
         key = event.association_id
-        if key in self.released:
+        name = event.asn_name or event.asn_path.name
+        if not _ASN_NAME.match(name):
+            raise AssociationError(f"declared association name {name[:80]!r} is not a bare *_asn.json name")
+        if event.asn_json:
+            try:
+                asn = asn_from_dict(json.loads(event.asn_json), source=name)
+            except json.JSONDecodeError as exc:
+                raise AssociationError(f"{name}: the declared association is not JSON: {exc}") from exc
+        else:
+            asn = await asyncio.to_thread(read_asn, event.asn_path)
+        check_upstream(asn, name)
+        if key != declared_association_id(asn, name):
+            raise AssociationError(f"{name}: declared as {key!r}, which is not its {asn.asn_type} id")
+        if key in self.released and key in self.ledger and self.ledger.asn(key) == asn:
             raise Ignored(f"{key} was already released")
-        asn = await asyncio.to_thread(read_asn, event.asn_path)
-        self.declared[key] = (asn, event.asn_path)
-        for root in member_roots(asn):
-            self.declared_member[root] = key
-        self.open.setdefault(key, _Open("declared")).last_event = raw
-        await self._check_declared(key)
+        self.released.discard(key)  # a changed declaration is tracked anew
+        await asyncio.to_thread(write_asn, asn, declared_dir(self.products_dir) / name)
+        await self._track_declared(key, name, asn, raw)
 
-    def _missing_declared(self, key: str) -> list[str]:
-        asn, _ = self.declared[key]
-        return [p.name for p in member_paths(asn, self.products_dir) if not p.exists()]
+    def _done_members(self, asn: Asn) -> list[str]:
+        return [n for n in member_names(asn) if (self.products_dir / n).exists()]
 
-    async def _check_declared(self, key: str) -> None:
-        if key in self.released:
-            raise Ignored(f"{key} was already released")
-        asn, source = self.declared[key]
-        members = member_paths(asn, self.products_dir)
-        present = await asyncio.to_thread(lambda: [p.exists() for p in members])
-        if not all(present):
-            self.open.setdefault(key, _Open("declared"))
-            self.metrics.associations_open.set(len(self.open))
-            log.info("%s: %d of %d member(s) on storage", key, sum(present), len(members))
+    async def _track_declared(self, key: str, name: str, asn: Asn, raw: bytes = b"") -> None:
+        """Put a declared association in the ledger, counting the members already on storage; release it
+        if that completes it."""
+        done = await asyncio.to_thread(self._done_members, asn)
+        self.declared_names[key] = name
+        if self.ledger.declare(key, asn, done=done):
+            await self._release_declared(key)
             return
-        header = await asyncio.to_thread(self.cache.primary, members[0])
-        spec = RunSpec.from_header(header, self.config, source=members[0].name)
+        self.open.setdefault(key, _Open("declared")).last_event = raw
+        self.metrics.associations_open.set(len(self.open))
+        log.info("%s: %d of %d member(s) on storage", key, len(done), len(member_names(asn)))
+
+    def _declared_spec(self, key: str) -> RunSpec | None:
+        """The run specification a declared association's first science member recorded (blocking)."""
+        asn = self.ledger.asn(key)
+        for path in member_paths(asn, self.products_dir, exptypes=("science",)):
+            if path.exists():
+                return RunSpec.from_header(self.cache.primary(path), self.config, source=path.name)
+        return None
+
+    async def _release_declared(self, key: str) -> None:
+        """Write a complete declared association beside the products and release it (raises
+        AssociationError when its members do not lead to the stage 3 it names)."""
+        asn, name = self.ledger.asn(key), self.declared_names[key]
+        spec = await asyncio.to_thread(self._declared_spec, key)
         if spec is None:
-            raise AssociationError(f"{source.name}: member {members[0].name} records no run specification "
-                                   "(not a streamcal product)")
-        if spec.route.stage3 is None:
-            raise AssociationError(f"{source.name}: its members have no stage-3 pipeline ({spec.route.exp_type})")
-        path = self.products_dir / source.name
+            raise AssociationError(f"{name}: no science member records a run specification (not streamcal products)")
+        wanted = f"calwebb_{asn.asn_type}"
+        if spec.route.stage3 != wanted:
+            raise AssociationError(f"{name}: a {asn.asn_type} association, but its science members' route leads to "
+                                   f"{spec.route.stage3 or 'no stage 3'} ({spec.route.exp_type})")
+        path = self.products_dir / name
         await asyncio.to_thread(write_asn, asn, path)
-        await self._publish_release(key, asn, path, spec.route.stage3, spec.to_dict(), partial=False)
+        await self._publish_release(key, asn, path, wanted, spec.to_dict(), partial=False)
 
     # -- deadlines -------------------------------------------------------------------------------------
     async def _sweep_loop(self, stop: asyncio.Event) -> None:
@@ -314,11 +401,11 @@ class Tracker:
         self.metrics.associations_open.set(len(self.open))
 
     async def _expire(self, key: str, state: _Open) -> None:
-        if key in self.declared:
-            missing = await asyncio.to_thread(self._missing_declared, key)
-            _, source = self.declared[key]
-            raise AssociationError(f"{source.name}: {len(missing)} member(s) not on storage after the "
-                                   f"{self.deadline_s:g} s deadline: {', '.join(missing)}")
+        if key in self.ledger:
+            missing = self.ledger.missing(key)
+            raise AssociationError(f"{self.declared_names[key]}: {len(missing)} member(s) not on storage after the "
+                                   f"{self.deadline_s:g} s deadline: {', '.join(missing)} (a member arriving later "
+                                   "still completes it)")
         group = await self._members(key, state.prefix)
         if not group:
             self.open.pop(key, None)

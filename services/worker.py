@@ -143,9 +143,12 @@ class Worker:
                 raise InvalidInputError(f"{root} has a {route.stage3} stage but no association id")
             if outputs.member is None:
                 raise InvalidInputError(f"{self.alias} declares no association-member product")
-            done = MemberDone(association_id=item.association_id, exposure_id=root,
-                              product_path=self.products_dir / outputs.member, raw_path=item.raw_path,
-                              spec=item.spec)
-            await self.bus.publish(MEMBER_DONE, item.association_id, encode(done))
+        if self.alias == route.stage2 and outputs.member is not None:
+            # every stage-2 product is reported, stage 3 or not: an upstream association may list it (a target
+            # acquisition is a member of jwst's level-3 associations; header rules never group it)
+            key = item.association_id or root
+            done = MemberDone(association_id=key, exposure_id=root, product_path=self.products_dir / outputs.member,
+                              raw_path=item.raw_path, spec=item.spec)
+            await self.bus.publish(MEMBER_DONE, key, encode(done))
             return MEMBER_DONE
         return None

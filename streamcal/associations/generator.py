@@ -31,16 +31,19 @@ wheel ships is measured in ``tests/streamcal/associations/test_generator_oracle.
 
 from __future__ import annotations
 
+import re
+from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 from streamcal import __version__
 from streamcal.associations.model import Asn, AsnMember, AsnProduct
 from streamcal.associations.pool import Candidate, Pool, PoolRow
-from streamcal.associations.rules import DEGRADED_STATUS_OK
+from streamcal.associations.rules import DEGRADED_STATUS_OK, asn_file_name
 from streamcal.routing.exptypes import AsnType
 
-__all__ = ["GENERATED_TYPES", "generate", "member_exptype"]
+__all__ = ["GENERATED_TYPES", "generate", "named_associations", "pool_version_id", "row_exptype"]
 
 IMAGE_EXP_TYPES = frozenset({"nrc_image", "mir_image", "nis_image", "fgs_image", "nrs_mimf"})
 TSO_EXP_TYPES = frozenset({"nrc_tsimage", "nrc_tsgrism", "nrs_brightobj"})
@@ -63,7 +66,7 @@ GENERATED_TYPES = (AsnType.IMAGE3, AsnType.WFS_IMAGE3, AsnType.CORON3, AsnType.A
 """The association types :func:`generate` makes."""
 
 
-def member_exptype(row: PoolRow) -> str:
+def row_exptype(row: PoolRow) -> str:
     """jwst's member type of an exposure: the pointing type when not science (``target_acquisition``), the
     EXP_TYPE's class (dark, flat, ...), else ``psf`` (IS_PSF), ``imprint`` (IS_IMPRT), ``background``
     (BKGDTARG) or ``science``."""
@@ -139,7 +142,7 @@ class _Rule:
 
 def _image3_applies(row: PoolRow, candidate: Candidate) -> bool:
     return (row["exp_type"] in IMAGE_EXP_TYPES and "wfsc" not in row["visitype"] and not row.flag("bkgdtarg")
-            and not _is_tso(row) and not row.flag("is_imprt") and member_exptype(row) == "science")
+            and not _is_tso(row) and not row.flag("is_imprt") and row_exptype(row) == "science")
 
 
 def _image3_key(row: PoolRow, candidate: Candidate) -> tuple[str, ...]:
@@ -155,7 +158,7 @@ def _multi_observation_ok(group: _Group) -> bool:
 
 def _wfs_applies(row: PoolRow, candidate: Candidate) -> bool:
     return (row["exp_type"] in IMAGE_EXP_TYPES and row["patttype"] == "wfsc" and row["dms_note"] != "wfsc_los_jitter"
-            and candidate.type != "group" and member_exptype(row) == "science")
+            and candidate.type != "group" and row_exptype(row) == "science")
 
 
 def _wfs_key(row: PoolRow, candidate: Candidate) -> tuple[str, ...]:
@@ -163,7 +166,7 @@ def _wfs_key(row: PoolRow, candidate: Candidate) -> tuple[str, ...]:
 
 
 def _coron_applies(row: PoolRow, candidate: Candidate) -> bool:
-    if row.flag("bkgdtarg") or member_exptype(row) not in ("science", "psf"):
+    if row.flag("bkgdtarg") or row_exptype(row) not in ("science", "psf"):
         return False
     if row["exp_type"] == "nrc_coron":
         return _valid_coron_detector(row)
@@ -171,7 +174,7 @@ def _coron_applies(row: PoolRow, candidate: Candidate) -> bool:
 
 
 def _ami_applies(row: PoolRow, candidate: Candidate) -> bool:
-    return row["exp_type"] == "nis_ami" and member_exptype(row) in ("science", "psf")
+    return row["exp_type"] == "nis_ami" and row_exptype(row) in ("science", "psf")
 
 
 def _path_key(row: PoolRow, candidate: Candidate) -> tuple[str, ...]:
@@ -179,7 +182,7 @@ def _path_key(row: PoolRow, candidate: Candidate) -> tuple[str, ...]:
 
 
 def _has_psf_and_science(group: _Group) -> bool:
-    types = {member_exptype(r) for r in group.rows}
+    types = {row_exptype(r) for r in group.rows}
     return {"psf", "science"} <= types
 
 
@@ -208,7 +211,7 @@ def _science_target(group: _Group) -> str:
     mosaic, whose rule does not constrain the target."""
     if group.asn_type is AsnType.IMAGE3 and group.candidate.type == "mosaic":
         return "t000"
-    targets = sorted({r["targetid"] for r in group.rows if member_exptype(r) == "science"}
+    targets = sorted({r["targetid"] for r in group.rows if row_exptype(r) == "science"}
                      or {r["targetid"] for r in group.rows})
     return "t" + "-".join(targets).rjust(3, "0")
 
@@ -235,7 +238,7 @@ def _acquisitions(rows: Sequence[PoolRow], group: _Group) -> list[PoolRow]:
     """Target acquisitions of the group's program, instrument and observations."""
     first = group.rows[0]
     observations = {r["obs_num"] for r in group.rows}
-    return [r for r in rows if member_exptype(r) == "target_acquisition" and r["program"] == first["program"]
+    return [r for r in rows if row_exptype(r) == "target_acquisition" and r["program"] == first["program"]
             and r["instrume"] == first["instrume"] and r["obs_num"] in observations]
 
 
@@ -251,7 +254,7 @@ def _member(row: PoolRow, exptype: str, asn_type: AsnType) -> AsnMember:
 
 def _asn(group: _Group, rule: _Rule, acquisitions: Iterable[PoolRow], pool: Pool, version_id: str | None) -> Asn:
     infix, tail = rule.name_parts(group)
-    members = [_member(r, member_exptype(r), rule.asn_type) for r in group.rows]
+    members = [_member(r, row_exptype(r), rule.asn_type) for r in group.rows]
     members += [_member(r, "target_acquisition", rule.asn_type) for r in acquisitions]
     product = AsnProduct(_product_name(group, infix, tail), tuple(members))
     first = group.rows[0]
@@ -300,4 +303,29 @@ def generate(pool: Pool, *, types: Iterable[AsnType] = GENERATED_TYPES, version_
         acquisitions = _acquisitions([r for r in pool if group.candidate in r.candidates], group)
         out.append(_asn(group, rule, acquisitions, pool, version_id))
     out.sort(key=lambda a: (a.asn_id, a.products[0].name))
+    return out
+
+
+_POOL_VERSION = re.compile(r"^jw\d{5}_(\d{8}t\d{6})_pool\.csv$", re.IGNORECASE)
+
+
+def pool_version_id(pool_name: str, mtime_ns: int) -> str:
+    """The version id of a pool's associations: the ``yyyymmddthhmmss`` of a pool named as the observatory
+    names them (``jw<ppppp>_<version>_pool.csv``), else the pool file's modification time (UTC)."""
+    match = _POOL_VERSION.match(pool_name)
+    if match:
+        return match.group(1).lower()
+    return datetime.fromtimestamp(mtime_ns / 1e9, UTC).strftime("%Y%m%dt%H%M%S")
+
+
+def named_associations(pool: Pool, *, version_id: str) -> list[tuple[str, Asn]]:
+    """:func:`generate`, each association with the file name jwst would give it:
+    ``jw<ppppp>-<acid>_<version_id>_<asn_type>_<NNNNN>_asn.json``, numbered per candidate and type."""
+    counts: Counter[tuple[str, str]] = Counter()
+    out = []
+    for asn in generate(pool, version_id=version_id):
+        counts[(asn.asn_id, str(asn.asn_type))] += 1
+        name = asn_file_name(program=int(asn.program or 0), acid=asn.asn_id, asn_type=asn.asn_type,
+                             version_id=version_id, sequence=counts[(asn.asn_id, str(asn.asn_type))])
+        out.append((name, asn))
     return out

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,10 +32,12 @@ from streamcal.routing.exptypes import AsnType
 __all__ = [
     "LEVEL2_MEMBER_TYPES",
     "LEVEL3_MEMBER_TYPES",
+    "PRODUCT_NAME_TEMPLATES",
     "Asn",
     "AsnMember",
     "AsnProduct",
     "asn_from_dict",
+    "check_upstream",
     "member_paths",
     "read_asn",
     "to_json",
@@ -232,6 +235,39 @@ def read_asn(source: str | os.PathLike[str]) -> Asn:
     except json.JSONDecodeError as exc:
         raise AssociationError(f"{name}: malformed JSON: {exc}") from exc
     return asn_from_dict(doc, source=name)
+
+
+_BARE_FILE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]{0,200}\.fits$")
+_PRODUCT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]{0,200}$")
+PRODUCT_NAME_TEMPLATES = ("{suffix}", "{source_id}", "{slit_name}")
+"""The placeholders jwst writes into level-3 product names, filled in by the stage-3 pipeline."""
+
+
+def check_upstream(asn: Asn, source: str) -> None:
+    """Refuse an association from outside that the services cannot follow safely.
+
+    Upstream ASN files and pools are not trusted as paths: every member must be a bare ``*.fits`` file name
+    (no folder, no ``..``), resolved in the products folder; every product name a plain name (jwst's
+    ``{suffix}``, ``{source_id}`` and ``{slit_name}`` placeholders allowed), since stage 3 writes files
+    named after it. Only level-3 associations are tracked.
+
+    Raises
+    ------
+    AssociationError
+        The message names ``source`` and the offending value. Not retriable.
+    """
+    if asn.level != 3:
+        raise AssociationError(f"{source}: a level-{asn.level} association has nothing to wait for")
+    for product in asn.products:
+        bare = product.name
+        for template in PRODUCT_NAME_TEMPLATES:
+            bare = bare.replace(template, "x")
+        if not _PRODUCT_NAME.match(bare):
+            raise AssociationError(f"{source}: product name {product.name[:80]!r} is not a plain name")
+        for member in product.members:
+            if not _BARE_FILE.match(member.expname) or ".." in member.expname:
+                raise AssociationError(f"{source}: member {member.expname[:80]!r} is not a bare *.fits file name "
+                                       "(members are looked up in the products folder)")
 
 
 def write_asn(asn: Asn, path: str | os.PathLike[str]) -> Path:

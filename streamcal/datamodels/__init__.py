@@ -15,7 +15,7 @@ from streamcal.datamodels.fitsio import (
     read_section,
     write_fits,
 )
-from streamcal.datamodels.naming import ExposureName, identity_conflict, input_root, split_suffix
+from streamcal.datamodels.naming import ExposureName, identity_conflict, input_root, product_file, split_suffix
 from streamcal.datamodels.products import PRODUCTS, Product, ProductSpec, read_product, write_product
 from streamcal.datamodels.raw import ExposureHeaders, RawExposure, open_raw, read_headers, write_raw
 
@@ -32,6 +32,7 @@ __all__ = [
     "identity_conflict",
     "input_root",
     "open_raw",
+    "product_file",
     "read_extensions",
     "read_header",
     "read_headers",

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from streamcal.errors import BadKeywordValueError, MissingKeywordError
 
-__all__ = ["ExposureName", "identity_conflict", "input_root", "split_suffix"]
+__all__ = ["ExposureName", "identity_conflict", "input_root", "product_file", "split_suffix"]
 
 #: The suffixes jwst strips from an input file's name to get the root its products are named after.
 _INPUT_SUFFIXES = frozenset({"uncal", "rate", "rateints", "cal", "calints", "ramp", "dark", "trapsfilled", "bsub",
@@ -29,6 +29,15 @@ _NAME_RE = re.compile(
     r"_(?P<exposure>\d{5})(?:-seg(?P<segment>\d{3}))?"
     r"_(?P<detector>[a-z0-9]+)(?:_(?P<suffix>[a-z0-9-]+))?(?:\.fits)?$"
 )
+
+
+def product_file(name: str, suffix: str, extension: str = ".fits") -> str:
+    """The file a level-3 product named ``name`` writes for ``suffix``: ``<name>_<suffix><extension>``, or,
+    when jwst put a ``{suffix}`` placeholder in the name (WFS&C: ``..._{suffix}-02``), the name with the
+    suffix in its place."""
+    if "{suffix}" in name:
+        return name.replace("{suffix}", suffix) + extension
+    return f"{name}_{suffix}{extension}"
 
 
 def _int_keyword(header: Mapping[str, object], key: str, source: str | None) -> int:

@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 from streamcal.associations import Asn, AsnProduct, member_paths, read_asn
-from streamcal.datamodels import Extension, write_fits
+from streamcal.datamodels import Extension, product_file, write_fits
 from streamcal.errors import AssociationError
 from streamcal.kernels.image.catalog import CatalogResult, write_catalog
 from streamcal.kernels.image.resample import Mosaic
@@ -90,12 +90,12 @@ def _run_product(asn: Asn, product: AsnProduct, asn_path: Path, out_dir: Path, s
     if mosaic is None:
         return written, rec.records()
     primary = {**_level3_primary(first, asn, asn_path, product.name, len(members)), **rec.keywords()}
-    written.extend(write_with_quicklook(out_dir / f"{product.name}_i2d.fits", mosaic.arrays(), primary=primary,
+    written.extend(write_with_quicklook(out_dir / product_file(product.name, "i2d"), mosaic.arrays(), primary=primary,
                                         sci_header=mosaic.sci_header))
     catalog = run.last(CatalogResult)
     if catalog is not None:
-        written.append(write_catalog(out_dir / f"{product.name}_cat.ecsv", catalog.table))
-        written.append(write_fits(out_dir / f"{product.name}_segm.fits",
+        written.append(write_catalog(out_dir / product_file(product.name, "cat", ".ecsv"), catalog.table))
+        written.append(write_fits(out_dir / product_file(product.name, "segm"),
                                   primary={**primary, "DATAMODL": "SegmentationMapModel"},
                                   extensions=[Extension("SCI", catalog.segm, mosaic.sci_header)]))
     return written, rec.records()
@@ -118,7 +118,7 @@ def _run(request: RunRequest, plan: Plan) -> PipelineResult:
 
 
 def _outputs(name: str, spec: RunSpec) -> Outputs:
-    return Outputs((f"{name}_i2d.fits", f"{name}_cat.ecsv", f"{name}_segm.fits"))
+    return Outputs((product_file(name, "i2d"), product_file(name, "cat", ".ecsv"), product_file(name, "segm")))
 
 
 IMAGE3 = Pipeline(alias="calwebb_image3", input=ImageSet,

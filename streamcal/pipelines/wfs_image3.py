@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 from streamcal.associations import AsnProduct, read_asn
+from streamcal.datamodels import product_file
 from streamcal.errors import AssociationError
 from streamcal.kernels.image.wcs import s_region, wcs_keywords, with_header_wcs
 from streamcal.models.image import ImageData, ImageSet, read_image
@@ -60,7 +61,8 @@ def _run(request: RunRequest, plan: Plan) -> PipelineResult:
             assert image.wcs is not None
             sci_header = {**image.sci_header, **wcs_keywords(image.wcs), "S_REGION": s_region(image.wcs, image.shape)}
             products.extend(write_with_quicklook(
-                request.out_dir / f"{product.name}_wfscmb.fits", {"SCI": image.sci, "ERR": image.err, "DQ": image.dq},
+                request.out_dir / product_file(product.name, "wfscmb"),
+                {"SCI": image.sci, "ERR": image.err, "DQ": image.dq},
                 primary={**image.primary, **run.recorder.keywords()}, sci_header=sci_header, suffix="wfscmb"))
         records.extend(run.recorder.records())
     exposure_id = asn.products[0].name if len(asn.products) == 1 else path.name.removesuffix(".json")
@@ -68,7 +70,7 @@ def _run(request: RunRequest, plan: Plan) -> PipelineResult:
 
 
 def _outputs(name: str, spec: RunSpec) -> Outputs:
-    return Outputs((f"{name}_wfscmb.fits",))
+    return Outputs((product_file(name, "wfscmb"),))
 
 
 WFS_IMAGE3 = Pipeline(alias="calwebb_wfs-image3", input=ImageSet, steps=(WfsCombineStep,), single_step=True,

@@ -26,8 +26,9 @@ def _identity(plan: ExposurePlan) -> dict[str, object]:
     return {
         "PROGRAM": program, "OBSERVTN": obs, "VISIT": visit, "VISITGRP": f"{spec.visit_group:02d}",
         "SEQ_ID": str(spec.parallel_seq), "ACT_ID": plan.name.activity, "EXPOSURE": f"{spec.exposure:05d}",
-        "OBS_ID": f"V{program}{obs}{visit}P{spec.visit_group:02d}{spec.parallel_seq}{plan.name.activity}"
-                  f"{spec.exposure:05d}",
+        # the visit and activity, as in real files (V01234001001P0000000002101): every exposure of an activity
+        # shares it (jwst's WFS&C rule groups by it)
+        "OBS_ID": f"V{program}{obs}{visit}P00000000{spec.visit_group:02d}{spec.parallel_seq}{plan.name.activity}",
         "VISIT_ID": f"{program}{obs}{visit}", "TEMPLATE": "SIMULATED", "OBSLABEL": f"streamcal {plan.mode.exp_type}",
     }
 

@@ -6,7 +6,8 @@ import importlib
 
 import pytest
 
-MODULES = ["streamcal.associations", "streamcal.associations.model", "streamcal.associations.rules"]
+MODULES = ["streamcal.associations", "streamcal.associations.model", "streamcal.associations.rules",
+           "streamcal.associations.pool", "streamcal.associations.generator", "streamcal.associations.ledger"]
 
 
 @pytest.mark.parametrize("name", MODULES)

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from streamcal.associations import Asn, AsnMember, AsnProduct
-from streamcal.associations.generator import generate, member_exptype
+from streamcal.associations.generator import generate, row_exptype
 from streamcal.associations.ledger import Ledger
 from streamcal.associations.pool import MAX_POOL_BYTES, parse_pool, read_pool
 from streamcal.errors import PoolError
@@ -103,7 +103,7 @@ def test_member_types_follow_jwst() -> None:
         _row(3, 1, "\"[('o001', 'observation')]\"", exp_type="NRC_DARK"),
         _row(4, 1, "\"[('o001', 'observation')]\""),
     ]))
-    assert [member_exptype(r) for r in pool] == ["psf", "target_acquisition", "dark", "science"]
+    assert [row_exptype(r) for r in pool] == ["psf", "target_acquisition", "dark", "science"]
 
 
 @pytest.mark.parametrize(("text", "message"), [
