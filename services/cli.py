@@ -2,8 +2,9 @@
 
 Subcommands so far:
 
-* ``streamcal simulate --program NAME --out DIR [--refs DIR] [--size small|full] [--seed N]`` — write a
-  simulated observing program (raw exposures + injected truth) and a matching reference set;
+* ``streamcal simulate --program NAME --out DIR [--refs DIR] [--size small|full] [--seed N] [--pool]`` — write a
+  simulated observing program (raw exposures + injected truth), a matching reference set and (``--pool``) its
+  association pool;
 * ``streamcal route FILE... [--json]`` — classify exposures by EXP_TYPE/TSOVISIT as the seed table says;
 * ``streamcal demo [--workdir DIR]`` — simulate the demo program, route every file, print the routes;
 * ``streamcal run --ingest DIR --products DIR --refs DIR [--bus memory|kafka://HOST:PORT] [--until-idle S]``
@@ -24,6 +25,7 @@ import json
 import sys
 import time
 from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TextIO
 
@@ -34,6 +36,7 @@ from services.settings import load_settings
 from streamcal.errors import StreamcalError
 from streamcal.routing import Route, RoutingConfig
 from streamcal.simulate import PROGRAMS, ProgramResult, simulate_program, write_reference_set
+from streamcal.simulate.pool import write_pool
 
 __all__ = ["main"]
 
@@ -88,6 +91,11 @@ def _simulate(args: argparse.Namespace, out: TextIO) -> int:
     refs = args.refs or (args.out.parent / "refs")
     result = simulate_program(args.program, args.out, seed=args.seed, size=args.size)
     print(f"simulated {len(result.exposures)} exposures of program {args.program!r} into {args.out}", file=out)
+    if args.pool and result.exposures:
+        program = int(str(result.exposures[0].header["PROGRAM"]))
+        name = f"jw{program:05d}_{datetime.now(UTC).strftime('%Y%m%dt%H%M%S')}_pool.csv"
+        write_pool(args.out / name, [e.path for e in result.exposures])
+        print(f"association pool {name} (one observation candidate per observation) in {args.out}", file=out)
     _write_refs(result, refs, args.size)
     print(f"reference set in {refs} ({time.perf_counter() - started:.1f} s)", file=out)
     return 0
@@ -168,6 +176,9 @@ def _parser() -> argparse.ArgumentParser:
     sim.add_argument("--refs", type=Path, help="folder for the reference set (default: OUT/../refs)")
     sim.add_argument("--size", choices=("small", "full"), default="small")
     sim.add_argument("--seed", type=int, default=20240611)
+    sim.add_argument("--pool", action="store_true",
+                     help="also write the program's association pool into OUT, as the observatory's upstream "
+                          "generator reads it: associations then come from the pool, not from header rules")
     rt = sub.add_parser("route", help="print the route of each exposure")
     rt.add_argument("files", nargs="+", type=Path)
     rt.add_argument("--json", action="store_true", help="machine-readable output")

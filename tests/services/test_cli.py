@@ -4,6 +4,7 @@ import io
 import json
 
 from services.cli import main
+from streamcal.associations import generate, read_pool
 
 
 def test_route_prints_a_table_and_dead_letters_bad_files(make_raw, tmp_path):
@@ -30,3 +31,17 @@ def test_route_json_is_machine_readable(make_raw):
     assert record["route"]["stage1"] == "calwebb_detector1"
     assert record["route"]["stage2_input"] == "rate"
     assert record["route"]["asn_type"] == "image3"
+
+
+def test_simulate_writes_the_program_pool_that_declares_its_associations(tmp_path):
+    """``streamcal simulate --pool``: the pool beside the raw files lists every exposure, and jwst's rules on it
+    give the WFS&C pair's association with jwst's product name."""
+    out = io.StringIO()
+    assert main(["simulate", "--program", "wfsc", "--out", str(tmp_path / "ingest"), "--pool"], out=out) == 0
+    [pool_file] = sorted((tmp_path / "ingest").glob("jw01234_*_pool.csv"))
+    assert pool_file.name in out.getvalue()
+    pool = read_pool(pool_file)
+    assert sorted(r.filename for r in pool) == sorted(p.name for p in (tmp_path / "ingest").glob("*_uncal.fits"))
+    [asn] = generate(pool)
+    assert asn.asn_type == "wfs-image3" and asn.asn_id == "o005" and len(asn.products[0].members) == 2
+    assert asn.products[0].name == "jw01234-o005_t001_nircam_clear-f200w-sub64p-nrca1_{suffix}-03"
