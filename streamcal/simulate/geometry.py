@@ -171,7 +171,9 @@ def _nir_subarrays(*subs: Subarray) -> MappingProxyType[str, Subarray]:
     return _table(Subarray("FULL", 2048, 2048, 1, 1, 4), *subs)
 
 
-#: Subarrays per instrument (sizes per jwst_spec §7.2; start positions are plausible, [U]).
+#: Subarrays per instrument (sizes per jwst_spec §7.2). MIRI's sizes and starts are the SIAF's (pysiaf's
+#: MIRIM_<name> apertures, checked in tests/streamcal/simulate/test_siaf_geometry.py); the near-infrared starts
+#: are plausible, [U] (several of these NIRCam subarrays exist in the SIAF only on other detectors).
 SUBARRAYS: MappingProxyType[str, MappingProxyType[str, Subarray]] = MappingProxyType({
     "NIRCAM": _nir_subarrays(
         Subarray("SUB64P", 64, 64), Subarray("SUB160P", 160, 160), Subarray("SUB400P", 400, 400),
@@ -194,9 +196,9 @@ SUBARRAYS: MappingProxyType[str, MappingProxyType[str, Subarray]] = MappingProxy
     ),
     "MIRI": _table(
         Subarray("FULL", 1024, 1032, 1, 1, 4), Subarray("BRIGHTSKY", 512, 512, 457, 51, 4),
-        Subarray("SUB256", 256, 256, 413, 51, 4), Subarray("SUB128", 128, 136, 1, 889, 4),
-        Subarray("SUB64", 64, 72, 1, 779, 4), Subarray("MASK1065", 224, 288, 1, 19, 4),
-        Subarray("MASKLYOT", 304, 320, 1, 717, 4), Subarray("SLITLESSPRISM", 416, 72, 1, 529, 4),
+        Subarray("SUB256", 256, 256, 413, 51, 4), Subarray("SUB128", 128, 136, 1, 891, 4),
+        Subarray("SUB64", 64, 72, 1, 779, 4), Subarray("MASK1065", 224, 288, 1, 21, 4),
+        Subarray("MASKLYOT", 304, 320, 1, 719, 4), Subarray("SLITLESSPRISM", 416, 72, 1, 529, 4),
     ),
 })
 
