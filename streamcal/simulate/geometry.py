@@ -171,9 +171,10 @@ def _nir_subarrays(*subs: Subarray) -> MappingProxyType[str, Subarray]:
     return _table(Subarray("FULL", 2048, 2048, 1, 1, 4), *subs)
 
 
-#: Subarrays per instrument (sizes per jwst_spec §7.2). MIRI's sizes and starts are the SIAF's (pysiaf's
-#: MIRIM_<name> apertures, checked in tests/streamcal/simulate/test_siaf_geometry.py); the near-infrared starts
-#: are plausible, [U] (several of these NIRCam subarrays exist in the SIAF only on other detectors).
+#: Subarrays per instrument (sizes per jwst_spec §7.2). MIRI's, and NIRISS's SUB64, SUB80 (AMI) and SUBTAAMI,
+#: sizes and starts are the SIAF's (pysiaf, checked in tests/streamcal/simulate/test_siaf_geometry.py); the
+#: other near-infrared starts are plausible, [U] (NIRCam's SUB64P/SUB160P/SUB400P exist in the SIAF only on
+#: NRCA3-5, NRCB1 and NRCB5, not on the NRCA1 simulated here; the SIAF's WFSS64R is 64 columns wide).
 SUBARRAYS: MappingProxyType[str, MappingProxyType[str, Subarray]] = MappingProxyType({
     "NIRCAM": _nir_subarrays(
         Subarray("SUB64P", 64, 64), Subarray("SUB160P", 160, 160), Subarray("SUB400P", 400, 400),
@@ -182,7 +183,7 @@ SUBARRAYS: MappingProxyType[str, MappingProxyType[str, Subarray]] = MappingProxy
         Subarray("SUBGRISM256", 256, 2048, 1, 1, 4),
     ),
     "NIRISS": _nir_subarrays(
-        Subarray("SUB64", 64, 64), Subarray("SUB80", 80, 80, 1, 1969), Subarray("SUBTAAMI", 64, 64, 993, 993),
+        Subarray("SUB64", 64, 64), Subarray("SUB80", 80, 80, 925, 1969), Subarray("SUBTAAMI", 64, 64, 932, 1905),
         Subarray("SUBSTRIP96", 96, 2048, 1, 1953), Subarray("SUBSTRIP256", 256, 2048, 1, 1793),
         Subarray("WFSS64R", 64, 2048, 1, 1, 4),
     ),
