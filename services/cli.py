@@ -178,7 +178,8 @@ def _parser() -> argparse.ArgumentParser:
     sim.add_argument("--seed", type=int, default=20240611)
     sim.add_argument("--pool", action="store_true",
                      help="also write the program's association pool into OUT, as the observatory's upstream "
-                          "generator reads it: associations then come from the pool, not from header rules")
+                          "generator reads it: once the pool is declared, associations come from it, not from "
+                          "header rules")
     rt = sub.add_parser("route", help="print the route of each exposure")
     rt.add_argument("files", nargs="+", type=Path)
     rt.add_argument("--json", action="store_true", help="machine-readable output")

@@ -104,7 +104,7 @@ class ExposureArrived:
     size, mtime_ns : int
         The file version that passed the completeness gate (the watcher never emits one twice).
     file_kind : {"exposure", "asn", "pool"}
-        ``*_uncal.fits`` or ``*_asn.json``.
+        ``*_uncal.fits``, ``*_asn.json`` or ``*_pool.csv`` (an association pool).
     exposure_id : str
         The root name (``jw..._nrca1``) or, for an ASN or a name that is not JWST's, the file name.
     landed_at : datetime
@@ -193,9 +193,10 @@ class MemberDone:
 class AssociationDeclared:
     """Upstream names the members of an association (membership from upstream, not header rules).
 
-    From an ASN file dropped in the ingest folder: ``asn_path`` is that file, ``asn_name`` its name and
-    ``asn_json`` empty (the tracker reads the file). From an association pool: ``asn_path`` is the pool,
-    ``asn_json`` one association the router generated from it and ``asn_name`` the file name it gets.
+    ``asn_json`` is the association itself (the tracker reads no path from an event) and ``asn_name`` the
+    file name it is kept and released under; ``asn_path`` is where it came from: the ASN file dropped in the
+    ingest folder, or the pool the router generated it from. The key (``association_id``) is the
+    association's identity — type, program, candidate, product name — so a regenerated pool supersedes.
     """
 
     type: Literal["association.declared"] = "association.declared"

@@ -37,7 +37,7 @@ from streamcal.associations.generator import named_associations, pool_version_id
 from streamcal.associations.pool import read_pool
 from streamcal.datamodels import input_root, read_header, read_headers, split_suffix
 from streamcal.datamodels.fitsio import FITS_BLOCK
-from streamcal.errors import PoolError, StreamcalError
+from streamcal.errors import StreamcalError
 from streamcal.routing import RoutingConfig, RunSpec
 
 __all__ = ["Gate", "arrival", "eligible", "file_id", "file_kind", "finished", "looks_whole",
@@ -96,7 +96,7 @@ def looks_whole(path: Path, size: int) -> bool:
         try:
             read_pool(path)
             return True
-        except (OSError, PoolError):
+        except (OSError, ValueError):  # PoolError is a ValueError; a probe never raises
             return False
     if file_kind(path) == "asn":
         try:
@@ -233,7 +233,7 @@ def finished(path: Path, *, products: Mapping[str, list[Path]], products_dir: Pa
     if kind == "pool":
         try:
             return all((declared_dir(products_dir) / name).exists() for name, _ in pool_declarations(path))
-        except (OSError, StreamcalError):
+        except (OSError, ValueError):  # unreadable or malformed: the router dead-letters it with the reason
             return False
     root = file_id(path)  # products are named after the file
     spec = _recorded_spec(products.get(root, []), config)

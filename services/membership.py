@@ -148,10 +148,12 @@ def declared_dir(products_dir: Path) -> Path:
     return products_dir / "associations"
 
 
-def declared_association_id(asn: Asn, asn_name: str) -> str:
-    """The id a declared association is tracked under: its type and ASN file name (membership comes from
-    upstream, not from header rules)."""
-    return f"asn:{asn.asn_type}:{asn_name}"
+def declared_association_id(asn: Asn) -> str:
+    """The id a declared association is tracked under: its identity — type, program, candidate and product
+    name — not its file name, so a regenerated pool (a new version id in every ASN name) or a copy of an ASN
+    file under another name supersedes the earlier declaration instead of doubling it."""
+    program = f"jw{asn.program}" if asn.program else "jw"
+    return f"asn:{asn.asn_type}:{program}-{asn.asn_id}:{asn.products[0].name}"
 
 
 def asn_path_for(products_dir: Path, asn: Asn) -> Path:

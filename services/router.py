@@ -25,10 +25,11 @@ from services.membership import declared_association_id
 from services.metrics import Metrics
 from services.outcomes import Ignored
 from services.runtime import log_context
-from streamcal.associations import candidate_key, check_upstream, read_asn, to_json
+from streamcal.associations import Asn, candidate_key, check_upstream, read_asn, to_json
 from streamcal.associations.generator import named_associations, pool_version_id
-from streamcal.associations.pool import read_pool
+from streamcal.associations.pool import Pool, read_pool
 from streamcal.datamodels import identity_conflict, input_root, read_headers
+from streamcal.errors import AssociationError
 from streamcal.routing import ParsLibrary, Route, RoutingConfig, RoutingTable, RunSpec, decide_spec
 
 __all__ = ["RoutedExposure", "Router", "decide_file", "route_exposure"]
@@ -86,6 +87,17 @@ def route_exposure(path: Path, table: RoutingTable, library: ParsLibrary) -> Rou
     if spec.route.asn_type is not None:
         association = candidate_key(primary, asn_type=spec.route.asn_type, source=path.name)
     return RoutedExposure(exposure_id, spec, association)
+
+
+MAX_DECLARED_BYTES = 900_000
+"""The largest association one ``association.declared`` event carries (Kafka's default message limit is 1 MB)."""
+
+
+def _pool_associations(path: Path, mtime_ns: int) -> tuple[Pool, list[tuple[str, Asn, str]]]:
+    """Read a pool, generate its associations and serialize them (blocking: one thread hop for all)."""
+    pool = read_pool(path)
+    named = named_associations(pool, version_id=pool_version_id(path.name, mtime_ns))
+    return pool, [(name, asn, to_json(asn)) for name, asn in named]
 
 
 class Router:
@@ -148,23 +160,32 @@ class Router:
         if asn.level != 3:
             raise Ignored(f"{event.path.name} is a level-{asn.level} association: nothing to track")
         check_upstream(asn, event.path.name)
-        association_id = declared_association_id(asn, event.path.name)
-        declared = AssociationDeclared(association_id=association_id, asn_path=event.path,
-                                       asn_name=event.path.name)
-        await self.bus.publish(MEMBER_DONE, association_id, encode(declared))
+        await self._publish_declaration(event.path, event.path.name, asn, to_json(asn))
         log.info("declared %s association %s from %s", asn.asn_type, asn.asn_id, event.path.name)
 
+    async def _publish_declaration(self, source: Path, name: str, asn: Asn, text: str) -> None:
+        """One ``association.declared`` event carrying the association itself (the tracker reads no file)."""
+        if len(text) > MAX_DECLARED_BYTES:
+            raise AssociationError(f"{name}: {len(text)} bytes of JSON, more than the {MAX_DECLARED_BYTES} one event "
+                                   "may carry")
+        association_id = declared_association_id(asn)
+        declared = AssociationDeclared(association_id=association_id, asn_path=source, asn_name=name, asn_json=text)
+        await self.bus.publish(MEMBER_DONE, association_id, encode(declared))
+
     async def _declare_pool(self, event: ExposureArrived) -> None:
-        pool = await asyncio.to_thread(read_pool, event.path)
+        pool, named = await asyncio.to_thread(_pool_associations, event.path, event.mtime_ns)
         for line, reason in pool.skipped:
             log.warning("%s, line %d: skipped: %s", event.path.name, line, reason)
-        named = named_associations(pool, version_id=pool_version_id(event.path.name, event.mtime_ns))
-        for name, asn in named:
-            association_id = declared_association_id(asn, name)
-            declared = AssociationDeclared(association_id=association_id, asn_path=event.path, asn_name=name,
-                                           asn_json=to_json(asn))
-            await self.bus.publish(MEMBER_DONE, association_id, encode(declared))
-        kinds = Counter(str(asn.asn_type) for _, asn in named)
-        log.info("declared %d association(s) from pool %s (%d exposures): %s", len(named), event.path.name,
-                 len(pool), ", ".join(f"{n} {k}" for k, n in sorted(kinds.items())) or "none")
+        refused = []
+        for name, asn, text in named:
+            try:
+                await self._publish_declaration(event.path, name, asn, text)
+            except AssociationError as exc:
+                refused.append(str(exc))
+        kinds = Counter(str(asn.asn_type) for _, asn, _ in named)
+        log.info("declared %d association(s) from pool %s (%d exposures): %s", len(named) - len(refused),
+                 event.path.name, len(pool), ", ".join(f"{n} {k}" for k, n in sorted(kinds.items())) or "none")
+        if refused:
+            raise AssociationError(f"{event.path.name}: {len(refused)} association(s) not declared: "
+                                   + "; ".join(refused))
 

@@ -16,10 +16,14 @@ naming the missing members. Either way a member that arrives later is not ignore
 header-rule association with all its members (stage 3 runs again and makes the complete product), or
 completes the declared one.
 
+Declarations are keyed by the association's identity (:func:`services.membership.declared_association_id`):
+the same members declared again change nothing; different members supersede. A release that fails
+(storage, bus) leaves its association complete and unreleased, so the retried event (or the sweep) makes it.
+
 State is only a cache: at start the tracker rebuilds it from the products, the declared associations it
-keeps in ``<products>/associations`` and the released ASN files (releasing what completed while it was down
-and re-sending releases whose stage-3 products are missing), so no trigger is lost; a repeated trigger is
-harmless because stage 3 is idempotent.
+keeps in ``<products>/associations`` (with a marker for those whose deadline was already reported) and the
+released ASN files, releasing what completed while it was down and re-sending releases whose stage-3
+products are missing; a repeated trigger is harmless because stage 3 is idempotent.
 """
 
 from __future__ import annotations
@@ -76,6 +80,16 @@ GROUP = "streamcal.tracker"
 _ASN_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]{0,200}_asn\.json$")
 
 
+def _expired_marker(store: Path, name: str) -> Path:
+    """Marks a declared association whose deadline passed (and was reported): not re-opened at a restart, but a
+    member arriving later still completes it."""
+    return store / f"{name}.expired"
+
+
+def _membership(asn: Asn) -> list[tuple[str, tuple[tuple[str, str], ...]]]:
+    return [(p.name, tuple(sorted((m.expname, m.exptype) for m in p.members))) for p in asn.products]
+
+
 @dataclass(slots=True)
 class _Open:
     """An association with members done and not released yet."""
@@ -118,6 +132,7 @@ class Tracker:
         self.released: set[str] = set()
         self.ledger = Ledger()
         self.declared_names: dict[str, str] = {}
+        self.refused: set[str] = set()
         self._rebuilt = False
         self.consumer = Consumer(name=self.name, bus=bus, topics=[MEMBER_DONE], group=GROUP, handler=self.handle,
                                  metrics=metrics, deadletters=deadletters, policy=policy, concurrency=1,
@@ -166,7 +181,8 @@ class Tracker:
                  len(self.released), len(self.open), len(self.ledger))
 
     async def _rebuild_declared(self) -> None:
-        """Re-declare the associations kept in ``<products>/associations``."""
+        """Re-declare the associations kept in ``<products>/associations`` (a later version of the same
+        association supersedes an earlier one)."""
         store = declared_dir(self.products_dir)
         paths = await asyncio.to_thread(lambda: sorted(store.glob("*_asn.json")) if store.is_dir() else [])
         for path in paths:
@@ -176,25 +192,22 @@ class Tracker:
             except AssociationError as exc:
                 log.warning("ignoring %s in %s: %s", path.name, store, exc)
                 continue
-            key = declared_association_id(asn, path.name)
-            released = self.products_dir / path.name
-            if await asyncio.to_thread(released.exists):
-                done = await asyncio.to_thread(self._done_members, asn)
-                self.declared_names[key] = path.name
-                complete = self.ledger.declare(key, asn, done=done)
-                spec = await asyncio.to_thread(self._declared_spec, key) if complete else None
-                made = [] if spec is None else await asyncio.to_thread(stage3_products, self.products_dir, asn, spec)
-                if made:
-                    self.released.add(key)
-                    continue
-            await self._release_or_dead_letter_declared(key, path.name, asn)
-
-    async def _release_or_dead_letter_declared(self, key: str, name: str, asn: Asn, raw: bytes = b"") -> None:
-        try:
-            await self._track_declared(key, name, asn, raw)
-        except AssociationError as exc:
-            self.open.pop(key, None)
-            await self._dead_letter(key, exc, raw)
+            key = declared_association_id(asn)
+            await self._supersede(key, path.name)
+            self.declared_names[key] = path.name
+            done = await asyncio.to_thread(self._done_members, asn)
+            if not self.ledger.declare(key, asn, done=done):
+                if not await asyncio.to_thread(_expired_marker(store, path.name).exists):
+                    self.open[key] = _Open("declared")
+                continue
+            spec = await asyncio.to_thread(self._declared_spec, key)
+            released = await asyncio.to_thread((self.products_dir / path.name).exists)
+            made = [] if spec is None or not released else await asyncio.to_thread(
+                stage3_products, self.products_dir, asn, spec)
+            if made:
+                self.released.add(key)
+            else:
+                await self._release_declared_or_refuse(key)
 
     def _written_asn(self, group: list[Member]) -> Asn | None:
         try:
@@ -218,7 +231,7 @@ class Tracker:
     async def _member_done(self, event: MemberDone, raw: bytes) -> None:
         name = event.product_path.name
         if self.ledger.is_member(name):
-            await self._declared_member_done(event)
+            await self._declared_member_done(event, raw)
             return
         key = event.association_id
         if not await asyncio.to_thread(event.product_path.exists):
@@ -244,18 +257,21 @@ class Tracker:
             self.metrics.associations_open.set(len(self.open))
             log.info("%s: %d member(s) done, waiting for more", key, len(group))
 
-    async def _declared_member_done(self, event: MemberDone) -> None:
-        """A member of associations declared upstream: count it; release those it completes."""
+    async def _declared_member_done(self, event: MemberDone, raw: bytes) -> None:
+        """A member of associations declared upstream: count it; release every one of its associations that
+        is complete and not released yet (so a retried event finishes what a failed release left)."""
         name = event.product_path.name
         if not await asyncio.to_thread(event.product_path.exists):
             raise FileNotFoundError(f"stage-2 product {event.product_path} of {event.exposure_id} is not on storage")
-        completed = self.ledger.done(name)
-        for key in completed:
-            await self._release_declared(key)
-        if not completed:
-            waiting = {k: len(self.ledger.missing(k)) for k in self.ledger.keys_of(name)}
-            if all(n == 0 for n in waiting.values()):
-                raise Ignored(f"{event.exposure_id}: its declared association(s) were already complete")
+        self.ledger.done(name)
+        keys = self.ledger.keys_of(name)
+        due = [k for k in keys if self.ledger.is_complete(k) and k not in self.released and k not in self.refused]
+        for key in due:
+            await self._release_declared_or_refuse(key, raw)
+        if not due:
+            waiting = {k: len(self.ledger.missing(k)) for k in keys}
+            if not any(waiting.values()):
+                raise Ignored(f"{event.exposure_id}: its declared association(s) were already released")
             log.info("%s done: declared association(s) waiting for %s", event.exposure_id,
                      ", ".join(f"{k} ({n} more)" for k, n in sorted(waiting.items()) if n))
 
@@ -317,21 +333,37 @@ class Tracker:
         name = event.asn_name or event.asn_path.name
         if not _ASN_NAME.match(name):
             raise AssociationError(f"declared association name {name[:80]!r} is not a bare *_asn.json name")
-        if event.asn_json:
-            try:
-                asn = asn_from_dict(json.loads(event.asn_json), source=name)
-            except json.JSONDecodeError as exc:
-                raise AssociationError(f"{name}: the declared association is not JSON: {exc}") from exc
-        else:
-            asn = await asyncio.to_thread(read_asn, event.asn_path)
+        if not event.asn_json:  # an older router's event pointed at a file: never read a path from an event
+            raise AssociationError(f"{name}: the declaration does not carry its association (a router older than "
+                                   "this tracker sent it): land the file again")
+        try:
+            asn = asn_from_dict(json.loads(event.asn_json), source=name)
+        except json.JSONDecodeError as exc:
+            raise AssociationError(f"{name}: the declared association is not JSON: {exc}") from exc
         check_upstream(asn, name)
-        if key != declared_association_id(asn, name):
-            raise AssociationError(f"{name}: declared as {key!r}, which is not its {asn.asn_type} id")
-        if key in self.released and key in self.ledger and self.ledger.asn(key) == asn:
-            raise Ignored(f"{key} was already released")
-        self.released.discard(key)  # a changed declaration is tracked anew
+        if key != declared_association_id(asn):
+            raise AssociationError(f"{name}: declared as {key!r}, which is not its id {declared_association_id(asn)!r}")
+        if key in self.ledger and _membership(self.ledger.asn(key)) == _membership(asn):
+            raise Ignored(f"{key}: declared again ({name}) with the same members")
+        await self._supersede(key, name)
+        self.released.discard(key)  # changed members: tracked (and released) anew
+        self.refused.discard(key)
         await asyncio.to_thread(write_asn, asn, declared_dir(self.products_dir) / name)
         await self._track_declared(key, name, asn, raw)
+
+    async def _supersede(self, key: str, name: str) -> None:
+        """Forget an earlier declaration of the same association kept under another file name."""
+        old = self.declared_names.get(key)
+        if old is None or old == name:
+            return
+        store = declared_dir(self.products_dir)
+
+        def remove() -> None:
+            for path in (store / old, _expired_marker(store, old)):
+                path.unlink(missing_ok=True)
+
+        await asyncio.to_thread(remove)
+        log.info("%s: %s supersedes %s", key, name, old)
 
     def _done_members(self, asn: Asn) -> list[str]:
         return [n for n in member_names(asn) if (self.products_dir / n).exists()]
@@ -342,7 +374,7 @@ class Tracker:
         done = await asyncio.to_thread(self._done_members, asn)
         self.declared_names[key] = name
         if self.ledger.declare(key, asn, done=done):
-            await self._release_declared(key)
+            await self._release_declared_or_refuse(key, raw)
             return
         self.open.setdefault(key, _Open("declared")).last_event = raw
         self.metrics.associations_open.set(len(self.open))
@@ -355,6 +387,16 @@ class Tracker:
             if path.exists():
                 return RunSpec.from_header(self.cache.primary(path), self.config, source=path.name)
         return None
+
+    async def _release_declared_or_refuse(self, key: str, raw: bytes = b"") -> None:
+        """Release a complete declared association; one whose members cannot make its stage 3 is a dead letter
+        (once). Retriable failures propagate: the event is retried and the release happens then."""
+        try:
+            await self._release_declared(key)
+        except AssociationError as exc:
+            self.open.pop(key, None)
+            self.refused.add(key)
+            await self._dead_letter(key, exc, raw)
 
     async def _release_declared(self, key: str) -> None:
         """Write a complete declared association beside the products and release it (raises
@@ -402,8 +444,13 @@ class Tracker:
 
     async def _expire(self, key: str, state: _Open) -> None:
         if key in self.ledger:
+            if self.ledger.is_complete(key):  # complete, its release failed or is being retried: release now
+                await self._release_declared(key)
+                return
             missing = self.ledger.missing(key)
-            raise AssociationError(f"{self.declared_names[key]}: {len(missing)} member(s) not on storage after the "
+            name = self.declared_names[key]
+            await asyncio.to_thread(_expired_marker(declared_dir(self.products_dir), name).touch)
+            raise AssociationError(f"{name}: {len(missing)} member(s) not on storage after the "
                                    f"{self.deadline_s:g} s deadline: {', '.join(missing)} (a member arriving later "
                                    "still completes it)")
         group = await self._members(key, state.prefix)

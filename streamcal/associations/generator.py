@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -234,12 +234,25 @@ def _product_name(group: _Group, infix: str, tail: str) -> str:
     return name.lower()
 
 
-def _acquisitions(rows: Sequence[PoolRow], group: _Group) -> list[PoolRow]:
-    """Target acquisitions of the group's program, instrument and observations."""
+_AcqKey = tuple[Candidate, str, str, str]  # candidate, program, instrument, observation
+
+
+def _acquisition_index(pool: Pool) -> dict[_AcqKey, list[PoolRow]]:
+    """Target acquisitions by candidate, program, instrument and observation (one pass over the pool)."""
+    index: dict[_AcqKey, list[PoolRow]] = {}
+    for row in pool:
+        if row_exptype(row) == "target_acquisition":
+            for candidate in row.candidates:
+                index.setdefault((candidate, row["program"], row["instrume"], row["obs_num"]), []).append(row)
+    return index
+
+
+def _acquisitions(index: dict[_AcqKey, list[PoolRow]], group: _Group) -> list[PoolRow]:
+    """Target acquisitions of the group's candidate, program, instrument and observations, in pool order."""
     first = group.rows[0]
-    observations = {r["obs_num"] for r in group.rows}
-    return [r for r in rows if row_exptype(r) == "target_acquisition" and r["program"] == first["program"]
-            and r["instrume"] == first["instrume"] and r["obs_num"] in observations]
+    found = {r.line: r for obs in {r["obs_num"] for r in group.rows}
+             for r in index.get((group.candidate, first["program"], first["instrume"], obs), ())}
+    return [found[line] for line in sorted(found)]
 
 
 _PER_INTEGRATION = frozenset({AsnType.CORON3, AsnType.AMI3, AsnType.TSO3})
@@ -296,12 +309,11 @@ def generate(pool: Pool, *, types: Iterable[AsnType] = GENERATED_TYPES, version_
                     if slot not in groups:
                         groups[slot] = (rule, _Group(rule.asn_type, rule.name, candidate, key))
                     groups[slot][1].rows.append(row)
+    acquisitions = _acquisition_index(pool)
     out: list[Asn] = []
     for rule, group in groups.values():
-        if not rule.valid(group):
-            continue
-        acquisitions = _acquisitions([r for r in pool if group.candidate in r.candidates], group)
-        out.append(_asn(group, rule, acquisitions, pool, version_id))
+        if rule.valid(group):
+            out.append(_asn(group, rule, _acquisitions(acquisitions, group), pool, version_id))
     out.sort(key=lambda a: (a.asn_id, a.products[0].name))
     return out
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import ast
 import csv
-import io
 import os
 import re
 from collections.abc import Iterator, Mapping
@@ -127,7 +126,8 @@ def parse_pool(text: str, *, name: str = "<pool>") -> Pool:
     ------
     PoolError
         No header line, no ``filename`` or ``asn_candidate`` column, a row with another number of columns
-        than the header, or a malformed ``asn_candidate``. The message names the pool and line. Not
+        than the header (a quoted cell never spans lines), a non-numeric ``program``, or a malformed
+        ``asn_candidate``. The message names the pool and line. Not
         retriable. (A row whose file name is not a bare ``*_uncal.fits`` name, or repeats one, is skipped
         and reported in :attr:`Pool.skipped`.)
     """
@@ -135,12 +135,15 @@ def parse_pool(text: str, *, name: str = "<pool>") -> Pool:
              if line.strip() and not line.lstrip().startswith("#")]
     if not lines:
         raise PoolError(f"{name}: no header line (a pool is a '|'-separated table with column names)")
-    reader = csv.reader(io.StringIO("\n".join(line for _, line in lines)), delimiter="|", quotechar='"')
-    try:
-        table = list(reader)
-    except csv.Error as exc:
-        raise PoolError(f"{name}: not a '|'-separated table: {exc}") from exc
-    header = [c.strip().lower() for c in table[0]]
+    def cells(line_no: int, line: str) -> list[str]:
+        """One line is one row: a quoted cell never spans lines."""
+        try:
+            [row] = list(csv.reader([line], delimiter="|", quotechar='"', strict=True))
+        except (csv.Error, ValueError) as exc:
+            raise PoolError(f"{name}, line {line_no}: not a '|'-separated row: {exc}") from None
+        return row
+
+    header = [c.strip().lower() for c in cells(*lines[0])]
     for needed in ("filename", "asn_candidate"):
         if needed not in header:
             raise PoolError(f"{name}: no {needed!r} column (columns: {', '.join(header[:12])}...)")
@@ -149,11 +152,12 @@ def parse_pool(text: str, *, name: str = "<pool>") -> Pool:
     rows: list[PoolRow] = []
     skipped: list[tuple[int, str]] = []
     seen: dict[str, int] = {}
-    for (line_no, _), cells in zip(lines[1:], table[1:], strict=True):
+    for line_no, line in lines[1:]:
         where = f"{name}, line {line_no}"
-        if len(cells) != len(header):
-            raise PoolError(f"{where}: {len(cells)} columns, the header has {len(header)}")
-        raw = dict(zip(header, cells, strict=True))
+        row_cells = cells(line_no, line)
+        if len(row_cells) != len(header):
+            raise PoolError(f"{where}: {len(row_cells)} columns, the header has {len(header)}")
+        raw = dict(zip(header, row_cells, strict=True))
         filename = raw["filename"].strip()
         if not _FILENAME.match(filename):
             skipped.append((line_no, f"filename {filename[:80]!r} is not a bare *_uncal.fits name"))
@@ -164,6 +168,8 @@ def parse_pool(text: str, *, name: str = "<pool>") -> Pool:
         seen[filename] = line_no
         values = {k: _value(v) for k, v in raw.items() if k not in ("filename", "asn_candidate")}
         values["filename"] = filename
+        if values.get("program") and not values["program"].isdigit():
+            raise PoolError(f"{where}: program {values['program'][:20]!r} is not a number")
         rows.append(PoolRow(line_no, values, _candidates(raw["asn_candidate"].strip(), where)))
     return Pool(name, tuple(rows), tuple(skipped))
 

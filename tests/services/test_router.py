@@ -113,7 +113,8 @@ async def test_asn_files_are_declared_to_the_tracker(program, tmp_path):
             await publish_arrival(bus, path)
     [declared] = events_on(bus, MEMBER_DONE)
     assert isinstance(declared, AssociationDeclared) and declared.asn_path == level3
-    assert declared.association_id == f"asn:image3:{level3.name}"
+    assert declared.asn_name == level3.name and json.loads(declared.asn_json) == json.loads(level3.read_text())
+    assert declared.association_id == "asn:image3:jw01234-o001:jw01234-o001_t001_nircam_clear-f200w-sub160p"
     assert [d.reason for d in events_on(bus, DEADLETTER)] == ["bad_association"]
     assert metrics.registry.get_sample_value(
         "streamcal_events_total", {"service": "router", "topic": ARRIVED, "outcome": "ignored"}) == 1

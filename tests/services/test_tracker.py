@@ -28,11 +28,12 @@ from services.events import (
     WorkItem,
     work_topic,
 )
+from services.membership import declared_association_id
 from services.metrics import Metrics
 from services.products import outputs_of
 from services.router import route_exposure
 from services.tracker import GROUP, Tracker
-from streamcal.associations import build_asn, read_asn, write_asn
+from streamcal.associations import build_asn, read_asn, to_json, write_asn
 from streamcal.datamodels import read_header
 from streamcal.routing import RoutingConfig, load_pars, load_routing_table
 from tests.services.support import events_on, eventually, place_stage2_product
@@ -70,6 +71,13 @@ async def member_done(bus: InMemoryBus, raw: Path, products: Path, *, place: boo
                        spec=routed.spec.to_dict())
     await bus.publish(MEMBER_DONE, event.association_id, encode(event))
     return event
+
+
+def declaration(upstream: Path) -> AssociationDeclared:
+    """What the router sends for an ASN file: the association itself, under its identity."""
+    asn = read_asn(upstream)
+    return AssociationDeclared(association_id=declared_association_id(asn), asn_path=upstream,
+                               asn_name=upstream.name, asn_json=to_json(asn))
 
 
 async def settled(bus: InMemoryBus) -> None:
@@ -166,7 +174,7 @@ async def test_membership_from_an_upstream_asn_file(program, tmp_path):
     asn = build_asn("wfs-image3", [(p.name.replace("_uncal", "_cal"), read_header(p)) for p in raws],
                     asn_id="c1000")
     upstream = write_asn(asn, tmp_path / "jw01234-c1000_20240101t000000_wfs-image3_00001_asn.json")
-    declared = AssociationDeclared(association_id="asn:wfs-image3:" + upstream.name, asn_path=upstream)
+    declared = declaration(upstream)
     async with tracker_on(bus, products) as (tracker, _):
         await bus.publish(MEMBER_DONE, declared.association_id, encode(declared))
         await member_done(bus, raws[0], products)
@@ -187,7 +195,7 @@ async def test_a_declared_asn_whose_members_never_arrive_is_a_dead_letter_at_the
     names = [p.name.replace("_uncal", "_cal") for p in raws]
     asn = build_asn("wfs-image3", [(n, read_header(p)) for n, p in zip(names, raws, strict=True)], asn_id="c1001")
     upstream = write_asn(asn, tmp_path / "jw01234-c1001_20240101t000000_wfs-image3_00001_asn.json")
-    declared = AssociationDeclared(association_id="asn:wfs-image3:" + upstream.name, asn_path=upstream)
+    declared = declaration(upstream)
     async with tracker_on(bus, products, deadline_s=0.5) as (tracker, _):
         await bus.publish(MEMBER_DONE, declared.association_id, encode(declared))
         await member_done(bus, raws[0], products)

@@ -19,10 +19,21 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from services.bus import InMemoryBus
+from services.bus.memory import Faults
 from services.codec import encode
 from services.consumer import RetryPolicy
 from services.deadletters import DeadLetters, DeadLetterStore
-from services.events import ARRIVED, DEADLETTER, MEMBER_DONE, AssociationDeclared, MemberDone, WorkItem, work_topic
+from services.events import (
+    ARRIVED,
+    ASSOCIATION_READY,
+    DEADLETTER,
+    MEMBER_DONE,
+    AssociationDeclared,
+    AssociationReady,
+    MemberDone,
+    WorkItem,
+    work_topic,
+)
 from services.ingest import arrival, eligible, finished, looks_whole
 from services.membership import declared_dir
 from services.metrics import Metrics
@@ -201,9 +212,11 @@ async def test_a_late_member_of_a_header_rule_association_re_runs_stage3(program
         await stage2_done(bus, raws[3], products)
         await settled(bus)
     items = [i for i in events_on(bus, work_topic("calwebb_image3")) if isinstance(i, WorkItem)]
-    assert [len(read_asn(i.input_path).products[0].members) for i in items[:1]] == [4]  # the file is rewritten
+    ready = [r for r in events_on(bus, ASSOCIATION_READY) if isinstance(r, AssociationReady)]
+    assert [len(r.members) for r in ready] == [2, 3, 4]
     assert [i.partial for i in items] == [True, True, False]
-    assert len({i.input_path for i in items}) == 1
+    assert len({i.input_path for i in items}) == 1  # one ASN file, rewritten each time
+    assert len(read_asn(items[-1].input_path).products[0].members) == 4
 
 
 async def test_a_malformed_pool_is_a_dead_letter_and_other_files_go_on(program, tmp_path):
@@ -238,3 +251,60 @@ def test_pool_rows_follow_the_raw_headers(coron_visit, tmp_path):
         assert row["obs_num"] == str(int(str(header["OBSERVTN"])))
         assert row["pupil"] == str(header["PUPIL"]).lower() and row["targetid"] == str(header["TARGETID"])
     assert [c.id for c in rows[3].candidates] == ["o012", "c1000"]
+
+
+async def test_a_release_that_fails_is_retried_not_lost(coron_visit, tmp_path):
+    """8. The release's publish fails once: the retried member-done event releases the association — once."""
+    faults = Faults(publish_failures={work_topic("calwebb_coron3"): 1})
+    bus, products = InMemoryBus(faults=faults), tmp_path / "products"
+    async with services_on(bus, products, deadline_s=3600.0):
+        await land_pool(bus, _pool(tmp_path, coron_visit))
+        await settled(bus)
+        for raw in coron_visit:
+            await stage2_done(bus, raw, products)
+        await settled(bus)
+    assert faults.publish_failures[work_topic("calwebb_coron3")] == 0 and len(coron_releases(bus)) == 1
+    assert events_on(bus, DEADLETTER) == []
+
+
+async def test_a_pool_landing_after_its_members_releases_at_once(coron_visit, tmp_path):
+    """9. Every member's stage 2 finished before the pool arrived: the declaration finds them on storage and
+    releases the association immediately; header rules never made a coron3 of their own (no PSF in
+    observation 11)."""
+    bus, products = InMemoryBus(), tmp_path / "products"
+    async with services_on(bus, products):
+        for raw in coron_visit:
+            await stage2_done(bus, raw, products)
+        await settled(bus)
+        assert coron_releases(bus) == []
+        await land_pool(bus, _pool(tmp_path, coron_visit))
+        await settled(bus)
+    [item] = coron_releases(bus)
+    assert item.association_id.startswith("asn:coron3:jw01234-c1000:")
+
+
+async def test_a_regenerated_pool_supersedes_instead_of_doubling(coron_visit, tmp_path):
+    """10. The same pool again under a new version id: nothing is released twice, and the tracker keeps one
+    declaration (the old copy is removed); 11. an expired declaration is not re-opened (nor re-reported) by a
+    restart, but still completes when its last member comes."""
+    bus, products = InMemoryBus(), tmp_path / "products"
+    first = _pool(tmp_path, coron_visit)
+    async with services_on(bus, products, deadline_s=0.5):
+        await land_pool(bus, first)
+        for raw in coron_visit[:3]:
+            await stage2_done(bus, raw, products)
+        await eventually(lambda: len(bus.records(DEADLETTER)) == 1, timeout=10)
+        second = first.with_name("jw01234_20261208t000000_pool.csv")
+        second.write_bytes(first.read_bytes())
+        await land_pool(bus, second)
+        await settled(bus)
+    stored = sorted(p.name for p in declared_dir(products).glob("*_asn.json"))
+    assert stored == ["jw01234-c1000_20261207t120000_coron3_00001_asn.json"]  # the same members: ignored
+    again = InMemoryBus()
+    async with services_on(again, products, deadline_s=0.5) as tracker:
+        assert tracker.open == {}
+        await asyncio.sleep(1.0)  # past the deadline: nothing to report again
+        assert events_on(again, DEADLETTER) == []
+        await stage2_done(again, coron_visit[3], products)
+        await settled(again)
+    assert len(coron_releases(again)) == 1 and coron_releases(bus) == []

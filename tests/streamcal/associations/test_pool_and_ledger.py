@@ -115,6 +115,8 @@ def test_member_types_follow_jwst() -> None:
     ("filename|asn_candidate\njw_1_uncal.fits|[('../x', 'observation')]\n", "is not o###"),
     ("filename|asn_candidate\njw_1_uncal.fits|[('o001', 'Obs Type!')]\n", "is not a word"),
     ("filename|asn_candidate|asn_candidate\njw_1_uncal.fits|[]|[]\n", "duplicate column"),
+    ("filename|asn_candidate\njw_1_uncal.fits|\"[\n]\"\n", "line 2: not a '|'-separated row"),
+    ("filename|program|asn_candidate\njw_1_uncal.fits|12a4|[]\n", "program '12a4' is not a number"),
 ])
 def test_malformed_pools_are_refused_with_the_reason(text: str, message: str) -> None:
     with pytest.raises(PoolError, match=message):

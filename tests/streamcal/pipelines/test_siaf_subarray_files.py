@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from astropy.io import fits
 from stdatamodels.jwst import datamodels as dm
 
 from streamcal.calibrate import calibrate
@@ -116,6 +117,10 @@ def test_a_file_at_its_siaf_position_calibrates_with_full_frame_references_only(
     refs = ReferenceStore.open(full_frame_refs).for_exposure(header)
     gain = refs.require(RefType.GAIN)
     assert gain["SCI"].shape == (ny, nx)  # the full-frame reference, cut at the file's start
+    with fits.open(full_frame_refs / gain.name) as full:
+        frame = np.asarray(full["SCI"].data)
+    assert frame.shape[0] >= y0 - 1 + ny and frame.shape[1] >= x0 - 1 + nx
+    np.testing.assert_array_equal(gain["SCI"], frame[y0 - 1:y0 - 1 + ny, x0 - 1:x0 - 1 + nx])
     result = calibrate(path, refs_dir=full_frame_refs, out_dir=tmp_path / "out", config=CONFIG)
     assert result.alias == "calwebb_detector1"
     rate = read_product(result.product("rate"))
