@@ -5,8 +5,9 @@ image2 → image3) at a chosen subarray size and prints what the tests assert on
 
     .venv/bin/python -m benchmarks.imaging [--subarray SUB400P|SUB160P|FULL] [--cr-fraction 0.01]
 
-There is no stcal/jwst baseline in this environment for stage 2/3 (the jwst package is not installed), so the
-figures are absolute: seconds per stage on this machine and the accuracy scores.
+There is no stcal/jwst baseline in this environment for stage 2/3 (jwst is installed as a test extra, but its
+steps need CRDS references, unavailable offline), so the figures are absolute: seconds per stage on this machine
+and the accuracy scores.
 """
 
 from __future__ import annotations
