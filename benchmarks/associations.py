@@ -78,6 +78,9 @@ def main() -> None:
         share = 100.0 * exact[kind] / total[kind]
         diffs = repeated_diff[kind] + repeated_diff[kind + " (extra)"]
         print(f"{kind:12s} {total[kind]:5d} {exact[kind]:6d} {share:6.1f} {extra[kind]:6d} {diffs:20d}")
+    everything, reproduced = sum(total.values()), sum(exact.values())
+    print(f"{'all':12s} {everything:5d} {reproduced:6d} {100.0 * reproduced / max(everything, 1):6.1f} "
+          f"{sum(extra.values()):6d} {sum(repeated_diff.values()):20d}")
     print(f"time: jwst {seconds['jwst']:.1f} s, streamcal {seconds['streamcal']:.2f} s "
           f"({seconds['jwst'] / max(seconds['streamcal'], 1e-9):.0f}x)")
     for line in skipped:

@@ -5,10 +5,19 @@ from __future__ import annotations
 
 from streamcal.associations.generator import (
     GENERATED_TYPES,
+    UNTRACKED_RULES,
     generate,
     named_associations,
     pool_version_id,
     row_exptype,
+)
+from streamcal.associations.jwst_rules import (
+    RULES,
+    CandidateGroup,
+    Level3Rule,
+    member_type,
+    rule_product_name,
+    use_integrations,
 )
 from streamcal.associations.ledger import Ledger, member_names
 from streamcal.associations.model import (
@@ -46,11 +55,15 @@ __all__ = [
     "LEVEL3_MEMBER_TYPES",
     "MAX_POOL_BYTES",
     "PRODUCT_NAME_TEMPLATES",
+    "RULES",
+    "UNTRACKED_RULES",
     "Asn",
     "AsnMember",
     "AsnProduct",
     "Candidate",
+    "CandidateGroup",
     "Ledger",
+    "Level3Rule",
     "Pool",
     "PoolRow",
     "asn_file_name",
@@ -66,6 +79,7 @@ __all__ = [
     "member_exptype",
     "member_names",
     "member_paths",
+    "member_type",
     "named_associations",
     "optical_element",
     "parse_pool",
@@ -73,6 +87,8 @@ __all__ = [
     "read_asn",
     "read_pool",
     "row_exptype",
+    "rule_product_name",
     "to_json",
+    "use_integrations",
     "write_asn",
 ]

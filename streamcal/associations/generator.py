@@ -3,235 +3,81 @@
 jwst's operations run the generator per candidate (``generate_per_candidate``): for each candidate of the
 pool — an observation ``o###`` or a cross-observation candidate ``c####`` (mosaic, coron, ami, background,
 group) — the rules run on the exposures that list it, and each rule groups those exposures by its
-constraints. This module reproduces that for the level-3 rules of the stage-3 pipelines it knows:
+constraints. This module reproduces that for jwst's level-3 rules (the rule tables are in
+:mod:`streamcal.associations.jwst_rules`):
 
-============  ====================  ==============================================================
-asn_type      jwst rule             members grouped by (within one candidate)
-============  ====================  ==============================================================
-image3        Asn_Lv3Image,         imaging EXP_TYPEs, not WFS&C visits, not background targets,
-              Asn_Lv3ImageMosaic    not TSO, not imprints; program, instrument, filter, pupil or
-                                    grating, slit, subarray and target (a mosaic candidate: no target)
-wfs-image3    Asn_Lv3WFSCMB         imaging EXP_TYPEs with PATTTYPE=WFSC, not line-of-sight jitter
-                                    (DMS_NOTE), not a group candidate; as image3 plus detector,
-                                    OBS_ID and ACT_ID; two or more members
-coron3        Asn_Lv3NRCCoron,      NRC_CORON (a detector that sees the occulted target) or
-              Asn_Lv3MIRCoron       MIR_LYOT/MIR_4QPM; optical path and subarray; the target of the
-                                    science members; PSF members (IS_PSF) of any target; needs a PSF
-ami3          Asn_Lv3AMI            NIS_AMI; as coron3
-============  ====================  ==============================================================
+============  =========================================================================================
+asn_type      jwst rules
+============  =========================================================================================
+image3        Asn_Lv3Image, Asn_Lv3ImageMosaic, Asn_Lv3ImageBackground, Asn_Lv3NRCCoronImage (full-frame
+              short-wave coronagraphy as plain imaging, ``-image3`` names)
+wfs-image3    Asn_Lv3WFSCMB (pairs keyed by detector, OBS_ID and ACT_ID; ``_{suffix}-<act_id>`` names)
+coron3        Asn_Lv3NRCCoron, Asn_Lv3MIRCoron (science and PSF references across observations)
+ami3          Asn_Lv3AMI
+spec3         Asn_Lv3NRSFSS (``{source_id}``/``{slit_name}`` names), Asn_Lv3SpectralSource (MSA,
+              ``{source_id}``), Asn_Lv3SpectralTarget (nods: each science exposure is also a background),
+              Asn_Lv3NRSIFU, Asn_Lv3MIRMRS, Asn_Lv3SlitlessSpectral, Asn_Lv3WFSSNIS/NRC/MIR, and the
+              background-target rules Asn_Lv3SpecAux, Asn_Lv3NRSIFUBackground, Asn_Lv3MIRMRSBackground
+tso3          Asn_Lv3TSO (observation candidates only; NIS_SOSS only with NINTS > 1)
+============  =========================================================================================
 
 Candidates of type group, background and mosaic span observations: an association from one needs members
 from more than one observation. Target acquisitions (PNTGTYPE=target_acquisition) of the same program,
-instrument and observation join an association as ``target_acquisition`` members, as in jwst.
+instrument and observation join an association as ``target_acquisition`` members, as in jwst. Background
+exposures (BKGDTARG) join the spectroscopic associations of any target with their ``_x1d`` product.
 
 The result is exactly what the association will hold, so completeness is simple: an association is
-complete when every member's stage-2 product exists. Agreement with jwst's own generator on the pools its
-wheel ships is measured in ``tests/streamcal/associations/test_generator_oracle.py``.
+complete when every member's product exists. Agreement with jwst's own generator on the pools its wheel
+ships is measured in ``tests/streamcal/associations/test_generator_oracle.py``.
 """
 
 from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from collections.abc import Iterable
 from datetime import UTC, datetime
 
 from streamcal import __version__
+from streamcal.associations.jwst_rules import (
+    RULES,
+    CandidateGroup,
+    Level3Rule,
+    member_type,
+    row_exptype,
+    rule_product_name,
+    use_integrations,
+)
 from streamcal.associations.model import Asn, AsnMember, AsnProduct
 from streamcal.associations.pool import Candidate, Pool, PoolRow
 from streamcal.associations.rules import DEGRADED_STATUS_OK, asn_file_name
 from streamcal.routing.exptypes import AsnType
 
-__all__ = ["GENERATED_TYPES", "generate", "named_associations", "pool_version_id", "row_exptype"]
+__all__ = ["GENERATED_TYPES", "UNTRACKED_RULES", "generate", "named_associations", "pool_version_id",
+           "row_exptype"]
 
-IMAGE_EXP_TYPES = frozenset({"nrc_image", "mir_image", "nis_image", "fgs_image", "nrs_mimf"})
-TSO_EXP_TYPES = frozenset({"nrc_tsimage", "nrc_tsgrism", "nrs_brightobj"})
-MULTI_OBSERVATION_TYPES = frozenset({"group", "background", "mosaic"})
-# jwst's EXPTYPE_MAP: EXP_TYPEs whose members are not science (darks, flats, lamps, ...) by their type.
-_NON_SCIENCE = {
-    "mir_darkall": "dark", "mir_darkimg": "dark", "mir_darkmrs": "dark", "mir_flatimage": "flat",
-    "mir_flatmrs": "flat", "mir_flatimage-ext": "flat", "mir_flatmrs-ext": "flat", "mir_tacq": "target_acquisition",
-    "mir_taconfirm": "target_acquisition", "nis_dark": "dark", "nis_focus": "engineering", "nis_lamp": "engineering",
-    "nis_tacq": "target_acquisition", "nis_taconfirm": "target_acquisition", "nrc_dark": "dark",
-    "nrc_flat": "flat", "nrc_focus": "engineering", "nrc_led": "engineering", "nrc_tacq": "target_acquisition",
-    "nrc_taconfirm": "target_acquisition", "nrs_autoflat": "autoflat", "nrs_autowave": "autowave",
-    "nrs_confirm": "target_acquisition", "nrs_dark": "dark", "nrs_focus": "engineering", "nrs_image": "engineering",
-    "nrs_lamp": "engineering", "nrs_msata": "target_acquisition", "nrs_tacq": "target_acquisition",
-    "nrs_taconfirm": "target_acquisition", "nrs_taslit": "target_acquisition", "nrs_verify": "target_acquisition",
-    "nrs_wata": "target_acquisition", "fgs_dark": "dark", "fgs_focus": "engineering", "fgs_skyflat": "flat",
-    "fgs_intflat": "flat",
-}
-GENERATED_TYPES = (AsnType.IMAGE3, AsnType.WFS_IMAGE3, AsnType.CORON3, AsnType.AMI3)
+GENERATED_TYPES = (AsnType.IMAGE3, AsnType.WFS_IMAGE3, AsnType.CORON3, AsnType.AMI3, AsnType.SPEC3,
+                   AsnType.TSO3)
 """The association types :func:`generate` makes."""
 
-
-def row_exptype(row: PoolRow) -> str:
-    """jwst's member type of an exposure: the pointing type when not science (``target_acquisition``), the
-    EXP_TYPE's class (dark, flat, ...), else ``psf`` (IS_PSF), ``imprint`` (IS_IMPRT), ``background``
-    (BKGDTARG) or ``science``."""
-    pointing = row["pntgtype"]
-    if pointing and pointing != "science":
-        return pointing
-    kind = _NON_SCIENCE.get(row["exp_type"], "science")
-    if kind != "science":
-        return kind
-    for special, column in (("psf", "is_psf"), ("imprint", "is_imprt"), ("background", "bkgdtarg")):
-        if row.flag(column):
-            return special
-    return kind
+# jwst's LEVEL2B_EXPTYPES: exposures whose stage-2 product is ``_cal`` (``_rate`` for the others).
+_LEVEL2B_EXP_TYPES = frozenset({
+    "fgs_image", "mir_4qpm", "mir_image", "mir_lyot", "nis_ami", "nis_image", "nrc_coron", "nrc_image",
+    "nrs_mimf", "nrc_tsimage", "mir_coroncal", "nis_focus", "nrc_focus", "nrs_focus", "nrs_image",
+    "mir_tacq", "mir_taconfirm", "nis_taconfirm", "nis_tacq", "nrc_taconfirm", "nrc_tacq", "nrs_confirm",
+    "nrs_msata", "nrs_taconfirm", "nrs_tacq", "nrs_taslit", "nrs_verify", "nrs_wata", "mir_lrs-fixedslit",
+    "mir_lrs-slitless", "mir_mrs", "mir_wfss", "nis_soss", "nis_wfss", "nrc_tsgrism", "nrc_wfss",
+    "nrs_fixedslit", "nrs_ifu", "nrs_msaspec", "nrs_brightobj",
+})
 
 
-def _is_tso(row: PoolRow) -> bool:
-    return row["pntgtype"] == "science" and (row.flag("tsovisit") or row["exp_type"] in TSO_EXP_TYPES)
-
-
-def _second_element(row: PoolRow) -> str:
-    return row["pupil"] or row["grating"]
-
-
-_A_SLITS = ("s200a1", "s200a2")
-
-
-def _slit_key(row: PoolRow) -> str:
-    """jwst's slit constraint: S200A1 and S200A2 (the "A" slits) are one value, any other slit its own."""
-    return "s200a" if row["fxd_slit"] in _A_SLITS else row["fxd_slit"]
-
-
-def _slit_name(row: PoolRow) -> str:
-    """The slit part of a product name: jwst names the slit whenever FXD_SLIT is set, whatever the mode."""
-    return f"-{row['fxd_slit']}" if row["fxd_slit"] else ""
-
-
-def _optical_path(row: PoolRow) -> tuple[str, ...]:
-    return (row["program"], row["instrume"], row["filter"], _second_element(row), _slit_key(row), row["subarray"])
-
-
-def _valid_coron_detector(row: PoolRow) -> bool:
-    """jwst's nrccoron_valid_detector: DETECTOR, SUBARRAY and PUPIL set, and in full frame MASKBAR sees the
-    target only on NRCA4, MASKRND only on NRCA2."""
-    if not (row["detector"] and row["subarray"] and row["pupil"]):
-        return False
-    if row["subarray"] != "full":
-        return True
-    if row["pupil"] == "maskbar":
-        return row["detector"] not in ("nrca1", "nrca2", "nrca3")
-    if row["pupil"] == "maskrnd":
-        return row["detector"] not in ("nrca1", "nrca3", "nrca4")
-    return True
-
-
-@dataclass(slots=True)
-class _Group:
-    asn_type: AsnType
-    rule: str
-    candidate: Candidate
-    key: tuple[str, ...]
-    rows: list[PoolRow] = field(default_factory=list)
-
-
-@dataclass(frozen=True, slots=True)
-class _Rule:
-    asn_type: AsnType
-    name: str
-    applies: Callable[[PoolRow, Candidate], bool]
-    key: Callable[[PoolRow, Candidate], tuple[str, ...]]
-    valid: Callable[[_Group], bool]
-    name_parts: Callable[[_Group], tuple[str, str]]  # (suffix after the optical element, after {suffix})
-
-
-def _image3_applies(row: PoolRow, candidate: Candidate) -> bool:
-    return (row["exp_type"] in IMAGE_EXP_TYPES and "wfsc" not in row["visitype"] and not row.flag("bkgdtarg")
-            and not _is_tso(row) and not row.flag("is_imprt") and row_exptype(row) == "science")
-
-
-def _image3_key(row: PoolRow, candidate: Candidate) -> tuple[str, ...]:
-    target = "" if candidate.type == "mosaic" else row["targetid"]
-    return (*_optical_path(row), target)
-
-
-def _multi_observation_ok(group: _Group) -> bool:
-    if group.candidate.type in MULTI_OBSERVATION_TYPES:
-        return len({r["obs_num"] for r in group.rows}) > 1
-    return True
-
-
-def _wfs_applies(row: PoolRow, candidate: Candidate) -> bool:
-    return (row["exp_type"] in IMAGE_EXP_TYPES and row["patttype"] == "wfsc" and row["dms_note"] != "wfsc_los_jitter"
-            and candidate.type != "group" and row_exptype(row) == "science")
-
-
-def _wfs_key(row: PoolRow, candidate: Candidate) -> tuple[str, ...]:
-    return (*_optical_path(row), row["targetid"], row["detector"], row["obs_id"], row["act_id"])
-
-
-def _coron_applies(row: PoolRow, candidate: Candidate) -> bool:
-    if row.flag("bkgdtarg") or row_exptype(row) not in ("science", "psf"):
-        return False
-    if row["exp_type"] == "nrc_coron":
-        return _valid_coron_detector(row)
-    return row["exp_type"] in ("mir_lyot", "mir_4qpm")
-
-
-def _ami_applies(row: PoolRow, candidate: Candidate) -> bool:
-    return row["exp_type"] == "nis_ami" and row_exptype(row) in ("science", "psf")
-
-
-def _path_key(row: PoolRow, candidate: Candidate) -> tuple[str, ...]:
-    return _optical_path(row)
-
-
-def _has_psf_and_science(group: _Group) -> bool:
-    types = {row_exptype(r) for r in group.rows}
-    return {"psf", "science"} <= types
-
-
-def _plain(group: _Group) -> tuple[str, str]:
-    return "", ""
-
-
-def _wfs_name(group: _Group) -> tuple[str, str]:
-    row = group.rows[0]
-    return f"-{row['detector']}", f"-{row['act_id'].zfill(2)}"
-
-
-_RULES = (
-    _Rule(AsnType.IMAGE3, "Asn_Lv3Image", _image3_applies, _image3_key, _multi_observation_ok, _plain),
-    _Rule(AsnType.WFS_IMAGE3, "Asn_Lv3WFSCMB", _wfs_applies, _wfs_key,
-          lambda g: len(g.rows) >= 2 and _multi_observation_ok(g), _wfs_name),
-    _Rule(AsnType.CORON3, "Asn_Lv3Coron", _coron_applies, _path_key,
-          lambda g: _has_psf_and_science(g) and _multi_observation_ok(g), _plain),
-    _Rule(AsnType.AMI3, "Asn_Lv3AMI", _ami_applies, _path_key,
-          lambda g: _has_psf_and_science(g) and _multi_observation_ok(g), _plain),
-)
-
-
-def _science_target(group: _Group) -> str:
-    """The target of an association: of its science members (PSF references have their own); ``t000`` for a
-    mosaic, whose rule does not constrain the target."""
-    if group.asn_type is AsnType.IMAGE3 and group.candidate.type == "mosaic":
-        return "t000"
-    targets = sorted({r["targetid"] for r in group.rows if row_exptype(r) == "science"}
-                     or {r["targetid"] for r in group.rows})
-    return "t" + "-".join(targets).rjust(3, "0")
-
-
-def _optical_element(row: PoolRow) -> str:
-    elements = sorted((e for e in (row["filter"], _second_element(row)) if e), key=str.lower)
-    return "-".join(elements) or "clear"
-
-
-def _product_name(group: _Group, infix: str, tail: str) -> str:
-    row = group.rows[0]
-    program = row["program"].zfill(5)
-    name = f"jw{program}-{group.candidate.id}_{_science_target(group)}_{row['instrume']}_{_optical_element(row)}"
-    name += _slit_name(row)
-    if row["subarray"] and row["subarray"] != "full":
-        name += f"-{row['subarray']}"
-    name += infix
-    if tail:
-        name += "_{suffix}" + tail
-    return name.lower()
+def _member_name(row: PoolRow, exptype: str, rule: Level3Rule) -> str:
+    """jwst's level-2 name of a member: ``_x1d`` for a background, else ``_cal`` (``_rate`` for exposures
+    without level-2b processing), ``ints`` added for coronagraphic, AMI and time-series exposures."""
+    suffix = "x1d" if exptype == "background" else "cal" if row["exp_type"] in _LEVEL2B_EXP_TYPES else "rate"
+    if use_integrations(row, rule):
+        suffix += "ints"
+    return f"{row.root}_{suffix}.fits"
 
 
 _AcqKey = tuple[Candidate, str, str, str]  # candidate, program, instrument, observation
@@ -241,13 +87,13 @@ def _acquisition_index(pool: Pool) -> dict[_AcqKey, list[PoolRow]]:
     """Target acquisitions by candidate, program, instrument and observation (one pass over the pool)."""
     index: dict[_AcqKey, list[PoolRow]] = {}
     for row in pool:
-        if row_exptype(row) == "target_acquisition":
+        if row_exptype(row) == "target_acquisition" and not row.is_set("is_imprt"):
             for candidate in row.candidates:
                 index.setdefault((candidate, row["program"], row["instrume"], row["obs_num"]), []).append(row)
     return index
 
 
-def _acquisitions(index: dict[_AcqKey, list[PoolRow]], group: _Group) -> list[PoolRow]:
+def _acquisitions(index: dict[_AcqKey, list[PoolRow]], group: CandidateGroup) -> list[PoolRow]:
     """Target acquisitions of the group's candidate, program, instrument and observations, in pool order."""
     first = group.rows[0]
     found = {r.line: r for obs in {r["obs_num"] for r in group.rows}
@@ -255,25 +101,37 @@ def _acquisitions(index: dict[_AcqKey, list[PoolRow]], group: _Group) -> list[Po
     return [found[line] for line in sorted(found)]
 
 
-_PER_INTEGRATION = frozenset({AsnType.CORON3, AsnType.AMI3, AsnType.TSO3})
+def _members(group: CandidateGroup, rule: Level3Rule, acquisitions: list[PoolRow]) -> list[AsnMember]:
+    out: list[AsnMember] = []
+    seen: set[tuple[str, str]] = set()
+
+    def add(row: PoolRow, exptype: str) -> None:
+        name = _member_name(row, exptype, rule)
+        if (name, exptype) not in seen:  # jwst's Member equality: expname and exptype
+            seen.add((name, exptype))
+            out.append(AsnMember(expname=name, exptype=exptype, exposerr=row["exposerr"] or "null"))
+
+    for row in group.rows:
+        add(row, member_type(rule, row))
+    for row in group.backgrounds:
+        add(row, "background")
+    if rule.nod_backgrounds:
+        science = [r for r in group.rows if member_type(rule, r) == "science"]
+        if len(science) >= 2:  # each nod position is the others' background (jwst's make_fixedslit_bkg)
+            for row in science:
+                add(row, "background")
+    for row in acquisitions:
+        add(row, "target_acquisition")
+    return out
 
 
-def _member(row: PoolRow, exptype: str, asn_type: AsnType) -> AsnMember:
-    """A member names the exposure's stage-2 product: ``_calints`` (per integration) for the science and PSF
-    members of coron3, ami3 and tso3, ``_cal`` otherwise (target acquisitions always)."""
-    suffix = "calints" if asn_type in _PER_INTEGRATION and exptype != "target_acquisition" else "cal"
-    return AsnMember(expname=f"{row.root}_{suffix}.fits", exptype=exptype, exposerr=row["exposerr"] or "null")
-
-
-def _asn(group: _Group, rule: _Rule, acquisitions: Iterable[PoolRow], pool: Pool, version_id: str | None) -> Asn:
-    infix, tail = rule.name_parts(group)
-    members = [_member(r, row_exptype(r), rule.asn_type) for r in group.rows]
-    members += [_member(r, "target_acquisition", rule.asn_type) for r in acquisitions]
-    product = AsnProduct(_product_name(group, infix, tail), tuple(members))
+def _asn(group: CandidateGroup, rule: Level3Rule, acquisitions: list[PoolRow], pool: Pool,
+         version_id: str | None) -> Asn:
+    product = AsnProduct(rule_product_name(group, rule), tuple(_members(group, rule, acquisitions)))
     first = group.rows[0]
     return Asn(asn_type=rule.asn_type, asn_id=group.candidate.id, products=(product,),
                asn_rule=f"candidate_{rule.name}", asn_pool=pool.name, program=first["program"].zfill(5),
-               target=_science_target(group), version_id=version_id, code_version=f"streamcal {__version__}",
+               target=group.target_name(rule), version_id=version_id, code_version=f"streamcal {__version__}",
                degraded_status=DEGRADED_STATUS_OK,
                constraints=f"candidate={group.candidate.id}:{group.candidate.type}; " + ":".join(group.key))
 
@@ -294,27 +152,47 @@ def generate(pool: Pool, *, types: Iterable[AsnType] = GENERATED_TYPES, version_
     -------
     list of Asn
         One single-product association per group, ordered by candidate id then product name; members in
-        pool order, target acquisitions last. Identical groups found from two rules (image3 from
-        Asn_Lv3Image and Asn_Lv3ImageMosaic) appear once.
+        pool order, then backgrounds, then target acquisitions. Associations with the same type, candidate,
+        product name and members found by two rules (image3 from Asn_Lv3Image and Asn_Lv3ImageMosaic)
+        appear once.
     """
     wanted = set(types)
-    rules = [r for r in _RULES if r.asn_type in wanted]
-    groups: dict[tuple[str, str, str, tuple[str, ...]], tuple[_Rule, _Group]] = {}
+    rules = [r for r in RULES if r.asn_type in wanted]
+    groups: dict[tuple[str, Candidate, tuple[str, ...], str], CandidateGroup] = {}
+    joiners: dict[tuple[str, Candidate, tuple[str, ...]], list[PoolRow]] = {}
     for row in pool:
+        if row.is_set("is_imprt"):  # jwst: imprints are never level-3 members
+            continue
         for candidate in row.candidates:
             for rule in rules:
+                if rule.candidate_types and candidate.type not in rule.candidate_types:
+                    continue
                 if rule.applies(row, candidate):
-                    key = rule.key(row, candidate)
-                    slot = (str(rule.asn_type), candidate.id, candidate.type, key)
+                    key, target = rule.key(row, candidate)
+                    slot = (rule.name, candidate, key, target)
                     if slot not in groups:
-                        groups[slot] = (rule, _Group(rule.asn_type, rule.name, candidate, key))
-                    groups[slot][1].rows.append(row)
+                        groups[slot] = CandidateGroup(candidate, key, target)
+                    groups[slot].rows.append(row)
+                elif rule.joins is not None and rule.joins(row):
+                    key, _ = rule.key(row, candidate)
+                    joiners.setdefault((rule.name, candidate, key), []).append(row)
+    by_rule = {r.name: r for r in rules}
     acquisitions = _acquisition_index(pool)
     out: list[Asn] = []
-    for rule, group in groups.values():
-        if rule.valid(group):
-            out.append(_asn(group, rule, _acquisitions(acquisitions, group), pool, version_id))
-    out.sort(key=lambda a: (a.asn_id, a.products[0].name))
+    seen: set[tuple[object, ...]] = set()
+    for (rule_name, candidate, key, _), group in groups.items():
+        rule = by_rule[rule_name]
+        group.backgrounds.extend(joiners.get((rule_name, candidate, key), ()))
+        if not rule.valid(group, rule):
+            continue
+        asn = _asn(group, rule, _acquisitions(acquisitions, group), pool, version_id)
+        product = asn.products[0]
+        identity = (asn.asn_type, asn.asn_id, product.name,
+                    tuple(sorted((m.expname, m.exptype) for m in product.members)))
+        if identity not in seen:
+            seen.add(identity)
+            out.append(asn)
+    out.sort(key=lambda a: (a.asn_id, str(a.asn_type), a.products[0].name))
     return out
 
 
@@ -330,12 +208,20 @@ def pool_version_id(pool_name: str, mtime_ns: int) -> str:
     return datetime.fromtimestamp(mtime_ns / 1e9, UTC).strftime("%Y%m%dt%H%M%S")
 
 
+UNTRACKED_RULES = frozenset({"candidate_Asn_Lv3NRCCoronImage"})
+"""Rules whose associations the services do not declare: jwst images full-frame short-wave coronagraphy from
+``_cal`` products, but streamcal's calwebb_image2 makes ``_calints`` for NRC_CORON, so such an association
+could never complete (it would only expire)."""
+
+
 def named_associations(pool: Pool, *, version_id: str) -> list[tuple[str, Asn]]:
-    """:func:`generate`, each association with the file name jwst would give it:
-    ``jw<ppppp>-<acid>_<version_id>_<asn_type>_<NNNNN>_asn.json``, numbered per candidate and type."""
+    """:func:`generate` without :data:`UNTRACKED_RULES`, each association with the file name jwst would give
+    it: ``jw<ppppp>-<acid>_<version_id>_<asn_type>_<NNNNN>_asn.json``, numbered per candidate and type."""
     counts: Counter[tuple[str, str]] = Counter()
     out = []
     for asn in generate(pool, version_id=version_id):
+        if asn.asn_rule in UNTRACKED_RULES:
+            continue
         counts[(asn.asn_id, str(asn.asn_type))] += 1
         name = asn_file_name(program=int(asn.program or 0), acid=asn.asn_id, asn_type=asn.asn_type,
                              version_id=version_id, sequence=counts[(asn.asn_id, str(asn.asn_type))])

@@ -31,7 +31,6 @@ MAX_POOL_BYTES = 64 * 1024 * 1024
 
 # jwst's associations.lib.dms_base._EMPTY, lower-cased.
 _EMPTY = frozenset({"", "null", "--", "n", "f", "false", "n/a", "none"})
-_TRUE = frozenset({"t", "true", "y", "yes", "1"})
 _CANDIDATE_ID = re.compile(r"^[oac]\d{3,4}$")
 _CANDIDATE_TYPE = re.compile(r"^[a-z][a-z_-]{0,31}$")  # observation, group, background, mosaic, coronagraphy, ...
 _FILENAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]{0,200}_uncal\.fits$")
@@ -58,9 +57,11 @@ class PoolRow:
         """The value of a column ("" when absent or not set)."""
         return self.values.get(column, "")
 
-    def flag(self, column: str) -> bool:
-        """A logical column (``t``/``true``)."""
-        return self[column] in _TRUE
+    def is_set(self, column: str) -> bool:
+        """Whether a column has a value: jwst's test for IS_PSF, IS_IMPRT and BKGDTARG as member-type
+        modifiers (any value but its "not set" markers, so ``y`` counts). A rule that asks for the value
+        ``T`` (BKGDTARG of the background-target rules, TSOVISIT) compares ``row[column] == "t"``."""
+        return bool(self[column])
 
     @property
     def filename(self) -> str:

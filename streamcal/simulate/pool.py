@@ -20,7 +20,8 @@ __all__ = ["POOL_COLUMNS", "pool_text", "write_pool"]
 POOL_COLUMNS = ("filename", "program", "obs_num", "obs_id", "visit", "visitgrp", "visitype", "seq_id", "act_id",
                 "exposure", "exp_type", "instrume", "detector", "channel", "targetid", "targprop", "pntgtype",
                 "filter", "pupil", "grating", "fxd_slit", "subarray", "patttype", "numdthpt", "patt_num",
-                "is_psf", "is_imprt", "bkgdtarg", "tsovisit", "exposerr", "dms_note", "asn_candidate")
+                "is_psf", "is_imprt", "bkgdtarg", "tsovisit", "nints", "msametfl", "exposerr", "dms_note",
+                "asn_candidate")
 
 
 def _cell(value: object) -> str:

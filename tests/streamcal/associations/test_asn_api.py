@@ -7,7 +7,8 @@ import importlib
 import pytest
 
 MODULES = ["streamcal.associations", "streamcal.associations.model", "streamcal.associations.rules",
-           "streamcal.associations.pool", "streamcal.associations.generator", "streamcal.associations.ledger"]
+           "streamcal.associations.pool", "streamcal.associations.generator", "streamcal.associations.ledger",
+           "streamcal.associations.jwst_rules"]
 
 
 @pytest.mark.parametrize("name", MODULES)
