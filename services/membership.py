@@ -157,8 +157,13 @@ def declared_association_id(asn: Asn) -> str:
 
 
 def asn_path_for(products_dir: Path, asn: Asn) -> Path:
-    """Where the tracker writes an ASN: ``<product name>_<asn_type>_asn.json`` beside the products."""
-    return products_dir / f"{asn.products[0].name}_{asn.asn_type}_asn.json"
+    """Where the tracker writes an ASN: ``<product name>_<asn_type>_asn.json`` beside the products (a name
+    with jwst's ``{suffix}`` placeholder, WFS&C's ``..._{suffix}-04``, gets the type in its place:
+    ``..._wfs-image3-04_asn.json``)."""
+    name = asn.products[0].name
+    if "{suffix}" in name:
+        return products_dir / f"{name.replace('{suffix}', str(asn.asn_type))}_asn.json"
+    return products_dir / f"{name}_{asn.asn_type}_asn.json"
 
 
 def stage3_products(products_dir: Path, asn: Asn, spec: RunSpec) -> list[Path]:

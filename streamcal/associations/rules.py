@@ -227,8 +227,9 @@ def level3_product_name(
 ) -> str:
     """Return the source-based product name (jwst_spec §6.1, §7.1), lower case.
 
-    ``jw<ppppp>-<acid>_t<###>_<instrument>_<optelem>[-<slit>][-<subarray>]``, plus ``-<detector>`` for
-    wfs-image3. The values come from the first science member; the slit only for NRS_FIXEDSLIT and
+    ``jw<ppppp>-<acid>_t<###>_<instrument>_<optelem>[-<slit>][-<subarray>]``, plus
+    ``-<detector>_{suffix}-<act_id>`` for wfs-image3 as jwst names it (``{suffix}`` kept for stage 3 to fill:
+    ``..._wfscmb-04.fits``). The values come from the first science member; the slit only for NRS_FIXEDSLIT and
     NRS_BRIGHTOBJ; the subarray unless FULL.
 
     Parameters
@@ -262,6 +263,8 @@ def level3_product_name(
     if kind is AsnType.WFS_IMAGE3:
         parts.append(_value(h, "DETECTOR", source))
     name = f"{program}-{acid or observation}_{_target(h, source)}_{_value(h, 'INSTRUME', source)}_{'-'.join(parts)}"
+    if kind is AsnType.WFS_IMAGE3:  # jwst: the suffix goes before the activity, ..._wfscmb-04
+        name += "_{suffix}-" + _value(h, "ACT_ID", source).zfill(2)
     return name.lower()
 
 

@@ -2,11 +2,12 @@
 
 Each ASN product is one WFS&C dither pair: exactly two ``science`` members, ``_cal`` images resolved relative to
 the ASN file's folder. The pair is combined with the parameters of ``pars-wfscombinestep*.yaml`` (its parameters
-are the step's: the pipeline is that one step) and written as ``<product name>_wfscmb.fits`` (ImageModel: SCI,
-ERR, DQ) with the reference image's headers and TAN WCS keywords, S_WFSCOM and the provenance keywords, and a
-quick-look ``<product name>_wfscmb.png``. WfsCombineStep reads no reference files. Our ASN product names
-already end in ``-<detector>`` (:func:`streamcal.associations.level3_product_name`); jwst appends the activity
-id after the suffix, which we do not.
+are the step's: the pipeline is that one step) and written as jwst names it: the product name carries a
+``{suffix}`` placeholder before the activity id (``<...>-nrca1_{suffix}-03``, from the generator and from
+:func:`streamcal.associations.level3_product_name` alike), filled with ``wfscmb`` (``..._wfscmb-03.fits``:
+ImageModel SCI, ERR, DQ) with the reference image's headers and TAN WCS keywords, S_WFSCOM and the provenance
+keywords, and a quick-look ``..._wfscmb-03.png``; a name without the placeholder gets ``_wfscmb`` appended.
+WfsCombineStep reads no reference files.
 """
 
 from __future__ import annotations

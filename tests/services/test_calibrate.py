@@ -9,6 +9,7 @@ import json
 from services.calibrate import add_calibrate_command, calibrate_command
 from streamcal.associations import build_asn, write_asn
 from streamcal.datamodels import read_header
+from streamcal.datamodels.naming import product_file
 from streamcal.simulate import simulate_program, write_reference_set
 
 
@@ -58,5 +59,7 @@ def test_calibrate_picks_the_pipeline_a_file_is_input_to(tmp_path):
     assert calibrate_command(_args(["calibrate", str(tso3), *common]), text) == 1
     report = text.getvalue()
     assert report.count("calwebb_detector1 in") == 2 and report.count("calwebb_image2 in") == 2
-    assert "calwebb_wfs-image3 in" in report and (out / f"{asn.products[0].name}_wfscmb.fits").exists()
+    # jwst's WFS&C name: the suffix before the activity id (..._wfscmb-03.fits)
+    assert "calwebb_wfs-image3 in" in report and (out / product_file(asn.products[0].name, "wfscmb")).exists()
+    assert product_file(asn.products[0].name, "wfscmb").endswith("-nrca1_wfscmb-03.fits")
     assert "FAILED (config)" in report and "calwebb_tso3" in report

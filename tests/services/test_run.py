@@ -28,6 +28,7 @@ from services.products import expected_products
 from services.report import render_summary
 from services.router import RoutedExposure, route_exposure
 from streamcal.associations import read_asn
+from streamcal.datamodels.naming import product_file
 from streamcal.pipelines import implemented_aliases
 from streamcal.routing import load_pars, load_routing_table
 from tests.services.support import Program, eventually, fast_settings, http_get, land
@@ -43,8 +44,8 @@ def routes_of(program: Program) -> dict[str, RoutedExposure]:
 
 
 #: What an implemented stage-3 pipeline writes, named after the ASN's product.
-STAGE3_PRODUCTS = {"image3": ("i2d.fits", "i2d.png", "cat.ecsv", "segm.fits"), "wfs-image3": ("wfscmb.fits",
-                                                                                             "wfscmb.png")}
+STAGE3_PRODUCTS = {"image3": (("i2d", ".fits"), ("i2d", ".png"), ("cat", ".ecsv"), ("segm", ".fits")),
+                   "wfs-image3": (("wfscmb", ".fits"), ("wfscmb", ".png"))}
 
 
 def assert_everything_processed(program: Program, products: Path) -> None:
@@ -60,8 +61,8 @@ def assert_everything_processed(program: Program, products: Path) -> None:
     asns = [read_asn(p) for p in products.glob("*_asn.json")]
     assert kinds <= {a.asn_type for a in asns}, (kinds, [a.asn_type for a in asns])
     for asn in asns:
-        for suffix in STAGE3_PRODUCTS.get(asn.asn_type, ()):
-            assert (products / f"{asn.products[0].name}_{suffix}").exists(), (asn.asn_type, suffix)
+        for suffix, extension in STAGE3_PRODUCTS.get(asn.asn_type, ()):
+            assert (products / product_file(asn.products[0].name, suffix, extension)).exists(), (asn.asn_type, suffix)
 
 
 def expected_releases(program: Program) -> set[str]:

@@ -22,6 +22,7 @@ from streamcal.associations import (
     read_asn,
     write_asn,
 )
+from streamcal.datamodels.naming import product_file
 from streamcal.errors import AssociationError, BadKeywordValueError, MissingKeywordError
 from streamcal.routing import AsnType
 
@@ -164,7 +165,9 @@ def test_wfsc_act_id_is_normalised() -> None:
 def test_wfsc_product_name_matches_jwst_example() -> None:
     # jwst_spec §1.11: jw02586-o173_t035_nircam_f212n-wlm8-nrca3_wfscmb-04.fits
     pair = [wfsc(PROGRAM="02586", EXPOSURE="00001"), wfsc(PROGRAM="02586", EXPOSURE="00002")]
-    assert level3_product_name(pair, asn_type="wfs-image3") == "jw02586-o173_t035_nircam_f212n-wlm8-nrca3"
+    product = level3_product_name(pair, asn_type="wfs-image3")
+    assert product == "jw02586-o173_t035_nircam_f212n-wlm8-nrca3_{suffix}-04"
+    assert product_file(product, "wfscmb") == "jw02586-o173_t035_nircam_f212n-wlm8-nrca3_wfscmb-04.fits"
     asn = build_asn("wfs-image3", [(name(h), h) for h in pair])
     assert asn.asn_rule == "Asn_Lv3WFSCMB"
     with pytest.raises(AssociationError, match="exactly 2 members, got 1"):
