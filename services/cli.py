@@ -2,9 +2,9 @@
 
 Subcommands so far:
 
-* ``streamcal simulate --program NAME --out DIR [--refs DIR] [--size small|full] [--seed N] [--pool]`` — write a
-  simulated observing program (raw exposures + injected truth), a matching reference set and (``--pool``) its
-  association pool;
+* ``streamcal simulate --program NAME --out DIR [--refs DIR] [--size small|full] [--seed N] [--all-detectors]
+  [--pool]`` — write a simulated observing program (raw exposures + injected truth), a matching reference set
+  (``--all-detectors``: every detector's full-frame set) and (``--pool``) its association pool;
 * ``streamcal route FILE... [--json]`` — classify exposures by EXP_TYPE/TSOVISIT as the seed table says;
 * ``streamcal demo [--workdir DIR]`` — simulate the demo program, route every file, print the routes;
 * ``streamcal run --ingest DIR --products DIR --refs DIR [--bus memory|kafka://HOST:PORT] [--until-idle S]``
@@ -96,7 +96,10 @@ def _simulate(args: argparse.Namespace, out: TextIO) -> int:
         name = f"jw{program:05d}_{datetime.now(UTC).strftime('%Y%m%dt%H%M%S')}_pool.csv"
         write_pool(args.out / name, [e.path for e in result.exposures])
         print(f"association pool {name} (one observation candidate per observation) in {args.out}", file=out)
-    _write_refs(result, refs, args.size)
+    if args.all_detectors:
+        write_reference_set(refs)
+    else:
+        _write_refs(result, refs, args.size)
     print(f"reference set in {refs} ({time.perf_counter() - started:.1f} s)", file=out)
     return 0
 
@@ -176,6 +179,10 @@ def _parser() -> argparse.ArgumentParser:
     sim.add_argument("--refs", type=Path, help="folder for the reference set (default: OUT/../refs)")
     sim.add_argument("--size", choices=("small", "full"), default="small")
     sim.add_argument("--seed", type=int, default=20240611)
+    sim.add_argument("--all-detectors", action="store_true",
+                     help="write the full-frame reference set of every detector of every simulated instrument "
+                          "(NRCA1-NRCBLONG, NRS1/2, NIS, GUIDER1/2, MIRIMAGE, MIRIFUSHORT/LONG: ~7 GB, minutes) "
+                          "instead of only the detectors and layouts the program used (default: off)")
     sim.add_argument("--pool", action="store_true",
                      help="also write the program's association pool into OUT, as the observatory's upstream "
                           "generator reads it: once the pool is declared, associations come from it, not from "

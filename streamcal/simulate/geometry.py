@@ -1,9 +1,10 @@
 """Detectors, subarrays, readout patterns and frame times of the synthetic observatory.
 
-Values follow ``jwst_spec.md`` §7.2. Nominal detector properties (gain, CDS read noise, bias level,
-saturation, dark current, pixel scale, V2/V3 reference point) are plausible, not measured: they only have to be
-self-consistent, because the reference files written by :mod:`streamcal.simulate.references` are derived from
-the same :class:`Detector` description.
+Values follow ``jwst_spec.md`` §7.2. The geometry is the observatory's: FASTAXIS/SLOWAXIS as real files carry them,
+V2/V3 reference point, V3 → Y_ideal angle and pixel scale from the SIAF, and the SIAF's subarray positions where
+the SIAF has them (issue 10). Nominal detector properties (gain, CDS read noise, bias level, saturation, dark
+current) are plausible, not measured: they only have to be self-consistent, because the reference files written
+by :mod:`streamcal.simulate.references` are derived from the same :class:`Detector` description.
 
 Coordinates are DMS (science) orientation, numpy order ``(y, x)``. SUBSTRT1/2 are 1-based (FITS).
 """
@@ -16,6 +17,7 @@ from typing import Literal
 
 __all__ = [
     "DETECTORS",
+    "DETECTOR_SUBARRAYS",
     "MIRI_TFRAME",
     "READOUT_PATTERNS",
     "SUBARRAYS",
@@ -60,6 +62,8 @@ class Detector:
         Aperture reference point (arcsec) and the V3 → Y_ideal angle (deg).
     vparity : int
         Sign of the ideal-frame parity.
+    siaf_aperture : str
+        The SIAF aperture the reference point and pixel scale come from (pysiaf name).
     """
 
     name: str
@@ -77,6 +81,7 @@ class Detector:
     v2_ref: float
     v3_ref: float
     v3i_yang: float
+    siaf_aperture: str
     vparity: int = -1
 
     @property
@@ -88,31 +93,67 @@ class Detector:
 _NIR = (2048, 2048)
 _MIRI = (1024, 1032)
 
-#: The detectors the simulator models (FASTAXIS/SLOWAXIS and V2/V3 values are [U], plausible).
+
+def _det(name: str, instrument: str, siaf: str, axes: tuple[int, int], ref: tuple[float, float, float], scale: float,
+         *, gain: float, readnoise: float, bias: float, saturation: float, dark: float) -> Detector:
+    family: Family = "MIRI" if instrument == "MIRI" else "NIR"
+    v2, v3, yang = ref
+    return Detector(name=name, instrument=instrument, family=family, shape=_MIRI if family == "MIRI" else _NIR,
+                    fastaxis=axes[0], slowaxis=axes[1], gain=gain, readnoise=readnoise, bias=bias,
+                    saturation=saturation, dark=dark, pixel_scale=scale, v2_ref=v2, v3_ref=v3, v3i_yang=yang,
+                    siaf_aperture=siaf)
+
+
+# FASTAXIS/SLOWAXIS (DMS → readout), per family: NIRCam A1, A3, A5 (ALONG), B2, B4 read out like (-1, 2) and A2, A4,
+# B1, B3, B5 (BLONG) like (1, -2) (the SIAF's DetSciYAngle 0 / 180 with parity -1); MIRI (1, 2); NRS1 (2, 1),
+# NRS2 (-2, -1); NIS and GUIDER1 (-2, -1), GUIDER2 (2, -1). The values are the real files' (the jwst wheel's
+# test data for NRCA2-4, NRS1, NIS, GUIDER1/2 and MIRIMAGE), checked in test_siaf_geometry.py.
+_SW, _SW_FLIP = (-1, 2), (1, -2)
+_NRC_SW = {"saturation": 58000.0, "dark": 0.002}
+_NRC_LW = {"saturation": 57000.0, "dark": 0.03}
+_MIR = {"gain": 5.5, "readnoise": 6.0, "bias": 10000.0, "saturation": 56000.0, "dark": 0.5}
+
+#: The detectors the simulator models: every detector of the five instruments. V2_REF, V3_REF, V3I_YANG and the
+#: pixel scale (the geometric mean of the SIAF's XSciScale and YSciScale) are the SIAF's for ``siaf_aperture``
+#: (pysiaf, PRD PRDOPSSOC-075; checked in test_siaf_geometry.py). The MRS apertures (MIRIFU_CHANNEL1A/3A) have no
+#: pixel scale: MIRIFUSHORT's and MIRIFULONG's are the channel-1 and channel-3 along-slice pixel sizes. Gain, read
+#: noise, bias, saturation and dark current are plausible [U], per family, not measured.
 DETECTORS: MappingProxyType[str, Detector] = MappingProxyType({
     d.name: d
     for d in (
-        Detector(name="NRCA1", instrument="NIRCAM", family="NIR", shape=_NIR, fastaxis=-1, slowaxis=2,
-                 gain=2.05, readnoise=6.5, bias=12000.0, saturation=58000.0, dark=0.002, pixel_scale=0.031,
-                 v2_ref=120.6, v3_ref=-527.5, v3i_yang=-0.55),
-        Detector(name="NRCALONG", instrument="NIRCAM", family="NIR", shape=_NIR, fastaxis=-1, slowaxis=2,
-                 gain=1.82, readnoise=5.5, bias=10500.0, saturation=57000.0, dark=0.03, pixel_scale=0.063,
-                 v2_ref=86.1, v3_ref=-493.2, v3i_yang=-0.2),
-        Detector(name="NRS1", instrument="NIRSPEC", family="NIR", shape=_NIR, fastaxis=2, slowaxis=1,
-                 gain=1.0, readnoise=11.0, bias=14000.0, saturation=60000.0, dark=0.005, pixel_scale=0.1,
-                 v2_ref=378.8, v3_ref=-428.0, v3i_yang=138.5),
-        Detector(name="NIS", instrument="NIRISS", family="NIR", shape=_NIR, fastaxis=-2, slowaxis=-1,
-                 gain=1.61, readnoise=11.0, bias=12500.0, saturation=59000.0, dark=0.02, pixel_scale=0.0656,
-                 v2_ref=-290.1, v3_ref=-697.5, v3i_yang=-0.57),
-        Detector(name="GUIDER1", instrument="FGS", family="NIR", shape=_NIR, fastaxis=-2, slowaxis=1,
-                 gain=1.99, readnoise=8.0, bias=11000.0, saturation=58000.0, dark=0.02, pixel_scale=0.069,
-                 v2_ref=207.2, v3_ref=-697.5, v3i_yang=-1.24),
-        Detector(name="MIRIMAGE", instrument="MIRI", family="MIRI", shape=_MIRI, fastaxis=1, slowaxis=2,
-                 gain=5.5, readnoise=6.0, bias=10000.0, saturation=56000.0, dark=0.5, pixel_scale=0.11,
-                 v2_ref=-453.6, v3_ref=-373.8, v3i_yang=4.45),
-        Detector(name="MIRIFUSHORT", instrument="MIRI", family="MIRI", shape=_MIRI, fastaxis=1, slowaxis=2,
-                 gain=5.5, readnoise=6.0, bias=10000.0, saturation=56000.0, dark=0.5, pixel_scale=0.196,
-                 v2_ref=-502.7, v3_ref=-318.8, v3i_yang=4.45),
+        _det("NRCA1", "NIRCAM", "NRCA1_FULL", _SW, (120.5768, -527.5014, -0.55188), 0.03123,
+             gain=2.05, readnoise=6.5, bias=12000.0, **_NRC_SW),
+        _det("NRCA2", "NIRCAM", "NRCA2_FULL", _SW_FLIP, (119.7401, -459.7843, -0.20725), 0.03078,
+             gain=2.01, readnoise=6.3, bias=11800.0, **_NRC_SW),
+        _det("NRCA3", "NIRCAM", "NRCA3_FULL", _SW, (51.9462, -527.9275, 0.2821), 0.03136,
+             gain=2.16, readnoise=6.8, bias=12300.0, **_NRC_SW),
+        _det("NRCA4", "NIRCAM", "NRCA4_FULL", _SW_FLIP, (52.3590, -459.9012, 0.10018), 0.03091,
+             gain=2.01, readnoise=6.4, bias=12100.0, **_NRC_SW),
+        _det("NRCALONG", "NIRCAM", "NRCA5_FULL", _SW, (85.9266, -493.5025, -0.06338), 0.06291,
+             gain=1.82, readnoise=5.5, bias=10500.0, **_NRC_LW),
+        _det("NRCB1", "NIRCAM", "NRCB1_FULL", _SW_FLIP, (-122.4280, -457.7068, 0.34482), 0.03075,
+             gain=2.08, readnoise=6.6, bias=11900.0, **_NRC_SW),
+        _det("NRCB2", "NIRCAM", "NRCB2_FULL", _SW, (-122.6799, -525.4209, 0.84656), 0.0312,
+             gain=2.02, readnoise=6.2, bias=12200.0, **_NRC_SW),
+        _det("NRCB3", "NIRCAM", "NRCB3_FULL", _SW_FLIP, (-54.6108, -457.7029, -0.45165), 0.03087,
+             gain=2.17, readnoise=6.9, bias=11700.0, **_NRC_SW),
+        _det("NRCB4", "NIRCAM", "NRCB4_FULL", _SW, (-54.3867, -525.6303, -0.33827), 0.03133,
+             gain=2.00, readnoise=6.5, bias=12400.0, **_NRC_SW),
+        _det("NRCBLONG", "NIRCAM", "NRCB5_FULL", _SW_FLIP, (-89.4028, -491.3601, 0.0232), 0.063,
+             gain=1.85, readnoise=5.7, bias=10700.0, **_NRC_LW),
+        _det("NRS1", "NIRSPEC", "NRS1_FULL", (2, 1), (293.3111, -503.3190, 139.22822), 0.10432,
+             gain=1.0, readnoise=11.0, bias=14000.0, saturation=60000.0, dark=0.005),
+        _det("NRS2", "NIRSPEC", "NRS2_FULL", (-2, -1), (462.6774, -353.8963, 137.79594), 0.10437,
+             gain=1.0, readnoise=11.5, bias=13600.0, saturation=60000.0, dark=0.006),
+        _det("NIS", "NIRISS", "NIS_CEN", (-2, -1), (-291.1410, -698.0150, 0.56127), 0.06557,
+             gain=1.61, readnoise=11.0, bias=12500.0, saturation=59000.0, dark=0.02),
+        _det("GUIDER1", "FGS", "FGS1_FULL", (-2, -1), (206.4070, -697.7650, -1.2412), 0.06916,
+             gain=1.99, readnoise=8.0, bias=11000.0, saturation=58000.0, dark=0.02),
+        _det("GUIDER2", "FGS", "FGS2_FULL", (2, -1), (22.8650, -699.2800, 0.29148), 0.06881,
+             gain=2.04, readnoise=8.5, bias=11400.0, saturation=58000.0, dark=0.02),
+        _det("MIRIMAGE", "MIRI", "MIRIM_FULL", (1, 2), (-453.3483, -373.6679, 4.83545), 0.11092, **_MIR),
+        _det("MIRIFUSHORT", "MIRI", "MIRIFU_CHANNEL1A", (1, 2), (-503.3406, -318.8640, 0.0), 0.196, **_MIR),
+        _det("MIRIFULONG", "MIRI", "MIRIFU_CHANNEL3A", (1, 2), (-503.9910, -318.8476, 0.0), 0.245, **_MIR),
     )
 })
 
@@ -171,10 +212,12 @@ def _nir_subarrays(*subs: Subarray) -> MappingProxyType[str, Subarray]:
     return _table(Subarray("FULL", 2048, 2048, 1, 1, 4), *subs)
 
 
-#: Subarrays per instrument (sizes per jwst_spec §7.2). MIRI's, and NIRISS's SUB64, SUB80 (AMI) and SUBTAAMI,
-#: sizes and starts are the SIAF's (pysiaf, checked in tests/streamcal/simulate/test_siaf_geometry.py); the
-#: other near-infrared starts are plausible, [U] (NIRCam's SUB64P/SUB160P/SUB400P exist in the SIAF only on
-#: NRCA3-5, NRCB1 and NRCB5, not on the NRCA1 simulated here; the SIAF's WFSS64R is 64 columns wide).
+#: Subarrays per instrument (sizes per jwst_spec §7.2), shared by the instrument's detectors unless
+#: :data:`DETECTOR_SUBARRAYS` places one elsewhere on a detector. MIRI's, and NIRISS's SUB64, SUB80 (AMI) and
+#: SUBTAAMI, sizes and starts are the SIAF's (pysiaf, checked in tests/streamcal/simulate/test_siaf_geometry.py);
+#: the other near-infrared starts are plausible, [U] (NIRCam's SUB64P/SUB160P/SUB400P exist in the SIAF only on
+#: NRCA3-5, NRCB1 and NRCB5, not on NRCA1, where the catalogue's modes use them at 1,1; the SIAF's WFSS64R is 64
+#: columns wide). FGS1 and FGS2 have the same subarrays in the SIAF; NIRSpec's NRS1 and NRS2 only FULL.
 SUBARRAYS: MappingProxyType[str, MappingProxyType[str, Subarray]] = MappingProxyType({
     "NIRCAM": _nir_subarrays(
         Subarray("SUB64P", 64, 64), Subarray("SUB160P", 160, 160), Subarray("SUB400P", 400, 400),
@@ -199,28 +242,66 @@ SUBARRAYS: MappingProxyType[str, MappingProxyType[str, Subarray]] = MappingProxy
         Subarray("FULL", 1024, 1032, 1, 1, 4), Subarray("BRIGHTSKY", 512, 512, 457, 51, 4),
         Subarray("SUB256", 256, 256, 413, 51, 4), Subarray("SUB128", 128, 136, 1, 891, 4),
         Subarray("SUB64", 64, 72, 1, 779, 4), Subarray("MASK1065", 224, 288, 1, 21, 4),
+        Subarray("MASK1140", 224, 288, 1, 243, 4), Subarray("MASK1550", 224, 288, 1, 463, 4),
         Subarray("MASKLYOT", 304, 320, 1, 719, 4), Subarray("SLITLESSPRISM", 416, 72, 1, 529, 4),
     ),
+})
+
+
+def _nrc_imaging(sub160: tuple[int, int], sub320: tuple[int, int], sub640: tuple[int, int],
+                 *points: Subarray) -> MappingProxyType[str, Subarray]:
+    return _table(Subarray("SUB160", 160, 160, *sub160), Subarray("SUB320", 320, 320, *sub320),
+                  Subarray("SUB640", 640, 640, *sub640), *points)
+
+
+def _nrc_points(sub64p: tuple[int, int], sub160p: tuple[int, int], sub400p: tuple[int, int]) -> tuple[Subarray, ...]:
+    return (Subarray("SUB64P", 64, 64, *sub64p), Subarray("SUB160P", 160, 160, *sub160p),
+            Subarray("SUB400P", 400, 400, *sub400p))
+
+
+# SUB160/SUB320/SUB640 starts: the top-left or the top-right corner of the science frame, per detector
+_TOP_LEFT = ((1, 1889), (1, 1729), (1, 1409))
+_TOP_RIGHT = ((1889, 1889), (1729, 1729), (1409, 1409))
+
+#: Subarrays whose place depends on the detector, as the SIAF puts them (``<aperture>_<name>``, e.g.
+#: ``NRCA2_SUB160``; sizes and starts checked in test_siaf_geometry.py): NIRCam's SUB160/SUB320/SUB640 on every
+#: detector, and SUB64P/SUB160P/SUB400P on the detectors that have them (not NRCA1: see :data:`SUBARRAYS`).
+#: A name here takes precedence over the instrument table.
+DETECTOR_SUBARRAYS: MappingProxyType[str, MappingProxyType[str, Subarray]] = MappingProxyType({
+    "NRCA1": _nrc_imaging(*_TOP_LEFT),
+    "NRCA2": _nrc_imaging(*_TOP_RIGHT),
+    "NRCA3": _nrc_imaging(*_TOP_RIGHT, *_nrc_points((1985, 101), (1, 1), (1, 1))),
+    "NRCA4": _nrc_imaging(*_TOP_LEFT, *_nrc_points((1812, 208), (1764, 160), (1644, 40))),
+    "NRCALONG": _nrc_imaging((945, 945), (865, 865), (705, 705), *_nrc_points((51, 1911), (3, 1863), (3, 1651))),
+    "NRCB1": _nrc_imaging(*_TOP_LEFT, *_nrc_points((1851, 169), (1803, 121), (1649, 1))),
+    "NRCB2": _nrc_imaging(*_TOP_RIGHT),
+    "NRCB3": _nrc_imaging(*_TOP_RIGHT),
+    "NRCB4": _nrc_imaging(*_TOP_LEFT),
+    "NRCBLONG": _nrc_imaging((933, 949), (853, 869), (693, 709), *_nrc_points((1944, 55), (1889, 1), (1649, 1))),
 })
 
 #: MIRI FAST-mode frame times by subarray, seconds.
 MIRI_TFRAME: MappingProxyType[str, float] = MappingProxyType({
     "FULL": 2.77504, "BRIGHTSKY": 0.86528, "SUB256": 0.29952, "SUB128": 0.11904, "SUB64": 0.08524,
-    "MASK1065": 0.23988, "MASKLYOT": 0.30004, "SLITLESSPRISM": 0.15904,
+    "MASK1065": 0.23988, "MASK1140": 0.23988, "MASK1550": 0.23988, "MASKLYOT": 0.30004, "SLITLESSPRISM": 0.15904,
 })
 
 
 def subarray_for(detector: Detector, name: str) -> Subarray:
-    """The named subarray of a detector's instrument.
+    """The named subarray of a detector: its own placement (:data:`DETECTOR_SUBARRAYS`), else its instrument's.
 
     Raises
     ------
     KeyError
-        Unknown subarray for that instrument. Not retriable.
+        Unknown subarray for that detector. Not retriable.
     """
+    own = DETECTOR_SUBARRAYS.get(detector.name, MappingProxyType({}))
+    if name in own:
+        return own[name]
     table = SUBARRAYS[detector.instrument]
     if name not in table:
-        raise KeyError(f"no subarray {name!r} for {detector.instrument}; known: {sorted(table)}")
+        raise KeyError(f"no subarray {name!r} for {detector.name} ({detector.instrument}); "
+                       f"known: {sorted({*table, *own})}")
     return table[name]
 
 

@@ -8,7 +8,8 @@ subarray dark for the same reason).
 
 Darks are noiseless and exactly linear in time (``dark[k] = k·TFRAME·dark_e/gain``, frame 0 = 0, NFRAMES=1,
 GROUPGAP=0), so the dark_current step's linear extrapolation to longer ramps is exact and the files can stay
-short. The FLAT does not depend on the filter (one file per detector, no FILTER selector).
+short. The FLAT does not depend on the filter (one file per detector, no FILTER selector). The PHOTOM table lists
+every optical path real references carry (:mod:`streamcal.simulate.photom`).
 
 APCORR holds, like the CRDS files, aperture radii and corrections derived from the PSF model: for each
 (FILTER, PUPIL) the radius enclosing 10 … 90 % of the simulator's Moffat PSF (:func:`moffat_apcorr`). The
@@ -25,7 +26,6 @@ from __future__ import annotations
 
 import math
 import os
-import zlib
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -38,11 +38,12 @@ from streamcal.references import ManifestEntry, ReferenceSetWriter, RefType
 from streamcal.simulate.detector import DEFAULT_DETECTOR_SEED, DetectorModel
 from streamcal.simulate.geometry import DETECTORS, READOUT_PATTERNS, Detector, Subarray, frame_time, subarray_for
 from streamcal.simulate.linearity import linearity_coeffs
-from streamcal.simulate.modes import MODES, SceneKind
+from streamcal.simulate.modes import MODES
+from streamcal.simulate.photom import apcorr_wavelengths, photom_rows
 from streamcal.simulate.scene import moffat_fwhm
 
 __all__ = ["APCORR_DTYPE", "DEFAULT_USEAFTER", "FULL_FRAME_DARK_FRAMES", "dark_cube", "moffat_apcorr",
-           "write_reference_set"]
+           "simulated_detectors", "write_reference_set"]
 
 DEFAULT_USEAFTER = "2022-01-01T00:00:00"
 #: Frames in full-frame darks (longer science ramps extrapolate exactly); subarray darks hold what the
@@ -88,18 +89,11 @@ def _base_header(detector: Detector, subarray: Subarray, description: str) -> di
     }
 
 
-def _photom_rows(detector: Detector) -> np.ndarray:
-    """One row per (FILTER, PUPIL) of the catalogue's modes on this detector ("N/A" where a mode has none)."""
-    combos = sorted({(m.optics.get("FILTER", "N/A"), m.optics.get("PUPIL", "N/A")) for m in MODES.values()
-                     if m.detector == detector.name})
-    rows = np.zeros(len(combos), dtype=[("filter", "S12"), ("pupil", "S12"), ("photmjsr", "f4"),
-                                        ("uncertainty", "f4")])
-    for i, (filt, pupil) in enumerate(combos):
-        rows[i]["filter"], rows[i]["pupil"] = filt.encode(), pupil.encode()
-        # a stable, plausible conversion factor per optical path (MJy/sr per DN/s)
-        rows[i]["photmjsr"] = 0.1 + 0.5 * (zlib.crc32(f"{detector.name}/{filt}/{pupil}".encode()) % 1000) / 1000.0
-        rows[i]["uncertainty"] = 0.01 * rows[i]["photmjsr"]
-    return rows
+def simulated_detectors() -> list[str]:
+    """Every DETECTOR of every instrument the mode catalogue simulates, sorted (a mode's instrument brings all of
+    its detectors: the catalogue puts NIRCam on NRCA1 and NRCALONG, but references exist for NRCA1 … NRCBLONG)."""
+    instruments = {DETECTORS[m.detector].instrument for m in MODES.values()}
+    return sorted(name for name, det in DETECTORS.items() if det.instrument in instruments)
 
 
 def _box_smooth(image: npt.NDArray[np.float64], width: int) -> npt.NDArray[np.float64]:
@@ -164,14 +158,9 @@ def moffat_apcorr(fwhm: float, *, eefractions: Iterable[float] = _EEFRACTIONS, n
 
 
 def _apcorr_rows(detector: Detector) -> np.ndarray:
-    """APCORR rows for every (FILTER, PUPIL) of the catalogue's modes on this detector (imaging modes'
-    wavelength first)."""
-    wavelength: dict[tuple[str, str], float] = {}
-    for m in sorted(MODES.values(), key=lambda m: (m.scene is not SceneKind.STARS, str(m.exp_type))):
-        if m.detector == detector.name:
-            wavelength.setdefault((m.optics.get("FILTER", "N/A"), m.optics.get("PUPIL", "N/A")), m.wavelength)
-    parts = []
-    for (filt, pupil), wave in sorted(wavelength.items()):
+    """APCORR rows for every (FILTER, PUPIL) of :func:`~streamcal.simulate.photom.apcorr_wavelengths`."""
+    parts = [np.zeros(0, APCORR_DTYPE)]
+    for (filt, pupil), wave in sorted(apcorr_wavelengths(detector).items()):
         rows = moffat_apcorr(moffat_fwhm(wave, detector.pixel_scale))
         rows["filter"], rows["pupil"] = filt.encode(), pupil.encode()
         parts.append(rows)
@@ -230,7 +219,7 @@ def _detector_refs(writer: ReferenceSetWriter, model: DetectorModel, useafter: s
         (RefType.GAIN, {"BUNIT": "electron/DN"}, [Extension("SCI", model.gain)]),
         (RefType.LINEARITY, {}, [Extension("COEFFS", linearity_coeffs(model.alpha)), Extension("DQ", zeros)]),
         (RefType.FLAT, {}, _flat_extensions(model)),
-        (RefType.PHOTOM, {}, [Extension("PHOTOM", _photom_rows(det))]),
+        (RefType.PHOTOM, {}, [Extension("PHOTOM", photom_rows(det))]),
         (RefType.AREA, area_head, [Extension("SCI", area)]),
         (RefType.APCORR, {}, [Extension("APCORR", _apcorr_rows(det))]),
     ]
@@ -264,7 +253,8 @@ def write_reference_set(
     refs_dir : path-like
         The store folder (created; an existing manifest is merged, re-added files replace their entries).
     detectors : iterable of str, optional
-        DETECTOR names; default all detectors of the mode catalogue.
+        DETECTOR names; default :func:`simulated_detectors`, every detector of every instrument the mode
+        catalogue simulates (18 detectors; ~450 MB each for the 15 near-infrared ones, ~7 GB in all).
     seed : int
         Observatory seed; must equal the exposures' ``detector_seed``.
     subarray_darks : bool
@@ -288,7 +278,7 @@ def write_reference_set(
     """
     if only is not None:
         return _write_layouts(Path(refs_dir), sorted(set(only)), seed=seed, useafter=useafter)
-    names = sorted({m.detector for m in MODES.values()}) if detectors is None else list(detectors)
+    names = simulated_detectors() if detectors is None else list(detectors)
     entries: list[ManifestEntry] = []
     with ReferenceSetWriter(Path(refs_dir)) as writer:
         for name in names:

@@ -47,6 +47,9 @@ class ExposureSpec:
         Which catalogue size to use for subarray, NGROUPS and NINTS unless overridden.
     program, observation, visit, visit_group, parallel_seq, activity, exposure : int or str
         PROGRAM, OBSERVTN, VISIT, VISITGRP, SEQ_ID, ACT_ID, EXPOSURE (and the file name).
+    detector : str, optional
+        Another DETECTOR of the mode's instrument to simulate the mode on (default: the catalogue's), e.g. a
+        NIRCam flat on NRCB3. The optics, scene and readout stay the mode's.
     subarray, readpatt, ngroups, nints : optional overrides
         ``nints`` is the exposure's total over all segments.
     tsovisit : bool, optional
@@ -85,6 +88,7 @@ class ExposureSpec:
     parallel_seq: int = 1
     activity: str = "01"
     exposure: int = 1
+    detector: str | None = None
     subarray: str | None = None
     readpatt: str | None = None
     ngroups: int | None = None
@@ -135,19 +139,32 @@ class ExposurePlan:
         return self.spec.expstart + self.duration / _SECONDS_PER_DAY
 
 
+def _detector(mode: ModeSpec, name: str | None) -> Detector:
+    """The mode's detector, or ``name`` if it is a detector of the same instrument."""
+    own = DETECTORS[mode.detector]
+    if name is None:
+        return own
+    if name not in DETECTORS:
+        raise KeyError(f"unknown DETECTOR {name!r}; known: {sorted(DETECTORS)}")
+    detector = DETECTORS[name]
+    if detector.instrument != own.instrument:
+        raise ValueError(f"{mode.exp_type} is a {own.instrument} mode; {name} is a {detector.instrument} detector")
+    return detector
+
+
 def plan_exposure(spec: ExposureSpec) -> ExposurePlan:
     """Resolve a spec against the mode catalogue.
 
     Raises
     ------
     KeyError
-        Unknown EXP_TYPE, subarray or readout pattern. Not retriable.
+        Unknown EXP_TYPE, detector, subarray or readout pattern. Not retriable.
     ValueError
-        Inconsistent segment numbers. Not retriable.
+        Inconsistent segment numbers, or a detector of another instrument than the mode's. Not retriable.
     """
     mode = mode_spec(spec.exp_type)
     size = mode.size(spec.size)
-    detector = DETECTORS[mode.detector]
+    detector = _detector(mode, spec.detector)
     subarray = subarray_for(detector, spec.subarray or size.subarray)
     readpatt = spec.readpatt or mode.readpatt
     readout = READOUT_PATTERNS[readpatt]

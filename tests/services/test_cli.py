@@ -3,6 +3,8 @@ from __future__ import annotations
 import io
 import json
 
+import pytest
+
 from services.cli import main
 from streamcal.associations import generate, read_pool
 
@@ -45,3 +47,12 @@ def test_simulate_writes_the_program_pool_that_declares_its_associations(tmp_pat
     [asn] = generate(pool)
     assert asn.asn_type == "wfs-image3" and asn.asn_id == "o005" and len(asn.products[0].members) == 2
     assert asn.products[0].name == "jw01234-o005_t001_nircam_clear-f200w-sub64p-nrca1_{suffix}-03"
+
+
+def test_simulate_help_documents_the_all_detectors_option_and_its_default(capsys):
+    """``--all-detectors`` (every detector's full-frame references) is off unless asked for: the demo stays fast."""
+    with pytest.raises(SystemExit) as exit_info:
+        main(["simulate", "--help"])
+    assert exit_info.value.code == 0
+    text = " ".join(capsys.readouterr().out.split())
+    assert "--all-detectors" in text and "(default: off)" in text

@@ -156,10 +156,10 @@ def photom_row(table: np.ndarray, primary: Mapping[str, object], *, reference: s
     """The row of a PHOTOM table for the exposure's optical path (§5.4).
 
     NIRCam/NIRISS match FILTER and PUPIL; MIRI FILTER and, when the table has the column, SUBARRAY (a row
-    value GENERIC serves any subarray); FGS takes the single (first) row; other instruments match FILTER and
-    PUPIL where the table has those columns. A missing, blank, ``N/A``, ``NONE`` or ``ANY`` value on either
-    side counts as ``N/A`` (the simulator writes ``N/A`` for modes without a pupil). The first matching row
-    wins.
+    value GENERIC serves any subarray); NIRSpec FILTER and GRATING (jwst's IFU/MOS selection); FGS takes the
+    single (first) row; other instruments match FILTER and PUPIL where the table has those columns. A
+    missing, blank, ``N/A``, ``NONE`` or ``ANY`` value on either side counts as ``N/A`` (the simulator writes
+    ``N/A`` for modes without a pupil). The first matching row wins.
 
     Raises
     ------
@@ -172,7 +172,7 @@ def photom_row(table: np.ndarray, primary: Mapping[str, object], *, reference: s
         if len(table) == 0:
             raise MissingReferenceError(f"{reference}: the FGS PHOTOM table has no rows")
         return table[0]
-    keys = ("filter", "subarray") if instrument == "MIRI" else ("filter", "pupil")
+    keys = {"MIRI": ("filter", "subarray"), "NIRSPEC": ("filter", "grating")}.get(instrument, ("filter", "pupil"))
     wanted = {k: _text(primary.get(k.upper())) for k in keys if k in columns}
     match = np.ones(len(table), bool)
     for key, value in wanted.items():

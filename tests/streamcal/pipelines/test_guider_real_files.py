@@ -47,7 +47,7 @@ def _guider_file(folder: Path, name: str, *, exp_type: str, subarray: str, start
     meta.subarray.name = subarray
     meta.subarray.xstart, meta.subarray.ystart = start
     meta.subarray.xsize, meta.subarray.ysize = nx, ny
-    meta.subarray.fastaxis, meta.subarray.slowaxis = -2, 1
+    meta.subarray.fastaxis, meta.subarray.slowaxis = -2, -1  # as real GUIDER1 files have them
     meta.observation.program_number, meta.observation.observation_number = "01019", "001"
     meta.observation.visit_number = "001"
     meta.observation.date, meta.observation.time = "2022-04-27", "00:31:02.000"

@@ -18,7 +18,7 @@ from streamcal.datamodels import read_extensions, read_product
 from streamcal.dq import Pixel
 from streamcal.errors import AssociationError, CorruptFileError, MissingReferenceError, NotFitsError
 from streamcal.routing import RoutingConfig, route
-from streamcal.simulate import simulate_program, write_reference_set
+from streamcal.simulate import DETECTORS, simulate_program, write_reference_set
 from streamcal.steps.image import RESAMPLE_EXP_TYPES
 
 ALIAS = "calwebb_image2"
@@ -83,7 +83,8 @@ def test_cal_opens_as_an_image_model_with_units_wcs_and_photometry(dither):
         assert model.meta.photometry.conversion_megajanskys > 0
         assert model.meta.photometry.conversion_microjanskys == pytest.approx(
             model.meta.photometry.conversion_megajanskys * 23.5044305391)
-        assert model.meta.photometry.pixelarea_steradians == pytest.approx(0.031**2 * (np.pi / 648000) ** 2)
+        pixar_sr = DETECTORS["NRCA1"].pixel_scale ** 2 * (np.pi / 648000) ** 2
+        assert model.meta.photometry.pixelarea_steradians == pytest.approx(pixar_sr, rel=1e-6, abs=0)
         assert model.var_flat.shape == model.area.shape == (160, 160)
         assert model.meta.cal_step.flat_field == "COMPLETE" and model.meta.cal_step.photom == "COMPLETE"
         assert model.meta.cal_step.ramp_fit == "COMPLETE"  # stage-1 provenance is kept

@@ -106,3 +106,18 @@ def test_same_seed_same_files_other_seed_other_data(tmp_path):
     data = [fits.getdata(p, "SCI") for p in paths]
     np.testing.assert_array_equal(data[0], data[1])
     assert not np.array_equal(data[0], data[2])
+
+
+def test_a_mode_runs_on_another_detector_of_its_instrument(tmp_path):
+    """``ExposureSpec.detector``: NIRCam's imaging on NRCB3 is named, placed and oriented as NRCB3; another
+    instrument's detector, or an unknown one, is refused."""
+    spec = ExposureSpec(exp_type="NRC_IMAGE", detector="NRCB3", subarray="SUB160")
+    plan = plan_exposure(spec)
+    assert plan.detector.name == "NRCB3" and plan.name.filename("uncal").endswith("_nrcb3_uncal.fits")
+    assert (plan.subarray.substrt1, plan.subarray.substrt2) == (1889, 1889)  # NRCB3_SUB160 in the SIAF
+    head = read_headers(simulate_exposure(spec, tmp_path, rng_seed=1).path)
+    assert (head["DETECTOR"], head["MODULE"], head["FASTAXIS"], head["SLOWAXIS"]) == ("NRCB3", "B", 1, -2)
+    with pytest.raises(ValueError, match="NIRCAM mode; NIS is a NIRISS detector"):
+        plan_exposure(replace(spec, detector="NIS"))
+    with pytest.raises(KeyError, match="NRCZ9"):
+        plan_exposure(replace(spec, detector="NRCZ9"))

@@ -13,7 +13,7 @@ from astropy.io import fits
 from streamcal.datamodels import open_raw, read_headers
 from streamcal.dq import Pixel
 from streamcal.references import Manifest, References, ReferenceStore, RefType
-from streamcal.simulate import Effects, ExposureSpec, simulate_exposure
+from streamcal.simulate import DETECTORS, Effects, ExposureSpec, simulate_exposure
 from streamcal.simulate.detector import DetectorModel
 from streamcal.simulate.linearity import linearize
 from streamcal.simulate.spec import plan_exposure
@@ -33,7 +33,8 @@ def test_manifest_lists_every_reftype_per_detector(reference_set):
         head = hdul[0].header
         assert (head["REFTYPE"], head["SUBARRAY"], head["SUBSTRT1"], head["SUBSIZE2"]) == ("GAIN", "FULL", 1, 2048)
     with fits.open(reference_set / "jwst_nircam_area_nrca1.fits") as hdul:
-        assert hdul[0].header["PIXAR_SR"] == pytest.approx(0.031**2 * 2.350443e-11, rel=1e-5)
+        pixar_sr = DETECTORS["NRCA1"].pixel_scale ** 2 * 2.350443e-11
+        assert hdul[0].header["PIXAR_SR"] == pytest.approx(pixar_sr, rel=1e-5, abs=0)
     with fits.open(reference_set / "jwst_nircam_photom_nrca1.fits") as hdul:
         rows = hdul["PHOTOM"].data
         assert ("F200W", "CLEAR") in set(zip(rows["filter"], rows["pupil"], strict=True))

@@ -224,6 +224,8 @@ def test_pixel_area_falls_back_to_the_photom_header_and_area_is_optional():
      _table([("F560W", "GENERIC", 1.0), ("F770W", "GENERIC", 4.0)], names=("filter", "subarray", "photmjsr")), 4.0),
     ({"INSTRUME": "MIRI", "FILTER": "F770W", "SUBARRAY": "FULL"},  # no SUBARRAY column: filter only
      _table([("F770W", "N/A", 5.0)]), 5.0),
+    ({"INSTRUME": "NIRSPEC", "FILTER": "F100LP", "GRATING": "G140H"},
+     _table([("F100LP", "G140M", 1.0), ("F100LP", "G140H", 7.0)], names=("filter", "grating", "photmjsr")), 7.0),
     ({"INSTRUME": "FGS", "DETECTOR": "GUIDER1"}, _table([("N/A", "N/A", 6.0)]), 6.0),
     ({"INSTRUME": "NIRCAM", "FILTER": "F200W", "PUPIL": "CLEAR"},
      _table([("F200W", "CLEAR", 8.0)], names=("FILTER", "PUPIL", "PHOTMJSR")), 8.0),  # upper-case columns

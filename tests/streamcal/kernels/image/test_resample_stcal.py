@@ -94,7 +94,8 @@ def test_resample_agrees_with_stcal(inputs, weight_type):
     grid = output_wcs([w for _, w in inputs])
     shape = (grid.pixel_shape[1], grid.pixel_shape[0])
     ours = resample(inputs, params=ResampleParams(weight_type=weight_type), out_wcs=grid)
-    theirs = Resample({"wcs": _gwcs(grid, shape), "pixel_scale": 0.031}, n_input_models=len(inputs),
+    pixel_scale = float(np.sqrt(inputs[0][0].sci_header["PIXAR_A2"]))  # arcsec: the output grid keeps the input's
+    theirs = Resample({"wcs": _gwcs(grid, shape), "pixel_scale": pixel_scale}, n_input_models=len(inputs),
                       fillval=np.nan, weight_type=weight_type, good_bits=int(~np.uint32(_BAD)),
                       enable_ctx=True, enable_var=True, compute_err="from_var")
     for k, (image, wcs) in enumerate(inputs):

@@ -74,7 +74,7 @@ def test_find_stars_centroids_to_a_hundredth_of_a_pixel(dither):
     stars = find_stars(image, params=TweakRegParams())
     assert len(stars) > 100  # of ~140 stars on the subarray
     truth = star_field(np.random.default_rng(42), plan.base_wcs, image.shape, peak=2000.0,
-                       fwhm=moffat_fwhm(plan.mode.wavelength, 0.031), crowded=True)
+                       fwhm=moffat_fwhm(plan.mode.wavelength, plan.detector.pixel_scale), crowded=True)
     x, y = plan.wcs.world_to_pixel(truth["ra"], truth["dec"])
     d = np.hypot(np.asarray(stars["x"])[:, None] - x[None], np.asarray(stars["y"])[:, None] - y[None]).min(1)
     bright = np.asarray(stars["snr"]) > 100
