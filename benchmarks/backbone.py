@@ -65,7 +65,7 @@ def simulate(root: Path, n: int, subarray: str, ngroups: int, nints: int) -> tup
     files = [simulate_exposure(ExposureSpec(exp_type="NRC_IMAGE", subarray=subarray, ngroups=ngroups, nints=nints,
                                             exposure=i + 1), root / "source", rng_seed=i + 1).path
              for i in range(n)]
-    write_reference_set(root / "refs", only=[("NRCA1", subarray)])
+    write_reference_set(root / "refs", only=[("NRCA3", subarray)])
     return files, root / "refs"
 
 

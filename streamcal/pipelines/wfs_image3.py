@@ -3,7 +3,7 @@
 Each ASN product is one WFS&C dither pair: exactly two ``science`` members, ``_cal`` images resolved relative to
 the ASN file's folder. The pair is combined with the parameters of ``pars-wfscombinestep*.yaml`` (its parameters
 are the step's: the pipeline is that one step) and written as jwst names it: the product name carries a
-``{suffix}`` placeholder before the activity id (``<...>-nrca1_{suffix}-03``, from the generator and from
+``{suffix}`` placeholder before the activity id (``<...>-nrca3_{suffix}-03``, from the generator and from
 :func:`streamcal.associations.level3_product_name` alike), filled with ``wfscmb`` (``..._wfscmb-03.fits``:
 ImageModel SCI, ERR, DQ) with the reference image's headers and TAN WCS keywords, S_WFSCOM and the provenance
 keywords, and a quick-look ``..._wfscmb-03.png``; a name without the placeholder gets ``_wfscmb`` appended.

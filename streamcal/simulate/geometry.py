@@ -215,12 +215,12 @@ def _nir_subarrays(*subs: Subarray) -> MappingProxyType[str, Subarray]:
 #: Subarrays per instrument (sizes per jwst_spec §7.2), shared by the instrument's detectors unless
 #: :data:`DETECTOR_SUBARRAYS` places one elsewhere on a detector. MIRI's, and NIRISS's SUB64, SUB80 (AMI) and
 #: SUBTAAMI, sizes and starts are the SIAF's (pysiaf, checked in tests/streamcal/simulate/test_siaf_geometry.py);
-#: the other near-infrared starts are plausible, [U] (NIRCam's SUB64P/SUB160P/SUB400P exist in the SIAF only on
-#: NRCA3-5, NRCB1 and NRCB5, not on NRCA1, where the catalogue's modes use them at 1,1; the SIAF's WFSS64R is 64
+#: the other near-infrared starts are plausible, [U] (NIRCam's SUB64P/SUB160P/SUB400P are not here: the SIAF has
+#: them only on NRCA3-5, NRCB1 and NRCB5, placed by :data:`DETECTOR_SUBARRAYS`, and the catalogue's short-wave
+#: modes run on NRCA3; SUB32TATS and SUB320A210R have no SIAF aperture of that name; the SIAF's WFSS64R is 64
 #: columns wide). FGS1 and FGS2 have the same subarrays in the SIAF; NIRSpec's NRS1 and NRS2 only FULL.
 SUBARRAYS: MappingProxyType[str, MappingProxyType[str, Subarray]] = MappingProxyType({
     "NIRCAM": _nir_subarrays(
-        Subarray("SUB64P", 64, 64), Subarray("SUB160P", 160, 160), Subarray("SUB400P", 400, 400),
         Subarray("SUB32TATS", 32, 32, 1009, 1009),
         Subarray("SUB320A210R", 320, 320), Subarray("SUBGRISM64", 64, 2048, 1, 1, 4),
         Subarray("SUBGRISM256", 256, 2048, 1, 1, 4),
@@ -265,7 +265,8 @@ _TOP_RIGHT = ((1889, 1889), (1729, 1729), (1409, 1409))
 
 #: Subarrays whose place depends on the detector, as the SIAF puts them (``<aperture>_<name>``, e.g.
 #: ``NRCA2_SUB160``; sizes and starts checked in test_siaf_geometry.py): NIRCam's SUB160/SUB320/SUB640 on every
-#: detector, and SUB64P/SUB160P/SUB400P on the detectors that have them (not NRCA1: see :data:`SUBARRAYS`).
+#: detector, and SUB64P/SUB160P/SUB400P on the detectors that have them (asking another detector for one is a
+#: KeyError, as the SIAF has none there).
 #: A name here takes precedence over the instrument table.
 DETECTOR_SUBARRAYS: MappingProxyType[str, MappingProxyType[str, Subarray]] = MappingProxyType({
     "NRCA1": _nrc_imaging(*_TOP_LEFT),

@@ -2,8 +2,10 @@
 
 Each mode names its instrument and detector, default readout pattern, subarray and ramp size for the
 ``small`` (tests, a few hundred thousand pixels at most) and ``full`` (benchmarks) sizes, optical elements,
-scene kind and TSO behaviour. Simplifications: NIRCam coronagraphy uses NRCA1 (jwst: NRCA2/NRCALONG), and
-full-frame-only spectroscopic modes use realistic strip subarrays at the small size.
+scene kind and TSO behaviour. NIRCam's short-wave modes run on NRCA3, where the SIAF has the point-source
+subarrays SUB64P/SUB160P/SUB400P they use (TSO imaging's real detector). Simplifications: NIRCam coronagraphy
+uses NRCA3 with SUB64P (jwst: NRCA2/NRCALONG with their coronagraphic subarrays), and full-frame-only
+spectroscopic modes use realistic strip subarrays at the small size.
 """
 
 from __future__ import annotations
@@ -150,22 +152,22 @@ _CATALOGUE: tuple[ModeSpec, ...] = (
     _m(_E.MIR_4QPM, "MIRIMAGE", "FASTR1", ("MASK1065", 5, 2), ("MASK1065", 10, 2), _S.CORON,
        wavelength=10.65, FILTER="F1065C"),
     # NIRCam
-    _m(_E.NRC_DARK, "NRCA1", "RAPID", ("SUB64P", 10, 1), ("FULL", 10, 1), _S.NONE, pntgtype=_ENG, optics=_NRC_IMG),
-    _m(_E.NRC_FLAT, "NRCA1", "RAPID", ("SUB64P", 6, 1), ("FULL", 5, 1), _S.UNIFORM, pntgtype=_ENG, optics=_NRC_IMG),
-    _m(_E.NRC_LED, "NRCA1", "RAPID", ("SUB64P", 6, 1), ("FULL", 5, 1), _S.UNIFORM, pntgtype=_ENG, optics=_NRC_IMG),
+    _m(_E.NRC_DARK, "NRCA3", "RAPID", ("SUB64P", 10, 1), ("FULL", 10, 1), _S.NONE, pntgtype=_ENG, optics=_NRC_IMG),
+    _m(_E.NRC_FLAT, "NRCA3", "RAPID", ("SUB64P", 6, 1), ("FULL", 5, 1), _S.UNIFORM, pntgtype=_ENG, optics=_NRC_IMG),
+    _m(_E.NRC_LED, "NRCA3", "RAPID", ("SUB64P", 6, 1), ("FULL", 5, 1), _S.UNIFORM, pntgtype=_ENG, optics=_NRC_IMG),
     _m(_E.NRC_GRISM, "NRCALONG", "RAPID", ("SUBGRISM64", 5, 1), ("FULL", 5, 1), _S.TRACE, wavelength=3.2,
        pntgtype=_ENG, FILTER="F322W2", PUPIL="GRISMR"),
-    _m(_E.NRC_TACQ, "NRCA1", "RAPID", ("SUB32TATS", 6, 1), ("SUB32TATS", 10, 1), _S.STAR, pntgtype=_TA,
+    _m(_E.NRC_TACQ, "NRCA3", "RAPID", ("SUB32TATS", 6, 1), ("SUB32TATS", 10, 1), _S.STAR, pntgtype=_TA,
        optics=_NRC_IMG),
-    _m(_E.NRC_TACONFIRM, "NRCA1", "RAPID", ("SUB32TATS", 6, 1), ("SUB32TATS", 10, 1), _S.STAR, pntgtype=_TA,
+    _m(_E.NRC_TACONFIRM, "NRCA3", "RAPID", ("SUB32TATS", 6, 1), ("SUB32TATS", 10, 1), _S.STAR, pntgtype=_TA,
        optics=_NRC_IMG),
-    _m(_E.NRC_FOCUS, "NRCA1", "RAPID", ("SUB64P", 6, 1), ("FULL", 5, 1), _S.STAR, pntgtype=_ENG, optics=_NRC_IMG),
-    _m(_E.NRC_IMAGE, "NRCA1", "BRIGHT2", ("SUB64P", 8, 1), ("FULL", 10, 1), _S.STARS, optics=_NRC_IMG),
-    _m(_E.NRC_CORON, "NRCA1", "RAPID", ("SUB64P", 6, 2), ("SUB320A210R", 10, 3), _S.CORON, wavelength=2.1,
+    _m(_E.NRC_FOCUS, "NRCA3", "RAPID", ("SUB64P", 6, 1), ("FULL", 5, 1), _S.STAR, pntgtype=_ENG, optics=_NRC_IMG),
+    _m(_E.NRC_IMAGE, "NRCA3", "BRIGHT2", ("SUB64P", 8, 1), ("FULL", 10, 1), _S.STARS, optics=_NRC_IMG),
+    _m(_E.NRC_CORON, "NRCA3", "RAPID", ("SUB64P", 6, 2), ("SUB320A210R", 10, 3), _S.CORON, wavelength=2.1,
        FILTER="F210M", PUPIL="MASKRND", CORONMSK="MASKA210R"),
     _m(_E.NRC_WFSS, "NRCALONG", "RAPID", ("SUBGRISM64", 5, 1), ("FULL", 8, 1), _S.MULTI_TRACE, wavelength=3.6,
        FILTER="F356W", PUPIL="GRISMR"),
-    _m(_E.NRC_TSIMAGE, "NRCA1", "RAPID", ("SUB64P", 5, 4), ("SUB160P", 10, 50), _S.STAR, wavelength=2.1,
+    _m(_E.NRC_TSIMAGE, "NRCA3", "RAPID", ("SUB64P", 5, 4), ("SUB160P", 10, 50), _S.STAR, wavelength=2.1,
        tso="always", FILTER="F210M", PUPIL="WLP8"),
     _m(_E.NRC_TSGRISM, "NRCALONG", "RAPID", ("SUBGRISM64", 4, 4), ("SUBGRISM256", 10, 20), _S.TRACE,
        wavelength=3.2, tso="always", FILTER="F322W2", PUPIL="GRISMR"),
@@ -223,7 +225,7 @@ _CATALOGUE: tuple[ModeSpec, ...] = (
        wavelength=10.0, FILTER="F1000W"),
     _m(_E.MIR_WFSS, "MIRIMAGE", "FASTR1", ("SUB256", 6, 1), ("FULL", 10, 1), _S.MULTI_TRACE, wavelength=7.5,
        dispaxis=2, FILTER="P750L"),
-    _m(_E.NRC_WFSC, "NRCA1", "RAPID", ("SUB64P", 6, 1), ("FULL", 5, 1), _S.STAR, pntgtype=_ENG, wavelength=2.1,
+    _m(_E.NRC_WFSC, "NRCA3", "RAPID", ("SUB64P", 6, 1), ("FULL", 5, 1), _S.STAR, pntgtype=_ENG, wavelength=2.1,
        FILTER="F212N", PUPIL="WLP8"),
     _m(_E.NRS_TACQ, "NRS1", "NRSRAPID", ("SUB32", 6, 1), ("SUB32", 6, 1), _S.STAR, wavelength=1.1,
        pntgtype=_TA, optics=_NRS_TA),

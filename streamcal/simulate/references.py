@@ -91,7 +91,7 @@ def _base_header(detector: Detector, subarray: Subarray, description: str) -> di
 
 def simulated_detectors() -> list[str]:
     """Every DETECTOR of every instrument the mode catalogue simulates, sorted (a mode's instrument brings all of
-    its detectors: the catalogue puts NIRCam on NRCA1 and NRCALONG, but references exist for NRCA1 … NRCBLONG)."""
+    its detectors: the catalogue puts NIRCam on NRCA3 and NRCALONG, but references exist for NRCA1 … NRCBLONG)."""
     instruments = {DETECTORS[m.detector].instrument for m in MODES.values()}
     return sorted(name for name, det in DETECTORS.items() if det.instrument in instruments)
 

@@ -61,5 +61,5 @@ def test_calibrate_picks_the_pipeline_a_file_is_input_to(tmp_path):
     assert report.count("calwebb_detector1 in") == 2 and report.count("calwebb_image2 in") == 2
     # jwst's WFS&C name: the suffix before the activity id (..._wfscmb-03.fits)
     assert "calwebb_wfs-image3 in" in report and (out / product_file(asn.products[0].name, "wfscmb")).exists()
-    assert product_file(asn.products[0].name, "wfscmb").endswith("-nrca1_wfscmb-03.fits")
+    assert product_file(asn.products[0].name, "wfscmb").endswith("-nrca3_wfscmb-03.fits")
     assert "FAILED (config)" in report and "calwebb_tso3" in report

@@ -46,7 +46,7 @@ def test_simulate_writes_the_program_pool_that_declares_its_associations(tmp_pat
     assert sorted(r.filename for r in pool) == sorted(p.name for p in (tmp_path / "ingest").glob("*_uncal.fits"))
     [asn] = generate(pool)
     assert asn.asn_type == "wfs-image3" and asn.asn_id == "o005" and len(asn.products[0].members) == 2
-    assert asn.products[0].name == "jw01234-o005_t001_nircam_clear-f200w-sub64p-nrca1_{suffix}-03"
+    assert asn.products[0].name == "jw01234-o005_t001_nircam_clear-f200w-sub64p-nrca3_{suffix}-03"
 
 
 def test_simulate_help_documents_the_all_detectors_option_and_its_default(capsys):

@@ -32,7 +32,7 @@ def test_run_reports_dead_letters_and_replay_recovers_them(program, tmp_path, no
     `streamcal run` republishes them and they complete; nothing is left."""
     ingest, products, refs = tmp_path / "ingest", tmp_path / "products", tmp_path / "refs"
     land(program.files("jw01234006", "jw01234007"), ingest)
-    write_reference_set(refs, only=[("NRCA1", "SUB64P"), ("MIRIMAGE", "SUB64")])
+    write_reference_set(refs, only=[("NRCA3", "SUB64P"), ("MIRIMAGE", "SUB64")])
     args = ["run", "--ingest", str(ingest), "--products", str(products), "--refs", str(refs), "--until-idle", "1",
             *FAST]
     out = io.StringIO()

@@ -58,7 +58,7 @@ async def test_an_exposure_is_routed_with_its_route_and_association(program, tmp
         await publish_arrival(bus, raw)
     [item] = events_on(bus, work_topic("calwebb_detector1"))
     assert isinstance(item, WorkItem) and item.input_path == raw and item.raw_path == raw
-    assert item.exposure_id == "jw01234001001_02101_00002_nrca1"
+    assert item.exposure_id == "jw01234001001_02101_00002_nrca3"
     assert item.spec["route"]["stage2"] == "calwebb_image2" and item.spec["route"]["stage3"] == "calwebb_image3"
     assert item.association_id is not None and item.association_id.startswith("image3:jw01234:o001:nircam")
     assert bus.records(work_topic("calwebb_detector1"))[0].key == item.exposure_id
@@ -72,7 +72,7 @@ async def test_bad_files_and_malformed_events_become_dead_letters_while_the_rest
     """2. A corrupt FITS, a file without EXP_TYPE, an unknown EXP_TYPE and a malformed event each end as a
     dead letter (topic + record file) with its reason and the original bytes; good files still route."""
     good = program.files("jw01234006001")[0]
-    truncated = tmp_path / "jw01234099001_02101_00001_nrca1_uncal.fits"
+    truncated = tmp_path / "jw01234099001_02101_00001_nrca3_uncal.fits"
     truncated.write_bytes(good.read_bytes()[: 2880 * 4])
     no_exp_type, _ = make_raw(EXP_TYPE=None, EXPOSURE="00011")
     unknown, _ = make_raw(EXP_TYPE="NRC_BOGUS", EXPOSURE="00012")
@@ -91,7 +91,7 @@ async def test_bad_files_and_malformed_events_become_dead_letters_while_the_rest
     assert malformed.source_topic == ARRIVED and malformed.key == "garbage" and malformed.service == "router"
     assert len(store.records()) == 4
     assert [i.exposure_id for i in events_on(bus, work_topic("calwebb_dark"))] == [
-        "jw01234006001_02101_00001_nrca1"]
+        "jw01234006001_02101_00001_nrca3"]
     assert metrics.registry.get_sample_value("streamcal_deadletters_total", {"reason": "unknown_exp_type"}) == 2
 
 

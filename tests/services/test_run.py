@@ -186,7 +186,7 @@ def test_a_killed_run_restarted_ends_with_everything_processed(program, tmp_path
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
     done_before = len(list(products.glob("*_rate.fits")))
-    assert 3 <= done_before < len(program.files("nrca1", "nrs1", "mirifu", "nis_"))
+    assert 3 <= done_before < len(program.files("nrca3", "nrs1", "mirifu", "nis_"))
     out = io.StringIO()
     result = asyncio.run(run_system(fast_settings(tmp_path, program), until_idle=1.5, install_signals=False,
                                     summary=out, registry=CollectorRegistry()))

@@ -140,7 +140,7 @@ async def test_state_is_rebuilt_from_storage_after_a_restart(program, tmp_path):
         await settled(restarted)
     [tso] = releases(restarted, "calwebb_tso3")
     assert [m.expname for m in read_asn(tso.input_path).products[0].members] == [
-        "jw01234002001_02101_00001-seg001_nrca1_calints.fits", "jw01234002001_02101_00001-seg002_nrca1_calints.fits"]
+        "jw01234002001_02101_00001-seg001_nrca3_calints.fits", "jw01234002001_02101_00001-seg002_nrca3_calints.fits"]
     again = InMemoryBus()  # 4. a release to a stage 3 streamcal does not implement (no products) survives a restart
     async with tracker_on(again, products) as (tracker, _):
         assert tracker.ready and len(releases(again, "calwebb_tso3")) == 1

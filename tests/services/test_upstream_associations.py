@@ -145,10 +145,10 @@ async def test_a_psf_reference_from_another_observation_completes_one_coron3_ass
     assert asn.asn_id == "c1000" and asn.products[0].name == "jw01234-c1000_t001_nircam_f210m-maskrnd-sub64p"
     members = {m.expname: m.exptype for m in asn.products[0].members}
     assert members == {
-        "jw01234011001_02101_00002_nrca1_calints.fits": "science",
-        "jw01234011001_02101_00003_nrca1_calints.fits": "science",
-        "jw01234012001_02101_00001_nrca1_calints.fits": "psf",
-        "jw01234011001_02101_00001_nrca1_cal.fits": "target_acquisition",
+        "jw01234011001_02101_00002_nrca3_calints.fits": "science",
+        "jw01234011001_02101_00003_nrca3_calints.fits": "science",
+        "jw01234012001_02101_00001_nrca3_calints.fits": "psf",
+        "jw01234011001_02101_00001_nrca3_cal.fits": "target_acquisition",
     }
     assert (declared_dir(products) / declared[0].asn_name).exists()
 
@@ -164,7 +164,7 @@ async def test_a_member_after_the_deadline_still_completes_the_declared_associat
             await stage2_done(bus, raw, products)
         await eventually(lambda: len(bus.records(DEADLETTER)) == 1, timeout=10)
         [letter] = events_on(bus, DEADLETTER)
-        assert letter.reason == "bad_association" and "jw01234012001_02101_00001_nrca1_calints.fits" in letter.error
+        assert letter.reason == "bad_association" and "jw01234012001_02101_00001_nrca3_calints.fits" in letter.error
         assert coron_releases(bus) == []
         await stage2_done(bus, coron_visit[3], products)
         await settled(bus)
@@ -225,7 +225,7 @@ async def test_a_malformed_pool_is_a_dead_letter_and_other_files_go_on(program, 
     ingest = tmp_path / "ingest"
     ingest.mkdir()
     bad = ingest / "jw01234_20261207t000000_pool.csv"
-    bad.write_text("FILENAME|ASN_CANDIDATE\njw01234001001_02101_00001_nrca1_uncal.fits|[('o001', 'observation')\n",
+    bad.write_text("FILENAME|ASN_CANDIDATE\njw01234001001_02101_00001_nrca3_uncal.fits|[('o001', 'observation')\n",
                    encoding="utf-8")
     assert eligible(bad) and not looks_whole(bad, bad.stat().st_size)
     async with services_on(bus, products):

@@ -55,7 +55,7 @@ def arrivals(watcher: Watcher) -> list[ExposureArrived]:
 async def test_a_file_written_slowly_is_emitted_once_when_complete(program, tmp_path, force_polling):
     """1. A raw file written in two halves is not emitted while partial (even at a 2880 boundary), then
     exactly once, with its final size, when whole; both with OS events and with polling."""
-    src = program.files("00001_nrca1")[0]
+    src = program.files("00001_nrca3")[0]
     data = src.read_bytes()
     half = (len(data) // 2 // 2880) * 2880
     watcher = make_watcher(tmp_path, corrupt_after_s=30.0, force_polling=force_polling)
@@ -75,7 +75,7 @@ async def test_a_file_written_slowly_is_emitted_once_when_complete(program, tmp_
 
 async def test_temporary_hidden_and_foreign_names_are_ignored(program, tmp_path):
     """2. ``.*``, ``*.tmp``, ``*.part`` and non-raw names are never emitted; the rename to the final name is."""
-    src = program.files("00002_nrca1")[0]
+    src = program.files("00002_nrca3")[0]
     watcher = make_watcher(tmp_path)
     async with running(watcher):
         ingest = watcher.ingest_dir
@@ -91,7 +91,7 @@ async def test_temporary_hidden_and_foreign_names_are_ignored(program, tmp_path)
 
 async def test_the_same_file_version_is_never_emitted_twice(program, tmp_path):
     """3. Rescans do not re-emit a version already emitted; a rewritten file (new mtime) is a new version."""
-    src = program.files("00003_nrca1")[0]
+    src = program.files("00003_nrca3")[0]
     watcher = make_watcher(tmp_path, rescan_interval_s=0.2)
     async with running(watcher):
         target = watcher.ingest_dir / src.name
@@ -115,7 +115,7 @@ async def test_startup_rescan_re_emits_only_what_is_not_finished(program, tmp_pa
     ingest.mkdir()
     products.mkdir()
     dark, dark2 = program.files("jw01234006001", "jw01234006002")
-    image = program.files("00004_nrca1")[0]
+    image = program.files("00004_nrca3")[0]
     dead = program.files("jw01234007001")[0]
     for src in (dark, dark2, image, dead):
         shutil.copyfile(src, ingest / src.name)
@@ -141,7 +141,7 @@ async def test_a_stable_file_that_is_not_fits_is_passed_on_to_be_dead_lettered(t
     is emitted so the router dead-letters it with the precise reason."""
     watcher = make_watcher(tmp_path, corrupt_after_s=0.6)
     async with running(watcher):
-        (watcher.ingest_dir / "jw01234099001_02101_00001_nrca1_uncal.fits").write_text("not fits\n" * 100)
+        (watcher.ingest_dir / "jw01234099001_02101_00001_nrca3_uncal.fits").write_text("not fits\n" * 100)
         started = time.monotonic()
         await eventually(lambda: len(arrivals(watcher)) == 1, timeout=10)
         assert time.monotonic() - started >= 0.5

@@ -76,13 +76,13 @@ async def test_stage1_runs_in_the_pool_and_forwards_to_stage2(program, tmp_path)
             await bus.publish(work_topic(item.pipeline), item.exposure_id, encode(item))
         await eventually(lambda: len(bus.records(PRODUCTS)) == 3, timeout=60)
     stage2 = {i.exposure_id: i for i in events_on(bus, work_topic("calwebb_image2"))}
-    assert stage2["jw01234001001_02101_00001_nrca1"].input_path.name.endswith("_rate.fits")
-    assert stage2["jw01234002001_02101_00001-seg001_nrca1"].input_path.name.endswith("_rateints.fits")
+    assert stage2["jw01234001001_02101_00001_nrca3"].input_path.name.endswith("_rate.fits")
+    assert stage2["jw01234002001_02101_00001-seg001_nrca3"].input_path.name.endswith("_rateints.fits")
     assert all(i.input_path.exists() and i.association_id for i in stage2.values())
     written = {w.exposure_id: w for w in events_on(bus, PRODUCTS) if isinstance(w, ProductsWritten)}
-    assert written["jw01234006001_02101_00001_nrca1"].next_topic is None
-    assert [p.name for p in written["jw01234006001_02101_00001_nrca1"].products] == [
-        "jw01234006001_02101_00001_nrca1_dark.fits"]
+    assert written["jw01234006001_02101_00001_nrca3"].next_topic is None
+    assert [p.name for p in written["jw01234006001_02101_00001_nrca3"].products] == [
+        "jw01234006001_02101_00001_nrca3_dark.fits"]
     assert sample(metrics, "streamcal_pipeline_seconds_count", pipeline="calwebb_detector1") == 2
     assert sample(dark_metrics, "streamcal_pipeline_seconds_count", pipeline="calwebb_dark") == 1
     assert sample(metrics, "streamcal_step_seconds_count", step="ramp_fit") == 2
@@ -123,7 +123,7 @@ async def test_two_files_with_one_header_identity_give_two_sets_of_products(prog
             await bus.publish(work_topic(item.pipeline), item.exposure_id, encode(item))
         await eventually(lambda: len(bus.records(PRODUCTS)) == 2, timeout=60)
     written = {w.exposure_id: w for w in events_on(bus, PRODUCTS)}
-    assert set(written) == {"jw01234001001_02101_00001_nrca1", "resent-by-hand"}
+    assert set(written) == {"jw01234001001_02101_00001_nrca3", "resent-by-hand"}
     assert not any(w.skipped for w in written.values())
     assert (tmp_path / "products" / "resent-by-hand_rate.fits").exists()
 

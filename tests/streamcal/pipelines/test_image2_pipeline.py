@@ -83,7 +83,7 @@ def test_cal_opens_as_an_image_model_with_units_wcs_and_photometry(dither):
         assert model.meta.photometry.conversion_megajanskys > 0
         assert model.meta.photometry.conversion_microjanskys == pytest.approx(
             model.meta.photometry.conversion_megajanskys * 23.5044305391)
-        pixar_sr = DETECTORS["NRCA1"].pixel_scale ** 2 * (np.pi / 648000) ** 2
+        pixar_sr = DETECTORS["NRCA3"].pixel_scale ** 2 * (np.pi / 648000) ** 2
         assert model.meta.photometry.pixelarea_steradians == pytest.approx(pixar_sr, rel=1e-6, abs=0)
         assert model.var_flat.shape == model.area.shape == (160, 160)
         assert model.meta.cal_step.flat_field == "COMPLETE" and model.meta.cal_step.photom == "COMPLETE"
@@ -95,7 +95,7 @@ def test_provenance_and_step_records(dither):
     primary = read_product(result.product("cal")).primary
     assert primary["S_WCS"] == primary["S_FLAT"] == primary["S_PHOTOM"] == "COMPLETE"
     assert primary["S_BKDSUB"] == "SKIPPED"
-    assert primary["R_FLAT"] == "jwst_nircam_flat_nrca1_sub160p.fits"
+    assert primary["R_FLAT"] == "jwst_nircam_flat_nrca3_sub160p.fits"
     assert str(primary["R_PHOTOM"]).startswith("jwst_nircam_photom_")
     assert str(primary["R_AREA"]).startswith("jwst_nircam_area")
     assert primary["R_DISTOR"] == "N/A"
@@ -124,7 +124,7 @@ def test_quick_look_i2d_is_written_and_opens(dither):
     assert {s.name: s.status for s in result.steps}["resample"] == "COMPLETE"
 
 
-def _write_asn(path, members, asn_type="image2", name="jw01234001001_02101_00001_nrca1"):
+def _write_asn(path, members, asn_type="image2", name="jw01234001001_02101_00001_nrca3"):
     doc = {"asn_type": asn_type, "asn_id": "a3001", "products": [{"name": name, "members": members}]}
     path.write_text(json.dumps(doc))
     return path
@@ -158,9 +158,9 @@ def test_save_bsub_writes_the_background_subtracted_rate(dither, config):
     files = tuple(dataclasses.replace(f, parameters={**f.parameters, "save_bsub": True}) for f in config.library.files)
     saving = RoutingConfig(config.table, dataclasses.replace(config.library, files=files))
     members = [{"expname": str(rates[0]), "exptype": "science"}, {"expname": str(rates[1]), "exptype": "background"}]
-    asn = _write_asn(root / "bsub_image2_asn.json", members, name="jw01234001001_02101_00001_nrca1_bkgtest")
+    asn = _write_asn(root / "bsub_image2_asn.json", members, name="jw01234001001_02101_00001_nrca3_bkgtest")
     result = calibrate(asn, pipeline_alias=ALIAS, refs_dir=dither["refs"], out_dir=root / "asn_bsub", config=saving)
-    assert result.exposure_id == "jw01234001001_02101_00001_nrca1_bkgtest"
+    assert result.exposure_id == "jw01234001001_02101_00001_nrca3_bkgtest"
     bsub = read_product(result.product("bsub"))
     science, background = read_product(rates[0]), read_product(rates[1])
     np.testing.assert_allclose(bsub["SCI"], science["SCI"] - background["SCI"], rtol=1e-6, atol=1e-6)
@@ -193,7 +193,7 @@ def test_missing_flat_reference_is_a_missing_reference_error(dither, config, tmp
 
 
 def test_a_broken_input_file_raises_the_reader_error(dither, config, tmp_path):
-    broken = tmp_path / "jw01234001001_02101_00001_nrca1_rate.fits"
+    broken = tmp_path / "jw01234001001_02101_00001_nrca3_rate.fits"
     shutil.copy(dither["rates"][0], broken)
     with fits.open(broken) as hdul:
         sci_data_at = hdul["SCI"].fileinfo()["datLoc"]
@@ -201,7 +201,7 @@ def test_a_broken_input_file_raises_the_reader_error(dither, config, tmp_path):
         fh.truncate(sci_data_at + 1000)  # in the middle of SCI
     with pytest.raises(CorruptFileError, match="truncated"):
         calibrate(broken, pipeline_alias=ALIAS, refs_dir=dither["refs"], out_dir=tmp_path / "out", config=config)
-    text = tmp_path / "jw01234001001_02101_00002_nrca1_rate.fits"
+    text = tmp_path / "jw01234001001_02101_00002_nrca3_rate.fits"
     text.write_text("not a FITS file\n" * 300)
     with pytest.raises(NotFitsError):
         calibrate(text, pipeline_alias=ALIAS, refs_dir=dither["refs"], out_dir=tmp_path / "out", config=config)

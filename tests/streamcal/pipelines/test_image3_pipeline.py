@@ -37,7 +37,7 @@ def cals(tmp_path_factory, config):
     root = tmp_path_factory.mktemp("image3")
     program = simulate_program("imaging_dither", root / "raw")
     refs = root / "refs"
-    write_reference_set(refs, only=[("NRCA1", "SUB160P")])
+    write_reference_set(refs, only=[("NRCA3", "SUB160P")])
     out = root / "stage2"
     paths = []
     for exposure in program.exposures:

@@ -49,7 +49,7 @@ def build_visit(root, *, subarray="SUB400P", cr_fraction=0.01):
         raws.append(exp.path)
         truths.append(exp.truth_path)
     refs = root / "refs"
-    write_reference_set(refs, only=[("NRCA1", subarray)])
+    write_reference_set(refs, only=[("NRCA3", subarray)])
     out = root / "products"
     cals, seconds = [], {"calwebb_detector1": 0.0, "calwebb_image2": 0.0}
     for raw in raws:

@@ -73,7 +73,7 @@ def test_products_carry_provenance_and_open_in_stdatamodels(imaging):
     for key in ("S_DQINIT", "S_SATURA", "S_SUPERB", "S_REFPIX", "S_LINEAR", "S_DARK", "S_JUMP", "S_RAMP"):
         assert rate.primary[key] == "COMPLETE", key
     assert rate.primary["S_IPC"] == "SKIPPED"
-    assert rate.primary["R_GAIN"].startswith("jwst_nircam_gain_nrca1")
+    assert rate.primary["R_GAIN"].startswith("jwst_nircam_gain_nrca3")
     assert rate.primary["R_DARK"].endswith("_sub160p.fits")
     with dm.open(result.product("rate")) as model:
         assert isinstance(model, dm.ImageModel) and model.data.shape == (160, 160)
@@ -158,7 +158,7 @@ def test_two_groups_skip_jump_and_still_fit(workdir):
 
 def test_missing_reference_and_unknown_alias_are_typed(workdir, imaging):
     exp, _ = imaging
-    write_reference_set(workdir / "wrong_refs", only=[("NRCA1", "SUB64P")])  # no SUB160 layout at all
+    write_reference_set(workdir / "wrong_refs", only=[("NRCA3", "SUB64P")])  # no SUB160 layout at all
     with pytest.raises(MissingReferenceError, match="SUBARRAY=SUB160P"):
         calibrate(exp.path, pipeline_alias="calwebb_detector1", refs_dir=workdir / "wrong_refs", out_dir=workdir / "x")
     with pytest.raises(ConfigError, match="calwebb_spec2"):

@@ -2,10 +2,10 @@
 with references written for that detector alone, calibrates to the rate the simulator injected.
 
 Each case simulates a uniformly lit engineering mode of the detector's instrument (``ExposureSpec.detector``) on
-a small subarray, so the median rate is well defined: NIRCam's flat on SUB64P (where the SIAF puts it on the
-detectors that have it), NIRSpec's lamp flat on SUB32, an FGS internal flat on SUB32CNTR and an MRS flat on the
-64 × 72 MIRI SUB64 cut of MIRIFULONG (the MRS reads only FULL: a small cut keeps the test short). GUIDER2 also
-goes through calwebb_guider with a guide star.
+a small subarray, so the median rate is well defined: NIRCam's flat on SUB64P where the SIAF has it (else on
+SUB160, which every NIRCam detector has), NIRSpec's lamp flat on SUB32, an FGS internal flat on SUB32CNTR
+and an MRS flat on the 64 × 72 MIRI SUB64 cut of MIRIFULONG (the MRS reads only FULL: a small cut keeps the
+test short). GUIDER2 also goes through calwebb_guider with a guide star.
 """
 
 from __future__ import annotations
@@ -24,8 +24,9 @@ from streamcal.simulate.photom import photom_rows
 
 #: DETECTOR → (EXP_TYPE, SUBARRAY) of its case.
 CASES = {
-    **{name: ("NRC_FLAT", "SUB64P") for name in ("NRCA2", "NRCA3", "NRCA4", "NRCB1", "NRCB2", "NRCB3", "NRCB4",
-                                                  "NRCBLONG")},
+    # SUB64P where the SIAF has it, else SUB160 (every NIRCam detector has one)
+    **{name: ("NRC_FLAT", "SUB64P") for name in ("NRCA4", "NRCB1", "NRCBLONG")},
+    **{name: ("NRC_FLAT", "SUB160") for name in ("NRCA1", "NRCA2", "NRCB2", "NRCB3", "NRCB4")},
     "NRS2": ("NRS_AUTOFLAT", "SUB32"),
     "GUIDER2": ("FGS_INTFLAT", "SUB32CNTR"),
     "MIRIFULONG": ("MIR_FLATMRS", "SUB64"),

@@ -9,7 +9,7 @@ import pytest
 from streamcal.simulate import write_reference_set
 
 #: Detectors whose full reference set the tests write (one NIR, one MIRI).
-REF_DETECTORS = ("NRCA1", "MIRIMAGE")
+REF_DETECTORS = ("NRCA3", "MIRIMAGE")
 
 
 @pytest.fixture(scope="session")

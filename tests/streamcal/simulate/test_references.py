@@ -29,13 +29,13 @@ def test_manifest_lists_every_reftype_per_detector(reference_set):
     for det in REF_DETECTORS:
         types = {e.reftype for e in entries if e.selectors["DETECTOR"] == det}
         assert types == (_NIR_TYPES - {RefType.SUPERBIAS} if det.startswith("MIRI") else _NIR_TYPES)
-    with fits.open(reference_set / "jwst_nircam_gain_nrca1.fits") as hdul:
+    with fits.open(reference_set / "jwst_nircam_gain_nrca3.fits") as hdul:
         head = hdul[0].header
         assert (head["REFTYPE"], head["SUBARRAY"], head["SUBSTRT1"], head["SUBSIZE2"]) == ("GAIN", "FULL", 1, 2048)
-    with fits.open(reference_set / "jwst_nircam_area_nrca1.fits") as hdul:
-        pixar_sr = DETECTORS["NRCA1"].pixel_scale ** 2 * 2.350443e-11
+    with fits.open(reference_set / "jwst_nircam_area_nrca3.fits") as hdul:
+        pixar_sr = DETECTORS["NRCA3"].pixel_scale ** 2 * 2.350443e-11
         assert hdul[0].header["PIXAR_SR"] == pytest.approx(pixar_sr, rel=1e-5, abs=0)
-    with fits.open(reference_set / "jwst_nircam_photom_nrca1.fits") as hdul:
+    with fits.open(reference_set / "jwst_nircam_photom_nrca3.fits") as hdul:
         rows = hdul["PHOTOM"].data
         assert ("F200W", "CLEAR") in set(zip(rows["filter"], rows["pupil"], strict=True))
 

@@ -20,8 +20,8 @@ from pathlib import Path
 import pytest
 from astropy.io import fits
 
-from streamcal.simulate import DETECTORS, SUBARRAYS
-from streamcal.simulate.geometry import DETECTOR_SUBARRAYS, Subarray
+from streamcal.simulate import DETECTORS, MODES, SUBARRAYS
+from streamcal.simulate.geometry import DETECTOR_SUBARRAYS, Subarray, subarray_for
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")
@@ -123,3 +123,28 @@ def test_fast_and_slow_axes_are_those_of_real_files() -> None:
     for name, pairs in sorted(axes.items()):
         det = DETECTORS[name]
         assert pairs == {(det.fastaxis, det.slowaxis)}, name
+
+
+def _nircam_siaf_subarrays() -> dict[str, set[str]]:
+    """Subarray name → the NIRCam SCAs the SIAF has an aperture ``<SCA>_<name>`` for."""
+    out: dict[str, set[str]] = {}
+    for aperture in SIAF["NIRCAM"].apernames:
+        sca, _, name = aperture.partition("_")
+        out.setdefault(name, set()).add(sca)
+    return out
+
+
+@pytest.mark.parametrize("exp_type", sorted(m for m, spec in MODES.items() if spec.detector.startswith("NRC")))
+def test_every_nircam_mode_uses_a_subarray_where_the_siaf_has_it(exp_type: str) -> None:
+    """A mode whose subarray is a SIAF aperture name on some NIRCam detector runs on a detector that has it,
+    at the SIAF's place (the catalogue's short-wave modes were on NRCA1, which has no SUB64P/SUB160P)."""
+    known = _nircam_siaf_subarrays()
+    mode = MODES[exp_type]
+    det = DETECTORS[mode.detector]
+    sca = FULL_FRAME_APERTURES[mode.detector].removesuffix("_FULL")
+    for size in ("small", "full"):
+        name = mode.size(size).subarray
+        if name == "FULL" or name not in known:
+            continue  # not a SIAF aperture name (SUB32TATS, SUB320A210R, SUBGRISM64, ...)
+        assert sca in known[name], f"{exp_type} {size}: {name} is not on {mode.detector} in the SIAF"
+        _check_subarray("NIRCAM", name, f"{sca}_{name}", subarray_for(det, name))

@@ -61,7 +61,7 @@ def inputs(tmp_path_factory):
     root = tmp_path_factory.mktemp("resample_stcal")
     config = RoutingConfig.load()
     program = simulate_program("imaging_dither", root / "raw")
-    write_reference_set(root / "refs", only=[("NRCA1", "SUB160P")])
+    write_reference_set(root / "refs", only=[("NRCA3", "SUB160P")])
     images = []
     for exposure in program.exposures:
         rate = calibrate(exposure.path, pipeline_alias="calwebb_detector1", refs_dir=root / "refs",
