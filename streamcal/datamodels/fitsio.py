@@ -60,6 +60,10 @@ class Extension:
     name: str
     data: np.ndarray | None
     header: Mapping[str, object] | None = None
+    units: Mapping[str, str] | None = None
+    """A binary table's column units (TUNITn), by column name."""
+    ver: int | None = None
+    """EXTVER, for several extensions of one name (jwst's EXTRACT1D per spectrum)."""
 
 
 def _is_structural(key: str) -> bool:
@@ -95,8 +99,14 @@ def _hdu_for(ext: Extension) -> fits.ImageHDU | fits.BinTableHDU:
     data = ext.data
     if data is not None and data.dtype.names is not None:
         hdu: fits.ImageHDU | fits.BinTableHDU = fits.BinTableHDU(data=data, header=header, name=ext.name)
+        for i, column in enumerate(data.dtype.names, start=1):
+            unit = (ext.units or {}).get(column)
+            if unit:
+                hdu.header[f"TUNIT{i}"] = unit
     else:
         hdu = fits.ImageHDU(data=data, header=header, name=ext.name)
+    if ext.ver is not None:
+        hdu.ver = ext.ver
     return hdu
 
 

@@ -1,0 +1,60 @@
+"""x1d files as jwst writes them: stdatamodels opens them as MultiSpecModel with jwst's columns and units
+(issue 11)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from stdatamodels.jwst import datamodels as dm
+
+from streamcal.datamodels.spectra import SPEC_COLUMNS, Spectrum1D, read_x1d, write_x1d
+from streamcal.errors import BadDataShapeError
+
+
+def _spectrum(n: int = 50, **extra: np.ndarray) -> Spectrum1D:
+    wavelength = np.linspace(2.9, 5.2, n)
+    columns = {"WAVELENGTH": wavelength, "FLUX": 1e-3 * wavelength, "FLUX_VAR_POISSON": np.full(n, 4e-8),
+               "FLUX_VAR_RNOISE": np.full(n, 5e-8), "NPIXELS": np.full(n, 6.0), "DQ": np.zeros(n, np.uint32),
+               **extra}
+    return Spectrum1D(columns, {"SLTNAME": "S200A1", "SOURCEID": 1, "SPORDER": 1, "DISPAXIS": 1,
+                                "SRCTYPE": "POINT"})
+
+
+def test_stdatamodels_opens_an_x1d_as_multispecmodel_with_jwsts_columns_and_units(tmp_path: Path) -> None:
+    path = write_x1d(tmp_path / "jw01234008001_02101_00001_nrs1_x1d.fits", [_spectrum(), _spectrum(30)],
+                     primary={"INSTRUME": "NIRSPEC", "EXP_TYPE": "NRS_FIXEDSLIT", "DETECTOR": "NRS1"})
+    with dm.open(path) as model:
+        assert isinstance(model, dm.MultiSpecModel)
+        assert model.meta.instrument.name == "NIRSPEC" and len(model.spec) == 2
+        first = model.spec[0]
+        assert (first.name, first.source_id, first.spectral_order, first.dispersion_direction) == ("S200A1", 1, 1, 1)
+        table = first.spec_table
+        assert list(table.columns.names) == [c for c, _, _ in SPEC_COLUMNS]
+        for column, _, unit in SPEC_COLUMNS:
+            assert (str(table.columns[column].unit or "")) == unit, column
+        np.testing.assert_allclose(table["FLUX"], 1e-3 * np.linspace(2.9, 5.2, 50))
+        np.testing.assert_allclose(table["FLUX_ERROR"], 3e-4)  # the root of the variance components
+        assert np.all(np.isnan(table["SURF_BRIGHT"]))  # not given: jwst's default
+        assert len(model.spec[1].spec_table) == 30
+
+
+def test_round_trip_and_defaults(tmp_path: Path) -> None:
+    path = write_x1d(tmp_path / "a_x1d.fits", [_spectrum(FLUX_ERROR=np.full(50, 0.5))], primary={})
+    [(table, header)] = read_x1d(path)
+    np.testing.assert_array_equal(table["FLUX_ERROR"], 0.5)  # a given error is kept as given
+    assert np.all(table["BKGD_ERROR"] != table["BKGD_ERROR"])  # NaN: no background components given
+    assert header["SLTNAME"] == "S200A1" and header["EXTVER"] == 1
+
+
+@pytest.mark.parametrize(("spectra", "message"), [
+    ([], "no spectrum"),
+    ([Spectrum1D({"FLUX": np.ones(3)})], "needs a WAVELENGTH"),
+    ([Spectrum1D({"WAVELENGTH": np.ones(3), "FLUXX": np.ones(3)})], "unknown x1d column"),
+    ([Spectrum1D({"WAVELENGTH": np.ones(3), "FLUX": np.ones(4)})], "one length"),
+])
+def test_malformed_spectra_are_refused(tmp_path: Path, spectra: list[Spectrum1D], message: str) -> None:
+    with pytest.raises(BadDataShapeError, match=message):
+        write_x1d(tmp_path / "bad_x1d.fits", spectra, primary={})
+    assert not list(tmp_path.iterdir())  # nothing half-written
