@@ -2,7 +2,9 @@
 
 A model is what steps transform: a ramp tile and its rates (:mod:`streamcal.models.ramp`), a calibrated image
 or cube and the set of them stage 3 combines (:mod:`streamcal.models.image`). Models are frozen; a step returns
-a new one. Files become models (and models files) through :mod:`streamcal.datamodels`.
+a new one. The spectral layout of a single-trace spectroscopic mode and its SPECWCS reference live in
+:mod:`streamcal.models.spectral` (imported by name: it needs no simulator). Files become models (and models
+files) through :mod:`streamcal.datamodels`.
 
 The image names are loaded on first use: the header readers (:mod:`streamcal.models.keywords`) are imported by
 the routing code of every process, which should not pay for astropy's WCS.

@@ -8,7 +8,7 @@
                   "useafter": "2022-01-01T00:00:00"}, ...]}
 
 A selector a file does not name matches any exposure. Selector keys are the CRDS ones we support:
-INSTRUME, DETECTOR, EXP_TYPE, READPATT, SUBARRAY, FILTER, PUPIL.
+INSTRUME, DETECTOR, EXP_TYPE, READPATT, SUBARRAY, FILTER, PUPIL, GRATING (NIRSpec).
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from streamcal.errors import ConfigError
 __all__ = ["MANIFEST_NAME", "SELECTOR_KEYS", "Manifest", "ManifestEntry", "RefType", "ReferenceSetWriter"]
 
 MANIFEST_NAME = "manifest.json"
-SELECTOR_KEYS = ("INSTRUME", "DETECTOR", "EXP_TYPE", "READPATT", "SUBARRAY", "FILTER", "PUPIL")
+SELECTOR_KEYS = ("INSTRUME", "DETECTOR", "EXP_TYPE", "READPATT", "SUBARRAY", "FILTER", "PUPIL", "GRATING")
 
 
 class RefType(enum.StrEnum):
@@ -46,12 +46,14 @@ class RefType(enum.StrEnum):
     PHOTOM = "photom"
     AREA = "area"
     APCORR = "apcorr"
+    SPECWCS = "specwcs"  # the spectral layout of a single-trace mode (streamcal.models.spectral)
 
     @property
     def keyword(self) -> str:
         """The R_* provenance keyword jwst writes for this reftype (R_GAIN, R_READNO, ...)."""
         return "R_" + {"saturation": "SATURA", "superbias": "SUPERB", "readnoise": "READNO",
-                       "linearity": "LINEAR", "photom": "PHOTOM"}.get(self.value, self.value.upper())
+                       "linearity": "LINEAR", "photom": "PHOTOM",
+                       "specwcs": "SPCWCS"}.get(self.value, self.value.upper())
 
 
 class ManifestEntry(BaseModel):

@@ -45,6 +45,7 @@ _EXTENSIONS: dict[RefType, tuple[str, ...]] = {
     RefType.PHOTOM: ("PHOTOM",),
     RefType.AREA: ("SCI",),
     RefType.APCORR: ("APCORR",),
+    RefType.SPECWCS: ("SPECWCS",),
 }
 _MJD0 = datetime(1858, 11, 17)
 

@@ -6,6 +6,8 @@
   :mod:`~streamcal.simulate.modes`).
 - :func:`simulate_program` writes a named program (:data:`PROGRAMS`) into an ingest folder.
 - :func:`write_reference_set` writes the reference files (and manifest) the exposures were simulated with.
+- Single-trace spectroscopy: a :class:`SourceSpectrum` (``ExposureSpec.spectrum``) rendered through the mode's
+  spectral layout (:mod:`~streamcal.simulate.spectra`, :mod:`~streamcal.simulate.spectral_layouts`).
 
 Everything is seeded: the same seeds give the same arrays. The detector (``detector_seed``, default
 :data:`DEFAULT_DETECTOR_SEED`) is shared between exposures and references.
@@ -21,6 +23,7 @@ from streamcal.simulate.programs import PROGRAMS, ProgramResult, program_specs, 
 from streamcal.simulate.ramp import Effects
 from streamcal.simulate.references import write_reference_set
 from streamcal.simulate.spec import ExposureSpec, Target
+from streamcal.simulate.spectra import SourceSpectrum, default_spectrum, layout_for, read_spectrum_table
 
 __all__ = [
     "DEFAULT_DETECTOR_SEED",
@@ -36,9 +39,13 @@ __all__ = [
     "ProgramResult",
     "SceneKind",
     "SimulatedExposure",
+    "SourceSpectrum",
     "Target",
+    "default_spectrum",
+    "layout_for",
     "mode_spec",
     "program_specs",
+    "read_spectrum_table",
     "simulate_exposure",
     "simulate_program",
     "write_reference_set",

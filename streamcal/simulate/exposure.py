@@ -9,7 +9,21 @@
   (int, y, x, frame, group, amplitude_dn; ``int`` is 0-based within this file, like the arrays' first axis);
 - ``SOURCES`` (x, y 0-based in the subarray, flux = total DN/s of the source in flat-fielded units, i.e. what
   the flat-fielded rate image sums to, ra, dec) for point-source scenes;
-- ``LIGHTCURVE`` (int 1-based over the exposure, relative_flux) for TSO exposures.
+- ``LIGHTCURVE`` (int 1-based over the exposure, relative_flux) for TSO exposures;
+- for the single-trace spectroscopic modes (:data:`~streamcal.simulate.spectra.SINGLE_TRACE_MODES`, issue 11):
+  ``WAVELENGTH`` float64 (ny, nx), µm within 4σ of the trace on lit dispersion pixels, NaN elsewhere; ``SPECTRUM``
+  (WAVELENGTH µm, FLUX Jy: the input spectrum's table); ``EXTRACTED`` (d, WAVELENGTH, FLUX, RATE_SUM: one row per
+  lit dispersion pixel of the subarray, ``d`` its 0-based subarray index along the dispersion axis, FLUX =
+  F_ν(λ(d)) in Jy, what a perfect extraction returns, RATE_SUM the source's flat-fielded DN/s summed over the
+  subarray's cross-dispersion pixels). The PRIMARY adds DISPAXIS and BKGRATE.
+
+Spectroscopic scenes (single-trace modes): the source's rate is
+:func:`~streamcal.simulate.spectra.render_spectrum` of ``spec.spectrum`` (default: 1 mJy at the band centre)
+through the mode's layout on the exposure's detector, plus a uniform sky BKGRATE (DN/s, flat-fielded units: 1 %
+of the default spectrum's median peak pixel rate, so it does not depend on the source). RATE is
+``(source + BKGRATE) × response`` like any scene; so ``RATE / FLAT − BKGRATE`` summed across the dispersion
+direction is RATE_SUM (on pixels with a response). For TSO exposures FLUX and RATE_SUM are out of transit
+(relative flux 1; RATE is the mean over the file's integrations, see LIGHTCURVE).
 
 The truth PRIMARY header records the pointing error the raw SCI header carries (``spec.pointing_error``):
 PNTERRX, PNTERRY (px), PNTERRR (deg, added to ROLL_REF), and the true pointing TRUE_RA, TRUE_DEC, TRUEROLL
@@ -25,6 +39,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
+from typing import NamedTuple
 
 import numpy as np
 import numpy.typing as npt
@@ -34,8 +49,15 @@ from streamcal.simulate.detector import DetectorModel
 from streamcal.simulate.headers import primary_header, sci_header
 from streamcal.simulate.modes import SceneKind
 from streamcal.simulate.ramp import RampResult, simulate_ramp
-from streamcal.simulate.scene import SceneResult, moffat_fwhm, render_scene, star_field
+from streamcal.simulate.scene import SOURCE_DTYPE, SceneResult, moffat_fwhm, render_scene, star_field
 from streamcal.simulate.spec import ExposurePlan, ExposureSpec, plan_exposure
+from streamcal.simulate.spectra import (
+    SourceSpectrum,
+    SpectralLayout,
+    default_spectrum_for,
+    extracted_truth,
+    render_spectrum,
+)
 
 __all__ = ["LIGHTCURVE_DTYPE", "SimulatedExposure", "light_curve", "simulate_exposure"]
 
@@ -45,9 +67,11 @@ _TRANSIT_DEPTH = 0.01
 #: Peak signal per integration, as a fraction of the nominal well (saturation − bias), per scene kind.
 _FILL = MappingProxyType({
     SceneKind.NONE: 0.0, SceneKind.UNIFORM: 0.3, SceneKind.STARS: 3.0, SceneKind.STAR: 0.5,
-    SceneKind.CORON: 2.0, SceneKind.AMI: 0.5, SceneKind.TRACE: 0.5, SceneKind.MULTI_TRACE: 0.5,
-    SceneKind.LINES: 0.5,
+    SceneKind.CORON: 2.0, SceneKind.AMI: 0.5, SceneKind.MULTI_TRACE: 0.5, SceneKind.LINES: 0.5,
 })
+#: Sky under a spectrum, as a fraction of the default source's median peak pixel rate [U].
+_SKY_FRACTION = 0.01
+_SPECTRUM_DTYPE = np.dtype([("WAVELENGTH", ">f8"), ("FLUX", ">f8")])
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +94,36 @@ def light_curve(plan: ExposurePlan) -> npt.NDArray[np.float64]:
     return np.where((phase > 1.0 / 3.0) & (phase < 2.0 / 3.0), 1.0 - _TRANSIT_DEPTH, 1.0)
 
 
+class _Spectral(NamedTuple):
+    """A single-trace spectroscopic scene's truth besides the rate."""
+
+    dispaxis: int
+    wavelength: npt.NDArray[np.float64]
+    spectrum: np.ndarray
+    extracted: np.ndarray
+    background: float
+
+
+def _sky_rate(layout: SpectralLayout) -> float:
+    """BKGRATE: a fraction of the default spectrum's median peak pixel rate (independent of the source)."""
+    wave = layout.wavelength(layout.dispersion_pixels())
+    summed = default_spectrum_for(layout).flux_at(wave) / layout.conversion(wave)
+    peak = min(1.0, 1.0 / (np.sqrt(2.0 * np.pi) * layout.sigma_px))
+    return float(_SKY_FRACTION * np.median(summed) * peak)
+
+
+def _spectral_scene(plan: ExposurePlan, layout: SpectralLayout,
+                    spectrum: SourceSpectrum) -> tuple[SceneResult, _Spectral]:
+    render = render_spectrum(layout, spectrum, plan.subarray)
+    sky = _sky_rate(layout)
+    rate = (render.rate + sky).astype(np.float32)
+    table = np.zeros(spectrum.wavelength_um.size, _SPECTRUM_DTYPE)
+    table["WAVELENGTH"], table["FLUX"] = spectrum.wavelength_um, spectrum.flux_jy
+    truth = _Spectral(layout.dispaxis, render.wavelength, table, extracted_truth(layout, spectrum, plan.subarray),
+                      sky)
+    return SceneResult(rate, np.zeros(0, SOURCE_DTYPE)), truth
+
+
 def _scene(plan: ExposurePlan, scene_seed: int) -> SceneResult:
     mode, det = plan.mode, plan.detector
     t_int = max(plan.timing.ngroups * plan.timing.tgroup, plan.timing.tframe)
@@ -85,8 +139,8 @@ def _scene(plan: ExposurePlan, scene_seed: int) -> SceneResult:
                         dispaxis=mode.dispaxis, rng=spectrum_rng)
 
 
-def _truth_extensions(rate: npt.NDArray[np.float32], ramp: RampResult, scene: SceneResult,
-                      plan: ExposurePlan, curve: npt.NDArray[np.float64]) -> list[Extension]:
+def _truth_extensions(rate: npt.NDArray[np.float32], ramp: RampResult, scene: SceneResult, plan: ExposurePlan,
+                      curve: npt.NDArray[np.float64], spectral: _Spectral | None) -> list[Extension]:
     cr = ramp.cosmic_rays
     extensions = [
         Extension("RATE", rate, {"BUNIT": "DN/s"}),
@@ -101,6 +155,9 @@ def _truth_extensions(rate: npt.NDArray[np.float32], ramp: RampResult, scene: Sc
         rows["int"] = np.arange(plan.intstart, plan.intend + 1)
         rows["relative_flux"] = curve
         extensions.append(Extension("LIGHTCURVE", rows))
+    if spectral is not None:
+        extensions += [Extension("WAVELENGTH", spectral.wavelength, {"BUNIT": "um"}),
+                       Extension("SPECTRUM", spectral.spectrum), Extension("EXTRACTED", spectral.extracted)]
     return extensions
 
 
@@ -128,7 +185,11 @@ def simulate_exposure(spec: ExposureSpec, out_dir: str | os.PathLike[str], *, rn
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     model = DetectorModel.build(plan.detector, plan.subarray, seed=spec.detector_seed)
-    scene = _scene(plan, spec.scene_seed if spec.scene_seed is not None else rng_seed)
+    spectral = None
+    if plan.layout is not None and plan.spectrum is not None:
+        scene, spectral = _spectral_scene(plan, plan.layout, plan.spectrum)
+    else:
+        scene = _scene(plan, spec.scene_seed if spec.scene_seed is not None else rng_seed)
     rate = scene.rate * model.response
     curve = light_curve(plan)
     ramp = simulate_ramp(rate, model, plan.timing, effects=spec.effects,
@@ -146,6 +207,8 @@ def simulate_exposure(spec: ExposureSpec, out_dir: str | os.PathLike[str], *, rn
         "PNTERRR": float(spec.pointing_error[2]), "TRUE_RA": plan.wcs.ra_ref, "TRUE_DEC": plan.wcs.dec_ref,
         "TRUEROLL": plan.wcs.roll_ref,
     }
+    if spectral is not None:
+        truth_primary.update(DISPAXIS=spectral.dispaxis, BKGRATE=spectral.background)
     truth_path = write_fits(out / plan.name.filename("truth"), primary=truth_primary,
-                            extensions=_truth_extensions(truth_rate, ramp, scene, plan, curve))
+                            extensions=_truth_extensions(truth_rate, ramp, scene, plan, curve, spectral))
     return SimulatedExposure(path=path, truth_path=truth_path, root=plan.name.root, header=primary)

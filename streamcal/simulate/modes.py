@@ -5,7 +5,9 @@ Each mode names its instrument and detector, default readout pattern, subarray a
 scene kind and TSO behaviour. NIRCam's short-wave modes run on NRCA3, where the SIAF has the point-source
 subarrays SUB64P/SUB160P/SUB400P they use (TSO imaging's real detector). Simplifications: NIRCam coronagraphy
 uses NRCA3 with SUB64P (jwst: NRCA2/NRCALONG with their coronagraphic subarrays), and full-frame-only
-spectroscopic modes use realistic strip subarrays at the small size.
+spectroscopic modes use realistic strip subarrays at the small size, except MIRI's LRS slit, which reads FULL at
+both sizes (as MRS does): the slit lies outside every MIRI subarray (the spectral layouts,
+:mod:`streamcal.simulate.spectral_layouts`, put each single-trace spectrum inside its mode's subarrays).
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ class SceneKind(enum.StrEnum):
     STAR = "star"  # one star (TA, focus, guiding, TSO imaging)
     CORON = "coron"  # a star behind a coronagraphic mask, plus a faint companion
     AMI = "ami"  # a star through the non-redundant mask (fringed PSF)
-    TRACE = "trace"  # one spectral trace
+    TRACE = "trace"  # one point source's spectrum through the mode's spectral layout (spectra.py)
     MULTI_TRACE = "multi_trace"  # several traces (IFU slices, MOS slits, WFSS sources)
     LINES = "lines"  # lamp emission lines along traces
 
@@ -141,7 +143,7 @@ _CATALOGUE: tuple[ModeSpec, ...] = (
        pntgtype=_ENG, wavelength=10.65, FILTER="F1065C"),
     _m(_E.MIR_IMAGE, "MIRIMAGE", "FASTR1", ("SUB64", 8, 2), ("FULL", 10, 1), _S.STARS, wavelength=7.7,
        tso="optional", FILTER="F770W"),
-    _m(_E.MIR_LRS_FIXEDSLIT, "MIRIMAGE", "FASTR1", ("SUB128", 8, 1), ("FULL", 10, 1), _S.TRACE,
+    _m(_E.MIR_LRS_FIXEDSLIT, "MIRIMAGE", "FASTR1", ("FULL", 5, 1), ("FULL", 10, 1), _S.TRACE,
        wavelength=7.5, dispaxis=2, FILTER="P750L"),
     _m(_E.MIR_LRS_SLITLESS, "MIRIMAGE", "FASTR1", ("SLITLESSPRISM", 6, 2), ("SLITLESSPRISM", 10, 10),
        _S.TRACE, wavelength=7.5, dispaxis=2, tso="optional", FILTER="P750L"),

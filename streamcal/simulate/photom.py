@@ -5,6 +5,14 @@ A PHOTOM reference lists every optical path real references carry for the detect
 on another detector of its instrument (``ExposureSpec.detector``) finds its row. Each path is one row; the
 conversion factor is a stable, plausible function of detector, filter and pupil (a CRC-32), so adding paths never
 changes an existing row's value. APCORR rows exist for the catalogue's paths of the detector's family.
+
+Spectroscopic paths (issue 11) carry jwst's spectral columns too: where a detector's table has a path with a
+spectral calibration (:func:`~streamcal.simulate.spectral_layouts.spectral_photometry`: NIRSpec F290LP/G395H, MIRI
+P750L, NIRCam F322W2/GRISMR, NIRISS CLEAR/GR700XD), every row gains ``photmj`` (MJy per DN/s), ``nelem``,
+``wavelength`` (µm), ``relresponse`` and ``reluncertainty`` (fixed-length float32 arrays of
+:data:`SPECTRAL_ELEMENTS`, zero-padded after ``nelem``); rows of other paths have ``nelem`` = 0, zero arrays and
+``photmj`` = 0. The spectroscopic rows carry exactly the ``photmj`` and ``relresponse`` the simulator renders with.
+``photmjsr`` and ``uncertainty`` keep their values on every row.
 """
 
 from __future__ import annotations
@@ -16,13 +24,18 @@ import numpy as np
 
 from streamcal.simulate.geometry import DETECTORS, Detector
 from streamcal.simulate.modes import MODES, ModeSpec, SceneKind
+from streamcal.simulate.spectral_layouts import RESPONSE_SAMPLES, Photometry, spectral_photometry
 
-__all__ = ["PHOTOM_PATHS", "apcorr_wavelengths", "photom_family", "photom_rows"]
+__all__ = ["PHOTOM_PATHS", "SPECTRAL_ELEMENTS", "apcorr_wavelengths", "photom_family", "photom_rows"]
 
 _NRC_LW_FILTERS = ("F250M", "F277W", "F300M", "F322W2", "F335M", "F356W", "F360M", "F410M", "F430M", "F444W",
                    "F460M", "F480M")
 _NIS_PUPIL_FILTERS = ("F090W", "F115W", "F140M", "F150W", "F158M", "F200W")
 _NA = ("N/A", "N/A")
+#: Length of the PHOTOM array columns (wavelength, relresponse, reluncertainty); ``nelem`` values are used.
+SPECTRAL_ELEMENTS = 128
+_SPECTRAL_COLUMNS = [("photmj", "f4"), ("nelem", "i2"), ("wavelength", "f4", (SPECTRAL_ELEMENTS,)),
+                     ("relresponse", "f4", (SPECTRAL_ELEMENTS,)), ("reluncertainty", "f4", (SPECTRAL_ELEMENTS,))]
 
 #: The optical paths real PHOTOM references carry, per :func:`photom_family`, as (FILTER, PUPIL) — NIRSpec:
 #: (FILTER, GRATING). NIRCam short wavelength: the filter-wheel filters with CLEAR, and F150W2 with the pupil-wheel
@@ -81,12 +94,24 @@ def _family_modes(detector: Detector) -> list[ModeSpec]:
     return sorted(modes, key=lambda m: m.detector != detector.name)
 
 
+def _spectral(detector: Detector, combos: list[tuple[str, str]]) -> dict[tuple[str, str], Photometry]:
+    """The spectral calibrations of those paths that have one on this detector."""
+    found = {}
+    for filt, element in combos:
+        try:
+            found[(filt, element)] = spectral_photometry(detector, filt, element)
+        except KeyError:
+            continue
+    return found
+
+
 def photom_rows(detector: Detector) -> np.ndarray:
     """The PHOTOM table of a detector: :data:`PHOTOM_PATHS` of its family plus its family's catalogue paths.
 
     Columns ``filter``, ``pupil`` (NIRSpec: ``grating``), ``photmjsr`` (MJy/sr per DN/s), ``uncertainty``; one row
     per distinct path, sorted; "N/A" where an instrument has no such element. NIRSpec has no pupil wheel, so
-    its factor depends on the filter only.
+    its factor depends on the filter only. Tables with a spectroscopic path add the spectral columns (module
+    docstring).
 
     Parameters
     ----------
@@ -99,13 +124,22 @@ def photom_rows(detector: Detector) -> np.ndarray:
     second = _second(detector)
     combos = set(PHOTOM_PATHS[photom_family(detector)])
     combos |= {(m.optics.get("FILTER", "N/A"), m.optics.get(second, "N/A")) for m in _family_modes(detector)}
-    rows = np.zeros(len(combos), dtype=[("filter", "S12"), (second.lower(), "S12"), ("photmjsr", "f4"),
-                                        ("uncertainty", "f4")])
-    for i, (filt, element) in enumerate(sorted(combos)):
+    ordered = sorted(combos)
+    spectral = _spectral(detector, ordered)
+    columns = [("filter", "S12"), (second.lower(), "S12"), ("photmjsr", "f4"), ("uncertainty", "f4")]
+    rows = np.zeros(len(ordered), dtype=columns + (_SPECTRAL_COLUMNS if spectral else []))
+    for i, (filt, element) in enumerate(ordered):
         rows[i]["filter"], rows[i][second.lower()] = filt.encode(), element.encode()
         pupil = element if second == "PUPIL" else "N/A"
         rows[i]["photmjsr"] = 0.1 + 0.5 * (zlib.crc32(f"{detector.name}/{filt}/{pupil}".encode()) % 1000) / 1000.0
         rows[i]["uncertainty"] = 0.01 * rows[i]["photmjsr"]
+        cal = spectral.get((filt, element))
+        if cal is not None:
+            n = RESPONSE_SAMPLES
+            rows[i]["photmj"], rows[i]["nelem"] = cal.photmj, n
+            rows[i]["wavelength"][:n] = cal.wavelength
+            rows[i]["relresponse"][:n] = cal.relresponse
+            rows[i]["reluncertainty"][:n] = 0.01 * cal.relresponse
     return rows
 
 

@@ -9,7 +9,13 @@ subarray dark for the same reason).
 Darks are noiseless and exactly linear in time (``dark[k] = k·TFRAME·dark_e/gain``, frame 0 = 0, NFRAMES=1,
 GROUPGAP=0), so the dark_current step's linear extrapolation to longer ramps is exact and the files can stay
 short. The FLAT does not depend on the filter (one file per detector, no FILTER selector). The PHOTOM table lists
-every optical path real references carry (:mod:`streamcal.simulate.photom`).
+every optical path real references carry (:mod:`streamcal.simulate.photom`), with jwst's spectral columns on the
+spectroscopic paths.
+
+SPECWCS (issue 11): one file per single-trace mode with a layout on the detector, selected on INSTRUME, DETECTOR,
+EXP_TYPE, FILTER, GRATING (NIRSpec) or PUPIL (NIRCam, NIRISS) and ``SUBARRAY='FULL'``: the layout is in full-frame
+coordinates, so it serves every subarray (a table, it is never cut). Its one-row ``SPECWCS`` table is the layout
+the simulator renders with (:mod:`streamcal.models.spectral`, :func:`~streamcal.models.spectral.read_specwcs`).
 
 APCORR holds, like the CRDS files, aperture radii and corrections derived from the PSF model: for each
 (FILTER, PUPIL) the radius enclosing 10 … 90 % of the simulator's Moffat PSF (:func:`moffat_apcorr`). The
@@ -34,6 +40,7 @@ import numpy.typing as npt
 
 from streamcal.datamodels import Extension
 from streamcal.dq import Pixel
+from streamcal.models.spectral import specwcs_table
 from streamcal.references import ManifestEntry, ReferenceSetWriter, RefType
 from streamcal.simulate.detector import DEFAULT_DETECTOR_SEED, DetectorModel
 from streamcal.simulate.geometry import DETECTORS, READOUT_PATTERNS, Detector, Subarray, frame_time, subarray_for
@@ -41,6 +48,7 @@ from streamcal.simulate.linearity import linearity_coeffs
 from streamcal.simulate.modes import MODES
 from streamcal.simulate.photom import apcorr_wavelengths, photom_rows
 from streamcal.simulate.scene import moffat_fwhm
+from streamcal.simulate.spectral_layouts import spectral_layouts
 
 __all__ = ["APCORR_DTYPE", "DEFAULT_USEAFTER", "FULL_FRAME_DARK_FRAMES", "dark_cube", "moffat_apcorr",
            "simulated_detectors", "write_reference_set"]
@@ -237,6 +245,25 @@ def _detector_refs(writer: ReferenceSetWriter, model: DetectorModel, useafter: s
     return entries
 
 
+def _specwcs_entries(writer: ReferenceSetWriter, detector: Detector, useafter: str) -> list[ManifestEntry]:
+    """The SPECWCS references of a detector: one per single-trace mode with a layout on it."""
+    entries = []
+    full = subarray_for(detector, "FULL")
+    second = "GRATING" if detector.instrument == "NIRSPEC" else "PUPIL"
+    for exp_type, optics, layout in spectral_layouts(detector):
+        selectors = {"INSTRUME": detector.instrument, "DETECTOR": detector.name, "EXP_TYPE": str(exp_type),
+                     "FILTER": optics["FILTER"], "SUBARRAY": "FULL"}
+        if second in optics:
+            selectors[second] = optics[second]
+        parts = [detector.name, str(exp_type), optics["FILTER"], *([optics[second]] if second in optics else [])]
+        name = f"jwst_{detector.instrument}_specwcs_{'_'.join(parts)}.fits".lower()
+        head = {**_base_header(detector, full, f"simulated spectral layout of {exp_type}"), **selectors}
+        entries.append(writer.add(RefType.SPECWCS, name, selectors=selectors, useafter=useafter, primary=head,
+                                  extensions=[Extension("SPECWCS", specwcs_table(layout.geometry()),
+                                                        {"DISPAXIS": layout.dispaxis})]))
+    return entries
+
+
 def write_reference_set(
     refs_dir: str | os.PathLike[str],
     *,
@@ -263,8 +290,8 @@ def write_reference_set(
         ISO date-time for every file.
     only : iterable of (DETECTOR, SUBARRAY), optional
         Write every reference at exactly these layouts instead (selected on SUBARRAY): a compact set for
-        small programs (a full NIR set is ~450 MB per detector). ``detectors`` and ``subarray_darks`` are
-        then ignored.
+        small programs (a full NIR set is ~450 MB per detector), plus the SPECWCS files of each detector named
+        (full-frame, ``SUBARRAY='FULL'``). ``detectors`` and ``subarray_darks`` are then ignored.
 
     Returns
     -------
@@ -286,6 +313,7 @@ def write_reference_set(
             full = subarray_for(det, "FULL")
             model = DetectorModel.build(det, full, seed=seed)
             entries += _detector_refs(writer, model, useafter)
+            entries += _specwcs_entries(writer, det, useafter)
             frames = _dark_frames_needed(det)
             entries.append(_dark_entry(writer, model, frames["FULL"], useafter))
             del model
@@ -298,9 +326,12 @@ def write_reference_set(
 
 
 def _write_layouts(root: Path, layouts: list[tuple[str, str]], *, seed: int, useafter: str) -> list[ManifestEntry]:
-    """Every reference (and a dark) at exactly the given (detector, subarray) layouts."""
+    """Every reference (and a dark) at exactly the given (detector, subarray) layouts, and each detector's
+    SPECWCS references (full-frame: once per detector)."""
     entries: list[ManifestEntry] = []
     with ReferenceSetWriter(root) as writer:
+        for det_name in sorted({name for name, _ in layouts}):
+            entries += _specwcs_entries(writer, DETECTORS[det_name], useafter)
         for det_name, sub_name in layouts:
             det = DETECTORS[det_name]
             model = DetectorModel.build(det, subarray_for(det, sub_name), seed=seed)

@@ -7,8 +7,10 @@ response (the FLAT) to get the rate ramp fitting measures, and by the gain to ge
   at pixel centres and normalised so that the *total* (infinite-aperture) flux is the catalogued flux.
 - Star fields live on the sky: positions are drawn in the undithered frame, stored as RA/Dec, and projected
   with each exposure's own WCS, so dithered exposures see the same stars at shifted pixels.
-- Spectral traces are Gaussian in the cross-dispersion direction (σ = 1.3 px) with a smooth continuum and
-  absorption lines along the dispersion axis; lamps show emission lines.
+- Multi-trace scenes (MOS, IFU, WFSS; issue 11 will replace them) are Gaussian traces in the cross-dispersion
+  direction (σ = 1.3 px) with a made-up continuum and absorption lines along the dispersion axis, and no
+  wavelength solution; lamps show emission lines. Single-trace spectroscopy (``SceneKind.TRACE``) is rendered by
+  :func:`streamcal.simulate.spectra.render_spectrum` instead, through the mode's spectral layout.
 """
 
 from __future__ import annotations
@@ -178,6 +180,12 @@ def render_scene(kind: SceneKind, *, shape: tuple[int, int], wcs: TanWcs, stars:
     Returns
     -------
     SceneResult
+
+    Raises
+    ------
+    ValueError
+        ``SceneKind.TRACE``: single-trace spectra come from :func:`streamcal.simulate.spectra.render_spectrum`.
+        Not retriable.
     """
     empty = np.zeros(0, SOURCE_DTYPE)
     ny, nx = shape
@@ -187,9 +195,11 @@ def render_scene(kind: SceneKind, *, shape: tuple[int, int], wcs: TanWcs, stars:
         yy, xx = np.mgrid[0:ny, 0:nx]
         ramp = 1.0 + 0.03 * (xx / max(nx - 1, 1) - 0.5) + 0.02 * (yy / max(ny - 1, 1) - 0.5)
         return SceneResult((level * ramp).astype(np.float32), empty)
-    if kind in (SceneKind.TRACE, SceneKind.MULTI_TRACE, SceneKind.LINES):
+    if kind is SceneKind.TRACE:
+        raise ValueError("single-trace spectra are rendered by streamcal.simulate.spectra.render_spectrum")
+    if kind in (SceneKind.MULTI_TRACE, SceneKind.LINES):
         ncross = shape[0] if dispaxis == 1 else shape[1]
-        ntraces = 1 if kind is SceneKind.TRACE else max(2, min(8, ncross // 16))
+        ntraces = max(2, min(8, ncross // 16))
         image = _render_traces(shape, level, rng, ntraces=ntraces, dispaxis=dispaxis,
                                lines=kind is SceneKind.LINES)
         return SceneResult(image, empty)

@@ -3,7 +3,8 @@
 A spec names the EXP_TYPE, the exposure's identity (program … exposure number, the JWST file-name fields),
 visit and dither context, and optional overrides of the mode catalogue's readout. :func:`plan_exposure`
 resolves it against the catalogue into the detector, subarray, readout timing, integration range
-(TSO segments) and WCS that the physics and the headers both use.
+(TSO segments), WCS and, for the single-trace spectroscopic modes, the spectral layout and source spectrum that
+the physics and the headers both use.
 """
 
 from __future__ import annotations
@@ -18,6 +19,13 @@ from streamcal.simulate.detector import DEFAULT_DETECTOR_SEED
 from streamcal.simulate.geometry import DETECTORS, READOUT_PATTERNS, Detector, Subarray, frame_time, subarray_for
 from streamcal.simulate.modes import ModeSpec, Size, mode_spec
 from streamcal.simulate.ramp import Effects, RampTiming
+from streamcal.simulate.spectra import (
+    SINGLE_TRACE_MODES,
+    SourceSpectrum,
+    SpectralLayout,
+    default_spectrum_for,
+    layout_for,
+)
 from streamcal.simulate.wcs import TanWcs
 
 __all__ = ["ExposurePlan", "ExposureSpec", "Target", "plan_exposure"]
@@ -77,6 +85,10 @@ class ExposureSpec:
     detector_seed : int
         Observatory seed; must match the reference set's.
     effects : Effects
+    spectrum : SourceSpectrum, optional
+        The point source of a single-trace spectroscopic mode (:data:`~streamcal.simulate.spectra.SINGLE_TRACE_MODES`);
+        it must cover the wavelengths the mode's layout lights. Default:
+        :func:`~streamcal.simulate.spectra.default_spectrum_for` the layout (1 mJy at the band centre).
     """
 
     exp_type: ExpType | str
@@ -111,6 +123,7 @@ class ExposureSpec:
     scene_seed: int | None = None
     detector_seed: int = DEFAULT_DETECTOR_SEED
     effects: Effects = field(default_factory=Effects)
+    spectrum: SourceSpectrum | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -132,6 +145,8 @@ class ExposurePlan:
     wcs: TanWcs  # this exposure's true pointing (renders the scene and the truth positions)
     header_wcs: TanWcs  # the pointing the SCI header reports: ``wcs`` off by ``spec.pointing_error``
     duration: float  # seconds, whole exposure
+    layout: SpectralLayout | None = None  # single-trace spectroscopic modes: where the spectrum falls (calibrated)
+    spectrum: SourceSpectrum | None = None  # and what it is (spec.spectrum or the default)
 
     @property
     def expend(self) -> float:
@@ -152,19 +167,38 @@ def _detector(mode: ModeSpec, name: str | None) -> Detector:
     return detector
 
 
+def _spectral(spec: ExposureSpec, mode: ModeSpec,
+              detector: Detector) -> tuple[SpectralLayout | None, SourceSpectrum | None]:
+    """The layout and spectrum of a single-trace spectroscopic exposure; (None, None) for other modes."""
+    if mode.exp_type not in SINGLE_TRACE_MODES:
+        if spec.spectrum is not None:
+            raise ValueError(f"{mode.exp_type} is not a single-trace spectroscopic mode: it takes no spectrum")
+        return None, None
+    layout = layout_for(mode.exp_type, detector, mode.optics)
+    spectrum = spec.spectrum if spec.spectrum is not None else default_spectrum_for(layout)
+    (lo, hi), (have_lo, have_hi) = layout.wave_range, spectrum.wave_range
+    if lo < have_lo or hi > have_hi:
+        raise ValueError(f"the spectrum covers {have_lo:.6g}–{have_hi:.6g} µm; {mode.exp_type} on {detector.name} "
+                         f"lights {lo:.6g}–{hi:.6g} µm")
+    return layout, spectrum
+
+
 def plan_exposure(spec: ExposureSpec) -> ExposurePlan:
     """Resolve a spec against the mode catalogue.
 
     Raises
     ------
     KeyError
-        Unknown EXP_TYPE, detector, subarray or readout pattern. Not retriable.
+        Unknown EXP_TYPE, detector, subarray or readout pattern, or a single-trace spectroscopic mode on a
+        detector it has no spectral layout on. Not retriable.
     ValueError
-        Inconsistent segment numbers, or a detector of another instrument than the mode's. Not retriable.
+        Inconsistent segment numbers, a detector of another instrument than the mode's, a spectrum for a mode
+        that is not single-trace spectroscopy, or one that does not cover the layout's wavelengths. Not retriable.
     """
     mode = mode_spec(spec.exp_type)
     size = mode.size(spec.size)
     detector = _detector(mode, spec.detector)
+    layout, spectrum = _spectral(spec, mode, detector)
     subarray = subarray_for(detector, spec.subarray or size.subarray)
     readpatt = spec.readpatt or mode.readpatt
     readout = READOUT_PATTERNS[readpatt]
@@ -194,5 +228,5 @@ def plan_exposure(spec: ExposureSpec) -> ExposurePlan:
         spec=spec, mode=mode, detector=detector, subarray=subarray, readpatt=readpatt, timing=timing,
         nints_total=nints_total, intstart=intstart, intend=intend, tsovisit=tsovisit, name=name,
         base_wcs=base, wcs=wcs, header_wcs=header_wcs,
-        duration=nints_total * (timing.frames_per_int + 1) * tframe,
+        duration=nints_total * (timing.frames_per_int + 1) * tframe, layout=layout, spectrum=spectrum,
     )
