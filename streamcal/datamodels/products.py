@@ -97,7 +97,8 @@ PRODUCTS: dict[str, ProductSpec] = {
 }
 
 
-def _check_arrays(spec: ProductSpec, arrays: Mapping[str, np.ndarray], name: str) -> list[Extension]:
+def _check_arrays(spec: ProductSpec, arrays: Mapping[str, np.ndarray], name: str, bunit: str | None = None
+                  ) -> list[Extension]:
     unknown = set(arrays) - {e.name for e in spec.extensions}
     if unknown:
         raise BadDataShapeError(f"{name}: {sorted(unknown)} are not extensions of a {spec.suffix} product")
@@ -115,7 +116,8 @@ def _check_arrays(spec: ProductSpec, arrays: Mapping[str, np.ndarray], name: str
             shape2d = data.shape[-2:]
         elif data.shape[-2:] != shape2d:
             raise BadDataShapeError(f"{name}: {ext.name} is {data.shape[-2:]} but SCI is {shape2d}")
-        header = {"BUNIT": spec.bunit} if ext.name in ("SCI", "ERR") and spec.bunit else None
+        unit = bunit or spec.bunit
+        header = {"BUNIT": unit} if ext.name in ("SCI", "ERR") and unit else None
         out.append(Extension(ext.name, np.ascontiguousarray(data, dtype=ext.dtype), header))
     return out
 
@@ -136,11 +138,13 @@ def write_product(
     sci_header: Mapping[str, object] | fits.Header | None = None,
     tables: Mapping[str, np.ndarray] | None = None,
     suffix: str | None = None,
+    bunit: str | None = None,
 ) -> Path:
     """Write a product atomically with the layout of its suffix (taken from the file name by default).
 
     ``primary`` and ``sci_header`` are carried over (structural keywords dropped); DATAMODL, FILENAME and
-    DATE are set. ``tables`` are extra binary tables (e.g. INT_TIMES).
+    DATE are set. ``tables`` are extra binary tables (e.g. INT_TIMES). ``bunit`` replaces the suffix's unit of
+    SCI and ERR (a point-source spectroscopic ``_cal`` is in MJy, not MJy/sr).
 
     Raises
     ------
@@ -152,7 +156,7 @@ def write_product(
     if kind not in PRODUCTS:
         raise BadDataShapeError(f"{p.name}: no product layout for suffix {kind!r}")
     spec = PRODUCTS[kind]
-    extensions = _check_arrays(spec, arrays, p.name)
+    extensions = _check_arrays(spec, arrays, p.name, bunit)
     head = dict(to_header(primary))
     head.update(DATAMODL=spec.datamodel, FILENAME=p.name, DATE=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3])
     sci = extensions[0]

@@ -157,7 +157,9 @@ def read_image(path: str | os.PathLike[str]) -> ImageData:
     )
 
 
-def write_image(path: str | os.PathLike[str], image: ImageData, *, tables: dict[str, np.ndarray] | None = None
-                ) -> Path:
-    """Write ``image`` with the layout of the file name's suffix (``_cal``, ``_calints``, ``_crf``, ...)."""
-    return write_product(path, image.arrays(), primary=image.primary, sci_header=image.sci_header, tables=tables)
+def write_image(path: str | os.PathLike[str], image: ImageData, *, tables: dict[str, np.ndarray] | None = None,
+                bunit: str | None = None) -> Path:
+    """Write ``image`` with the layout of the file name's suffix (``_cal``, ``_calints``, ``_crf``, ...);
+    ``bunit`` replaces the suffix's unit."""
+    return write_product(path, image.arrays(), primary=image.primary, sci_header=image.sci_header, tables=tables,
+                         bunit=bunit)

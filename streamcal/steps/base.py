@@ -56,6 +56,13 @@ STATUS_KEYWORDS = {
     "bkg_subtract": "S_BKDSUB", "assign_wcs": "S_WCS", "photom": "S_PHOTOM", "resample": "S_RESAMP",
     "tweakreg": "S_TWKREG", "skymatch": "S_SKYMAT", "outlier_detection": "S_OUTLIR", "source_catalog": "S_SRCCAT",
     "wfs_combine": "S_WFSCOM",
+    # spectroscopy (stdatamodels' core schema)
+    "extract_1d": "S_EXTR1D", "extract_2d": "S_EXTR2D", "srctype": "S_SRCTYP", "pathloss": "S_PTHLOS",
+    "barshadow": "S_BARSHA", "cube_build": "S_IFUCUB", "imprint_subtract": "S_IMPRNT", "msa_flagging": "S_MSAFLG",
+    "wavecorr": "S_WAVCOR", "straylight": "S_STRAY", "fringe": "S_FRINGE", "resample_spec": "S_RESAMP",
+    "master_background_mos": "S_MSBSUB", "residual_fringe": "S_RESFRI", "pixel_replace": "S_PXREPL",
+    "wfss_contam": "S_CONTAM", "badpix_selfcal": "S_BPXSLF", "targ_centroid": "S_TACNTR",
+    "adaptive_trace_model": "S_TRCMOD",
 }
 
 
