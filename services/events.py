@@ -11,6 +11,8 @@ topic                         event                                       key
 streamcal.exposure.arrived    :class:`ExposureArrived`                    exposure id
 streamcal.work.<alias>        :class:`WorkItem`                           exposure id (stage 3:
                                                                           association id)
+streamcal.pending.<alias>     :class:`WorkItem` a declared pipeline does  exposure id
+                              not take yet (waits, never consumed)
 streamcal.association.member  :class:`MemberDone`,                        association id
 -done                         :class:`AssociationDeclared`
 streamcal.association.ready   :class:`AssociationReady`                   association id
@@ -30,6 +32,9 @@ from pathlib import Path
 from typing import Any, Literal
 from uuid import UUID, uuid4
 
+from streamcal.pipelines import PARTIAL, implements
+from streamcal.routing import Route
+
 __all__ = [
     "ARRIVED",
     "ASSOCIATION_READY",
@@ -48,6 +53,9 @@ __all__ = [
     "WorkItem",
     "alias_of",
     "all_topics",
+    "is_pending",
+    "pending_topic",
+    "topic_for",
     "utcnow",
     "work_topic",
 ]
@@ -61,6 +69,7 @@ ASSOCIATION_READY = "streamcal.association.ready"
 PRODUCTS = "streamcal.products"
 DEADLETTER = "streamcal.deadletter"
 _WORK_PREFIX = "streamcal.work."
+_PENDING_PREFIX = "streamcal.pending."
 
 #: ``RunSpec.to_dict()``: JSON-safe values only.
 SpecDict = dict[str, Any]
@@ -71,15 +80,38 @@ def work_topic(alias: str) -> str:
     return f"{_WORK_PREFIX}{alias}"
 
 
+def pending_topic(alias: str) -> str:
+    """``streamcal.pending.<alias>``: work for a declared pipeline that does not take that kind of exposure yet
+    (:func:`streamcal.pipelines.implements`); no worker consumes it, so it waits, as work for an undeclared
+    pipeline does, and the run's summary says why."""
+    return f"{_PENDING_PREFIX}{alias}"
+
+
+def topic_for(alias: str, route: Route) -> str:
+    """The topic a route's work for pipeline ``alias`` goes to: its work topic, or its pending topic when the
+    pipeline is declared but does not take the route's EXP_TYPE yet."""
+    if alias in PARTIAL and not implements(alias, str(route.exp_type), route.is_tso):
+        return pending_topic(alias)
+    return work_topic(alias)
+
+
 def alias_of(topic: str) -> str | None:
-    """The pipeline alias of a work topic, or None for any other topic."""
-    return topic[len(_WORK_PREFIX):] if topic.startswith(_WORK_PREFIX) else None
+    """The pipeline alias of a work or pending topic, or None for any other topic."""
+    for prefix in (_WORK_PREFIX, _PENDING_PREFIX):
+        if topic.startswith(prefix):
+            return topic[len(prefix):]
+    return None
+
+
+def is_pending(topic: str) -> bool:
+    """Whether ``topic`` is a pending topic (:func:`pending_topic`)."""
+    return topic.startswith(_PENDING_PREFIX)
 
 
 def all_topics(aliases: Iterable[str]) -> tuple[str, ...]:
     """Every topic the system uses, given the pipeline aliases of the registry (sorted, no duplicates)."""
     fixed = (ARRIVED, MEMBER_DONE, ASSOCIATION_READY, PRODUCTS, DEADLETTER)
-    return tuple(sorted({*fixed, *(work_topic(a) for a in aliases)}))
+    return tuple(sorted({*fixed, *(work_topic(a) for a in aliases), *(pending_topic(a) for a in PARTIAL)}))
 
 
 def utcnow() -> datetime:

@@ -3,7 +3,8 @@
 The :class:`Observer` is an ordinary consumer (its own group, on every topic) that tallies the events it
 sees, so the summary is the same on both buses: exposures by route, products per pipeline, associations
 released, dead letters, work waiting in topics that no worker of this run consumes ("waiting: no worker
-for calwebb_spec2"), and timings (pipeline seconds, file landed → stage-1 product latency).
+for calwebb_spec3") or for a kind of exposure its pipeline does not take yet ("waiting: calwebb_spec2 does not
+take MIR_MRS yet"), and timings (pipeline seconds, file landed → stage-1 product latency).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from services.events import (
     ProductsWritten,
     WorkItem,
     alias_of,
+    is_pending,
 )
 from services.metrics import Metrics
 from streamcal.errors import MalformedEventError
@@ -42,6 +44,7 @@ class Tally:
     arrived: dict[str, datetime] = field(default_factory=dict)
     routes: dict[str, tuple[str, bool, tuple[str, ...]]] = field(default_factory=dict)
     work: dict[str, set[str]] = field(default_factory=dict)
+    pending: dict[tuple[str, str], set[str]] = field(default_factory=dict)
     products: dict[tuple[str, str], ProductsWritten] = field(default_factory=dict)
     released: dict[str, AssociationReady] = field(default_factory=dict)
     release_events: int = 0
@@ -72,6 +75,12 @@ class Tally:
 
     def _work(self, item: WorkItem, topic: str) -> None:
         alias = alias_of(topic) or item.pipeline
+        if is_pending(topic):
+            route = item.spec.get("route")
+            exp_type = str(route.get("exp_type")) if isinstance(route, dict) else "?"
+            kind = f"{exp_type} (time series)" if isinstance(route, dict) and route.get("is_tso") else exp_type
+            self.pending.setdefault((alias, kind), set()).add(item.exposure_id)
+            return
         self.work.setdefault(alias, set()).add(item.exposure_id)
         route = item.spec.get("route")
         if isinstance(route, dict) and item.pipeline == route.get("stage1"):
@@ -79,7 +88,16 @@ class Tally:
             self.routes[item.exposure_id] = (str(route.get("exp_type")), bool(route.get("is_tso")), stages)
 
     def waiting(self, served: Iterable[str]) -> dict[str, int]:
-        """Work items (by alias) in topics no worker of this run consumes."""
+        """Work items (by alias) in topics no worker of this run consumes, and work for a pipeline that does not
+        take that kind of exposure yet (its pending topic)."""
+        served = set(served)
+        out = {alias: len(ids) for alias, ids in sorted(self.work.items()) if alias not in served}
+        for (alias, _), ids in sorted(self.pending.items()):  # declared, but not for this kind of exposure yet
+            out[alias] = out.get(alias, 0) + len(ids)
+        return dict(sorted(out.items()))
+
+    def no_worker(self, served: Iterable[str]) -> dict[str, int]:
+        """The part of :meth:`waiting` in topics no worker of this run consumes."""
         served = set(served)
         return {alias: len(ids) for alias, ids in sorted(self.work.items()) if alias not in served}
 
@@ -194,10 +212,13 @@ def render_summary(tally: Tally, *, elapsed: float, served: Iterable[str], out: 
         rows = [(d.reason, d.path.rsplit("/", 1)[-1] if d.path else d.key, d.service, d.error[:100])
                 for d in sorted(tally.deadletters.values(), key=lambda d: (d.reason, d.key))]
         _table(rows, ("reason", "file / key", "service", "error"), out)
-    waiting = tally.waiting(served)
-    print(f"\nwaiting work: {sum(waiting.values())}", file=out)
+    waiting = tally.no_worker(served)
+    pending = {key: len(ids) for key, ids in sorted(tally.pending.items())}
+    print(f"\nwaiting work: {sum(tally.waiting(served).values())}", file=out)
     for alias, n in waiting.items():
         print(f"  waiting: no worker for {alias} ({n} work item{'s' if n != 1 else ''})", file=out)
+    for (alias, kind), n in pending.items():
+        print(f"  waiting: {alias} does not take {kind} yet ({n} work item{'s' if n != 1 else ''})", file=out)
     latencies = tally.latencies()
     print("\ntimings", file=out)
     if latencies:

@@ -24,7 +24,7 @@ from services.bus import Bus, Message
 from services.codec import decode_as, encode
 from services.consumer import Activity, Consumer, RetryPolicy
 from services.deadletters import DeadLetters
-from services.events import MEMBER_DONE, PRODUCTS, MemberDone, ProductsWritten, WorkItem, work_topic
+from services.events import MEMBER_DONE, PRODUCTS, MemberDone, ProductsWritten, WorkItem, topic_for, work_topic
 from services.metrics import Metrics
 from services.products import expected_products, outputs_of, products_done
 from services.runner import Runner
@@ -135,7 +135,7 @@ class Worker:
             nxt = WorkItem(pipeline=route.stage2, input_path=self.products_dir / outputs.next_input,
                            raw_path=item.raw_path, spec=item.spec, exposure_id=root,
                            association_id=item.association_id, landed_at=item.landed_at)
-            topic = work_topic(route.stage2)
+            topic = topic_for(route.stage2, route)  # pending when stage 2 does not take this EXP_TYPE yet
             await self.bus.publish(topic, root, encode(nxt))
             return topic
         if self.alias == route.stage2 and route.stage3 is not None:

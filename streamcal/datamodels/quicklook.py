@@ -1,4 +1,5 @@
-"""Quick-look PNGs of image products (``_i2d``, ``_wfscmb``, ``_cal``, ``_rate`` and their per-integration cubes).
+"""Quick-look PNGs of image products (``_i2d``, ``_wfscmb``, ``_cal``, ``_rate`` and their per-integration cubes)
+and of extracted spectra (``_x1d``: flux against wavelength with its error band).
 
 The SCI extension is drawn with an astropy ``ImageNormalize`` (a percentile interval of the finite pixels and
 an asinh, linear, log or sqrt stretch); NaN pixels are drawn in a neutral grey. Axes are RA/Dec (astropy
@@ -36,7 +37,7 @@ from streamcal.datamodels import atomic_path, check_complete
 from streamcal.datamodels.fitsio import hdu_by_name, header_dict, open_fits, to_header
 from streamcal.errors import BadDataShapeError
 
-__all__ = ["STRETCHES", "Stretch", "render_quicklook", "render_sci"]
+__all__ = ["STRETCHES", "Stretch", "render_quicklook", "render_sci", "render_spectrum"]
 
 Stretch = Literal["asinh", "linear", "log", "sqrt"]
 
@@ -52,6 +53,20 @@ def _stretch(name: str) -> BaseStretch:
     if name not in stretches:
         raise ValueError(f"unknown stretch {name!r}; choose one of {', '.join(STRETCHES)}")
     return stretches[name]
+
+
+def _read_spectrum(path: Path) -> tuple[np.ndarray, dict[str, object]] | None:
+    """The first EXTRACT1D table of an x1d file and its primary header; None for any other file."""
+    with open_fits(path) as hdul:
+        hdu = hdu_by_name(hdul, "EXTRACT1D", path)
+        if hdu is None:
+            return None
+        check_complete(hdu, path)
+        table = np.array(hdu.data)
+        missing = [c for c in ("WAVELENGTH", "FLUX") if c not in (table.dtype.names or ())]
+        if missing:
+            raise BadDataShapeError(f"{path.name}: its EXTRACT1D table has no {' or '.join(missing)} column")
+        return table, header_dict(hdul[0].header)
 
 
 def _read_sci(path: Path) -> tuple[npt.NDArray[np.float64], fits.Header, dict[str, object]]:
@@ -118,7 +133,7 @@ def _title(name: str, primary: Mapping[str, object]) -> str:
 
 def render_quicklook(path_fits: str | os.PathLike[str], png_path: str | os.PathLike[str] | None = None, *,
                      stretch: str = "asinh", percentiles: tuple[float, float] = (0.5, 99.5)) -> Path:
-    """Draw the SCI extension of an image product into a PNG.
+    """Draw the SCI extension of an image product (or the first spectrum of an ``_x1d``) into a PNG.
 
     Parameters
     ----------
@@ -150,6 +165,11 @@ def render_quicklook(path_fits: str | os.PathLike[str], png_path: str | os.PathL
     path = Path(path_fits)
     out = Path(png_path) if png_path is not None else path.with_suffix(".png")
     _stretch(stretch)  # a bad stretch fails before any reading
+    spectrum = _read_spectrum(path)
+    if spectrum is not None:  # an x1d: its first spectrum
+        table, primary = spectrum
+        error = table["FLUX_ERROR"] if "FLUX_ERROR" in (table.dtype.names or ()) else np.zeros(len(table))
+        return render_spectrum(table["WAVELENGTH"], table["FLUX"], error, primary, out, title=path.name)
     data, header, primary = _read_sci(path)
     return render_sci(data, header, primary, out, title=path.name, stretch=stretch, percentiles=percentiles)
 
@@ -191,6 +211,42 @@ def render_sci(sci: npt.ArrayLike, sci_header: Mapping[str, object] | fits.Heade
     ax.set_title(_title(title, primary), fontsize=9)
     bar = fig.colorbar(image, ax=ax)
     bar.set_label(str(header.get("BUNIT") or primary.get("BUNIT") or "SCI"))
+    with atomic_path(out) as tmp:
+        fig.savefig(tmp, format="png")
+    return out
+
+
+def render_spectrum(wavelength: npt.ArrayLike, flux: npt.ArrayLike, error: npt.ArrayLike,
+                    primary: Mapping[str, object], png_path: str | os.PathLike[str], *, title: str) -> Path:
+    """Draw an extracted spectrum (an ``_x1d``): flux density (Jy) against wavelength (µm) with its ±1σ band;
+    non-finite points are left out. Written atomically, like the images.
+
+    Raises
+    ------
+    BadDataShapeError
+        The columns differ in length, or no point is finite. Not retriable.
+    """
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    wave, f, e = (np.asarray(a, dtype=np.float64) for a in (wavelength, flux, error))
+    if not wave.shape == f.shape == e.shape or wave.ndim != 1:
+        raise BadDataShapeError(f"{title}: wavelength, flux and error must be 1-D of one length")
+    good = np.isfinite(wave) & np.isfinite(f)
+    if not good.any():
+        raise BadDataShapeError(f"{title}: no finite point to draw")
+    order = np.argsort(wave[good])
+    wave, f, e = wave[good][order], f[good][order], np.nan_to_num(e[good][order])
+    fig = Figure(figsize=(8.0, 4.5), dpi=100, layout="constrained")
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
+    ax.fill_between(wave, f - e, f + e, color="0.75", linewidth=0, label="±1σ")
+    ax.plot(wave, f, color="C0", linewidth=0.8, label="flux")
+    ax.set_xlabel("wavelength (µm)")
+    ax.set_ylabel("flux density (Jy)")
+    ax.set_title(_title(title, primary), fontsize=9)
+    ax.legend(loc="best", fontsize=8)
+    out = Path(png_path)
     with atomic_path(out) as tmp:
         fig.savefig(tmp, format="png")
     return out

@@ -4,7 +4,9 @@
 parameters, how it runs and what it writes); ``run_pipeline(request)`` builds the plan of the request's stage
 specification and runs it — a pure function of the request, safe in a process pool.
 ``implemented_aliases()`` says which aliases have a declaration (the rest are routed to, and wait, but are
-never faked). Declarations are imported on first use: the stage-2/3 ones pull in photutils, scipy.ndimage and
+never faked); ``implements(alias, exp_type, is_tso)`` whether a declared pipeline takes that kind of exposure
+yet (calwebb_spec2 takes the single-trace modes, not time series: :data:`PARTIAL`); the work it does not take
+waits too. Declarations are imported on first use: the stage-2/3 ones pull in photutils, scipy.ndimage and
 drizzle (~1.5 s), which a stage-1 worker process never needs.
 """
 
@@ -26,6 +28,7 @@ from streamcal.routing import RoutingConfig
 from streamcal.routing.spec import StageSpec
 
 __all__ = [
+    "PARTIAL",
     "Outputs",
     "Pipeline",
     "PipelineResult",
@@ -34,6 +37,7 @@ __all__ = [
     "build_plan",
     "check_pars",
     "implemented_aliases",
+    "implements",
     "pipeline",
     "run_pipeline",
 ]
@@ -46,12 +50,28 @@ _DECLARATIONS = MappingProxyType({
     "calwebb_image2": ("streamcal.pipelines.image2", "IMAGE2"),
     "calwebb_image3": ("streamcal.pipelines.image3", "IMAGE3"),
     "calwebb_wfs-image3": ("streamcal.pipelines.wfs_image3", "WFS_IMAGE3"),
+    "calwebb_spec2": ("streamcal.pipelines.spec2", "SPEC2"),
+})
+
+#: Declared pipelines that take only some exposures so far: alias → the EXP_TYPEs they take (not time series).
+#: calwebb_spec2: the single-trace modes with a SPECWCS layout (streamcal.pipelines.spec2).
+PARTIAL: MappingProxyType[str, frozenset[str]] = MappingProxyType({
+    "calwebb_spec2": frozenset({"NRS_FIXEDSLIT", "NRS_BRIGHTOBJ", "MIR_LRS-FIXEDSLIT", "MIR_LRS-SLITLESS",
+                                "NRC_TSGRISM", "NIS_SOSS"}),
 })
 
 
 def implemented_aliases() -> frozenset[str]:
     """The pipeline aliases streamcal implements."""
     return frozenset(_DECLARATIONS)
+
+
+def implements(alias: str, exp_type: str, is_tso: bool) -> bool:
+    """Whether pipeline ``alias`` is declared and takes this kind of exposure (see :data:`PARTIAL`)."""
+    if alias not in _DECLARATIONS:
+        return False
+    taken = PARTIAL.get(alias)
+    return taken is None or (exp_type.upper() in taken and not is_tso)
 
 
 def pipeline(alias: str) -> Pipeline:

@@ -4,7 +4,8 @@
 The input is one ``_rate`` file of a mode with a SPECWCS reference (NRS_FIXEDSLIT, NRS_BRIGHTOBJ,
 MIR_LRS-FIXEDSLIT, MIR_LRS-SLITLESS, NRC_GRISM, NRC_TSGRISM, NIS_SOSS order 1). Products: ``<root>_cal.fits``
 (the calibrated image, MJy per pixel, provenance of the steps before extract_1d) and ``<root>_x1d.fits`` (jwst's
-MultiSpecModel layout). The other jwst steps of the parameter file are recorded SKIPPED "not implemented in
+MultiSpecModel layout) with its quick-look ``<root>_x1d.png`` (flux against wavelength, ±1σ band). The other
+jwst steps of the parameter file are recorded SKIPPED "not implemented in
 streamcal".
 
 Not yet registered with the services (:data:`streamcal.pipelines._DECLARATIONS`): the services would then send
@@ -18,7 +19,10 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from streamcal.datamodels import split_suffix
+from streamcal.datamodels.quicklook import render_spectrum
 from streamcal.datamodels.spectra import Spectrum1D, write_x1d
 from streamcal.errors import AssociationError
 from streamcal.models.image import ImageData, read_image, write_image
@@ -77,8 +81,11 @@ def _run(request: RunRequest, plan: Plan) -> PipelineResult:
     spectrum = run.last(Spectrum)
     if spectrum is not None:
         primary = {**spectrum.primary, **run.recorder.keywords()}
-        written.append(write_x1d(request.out_dir / f"{root}_x1d.fits",
-                                 [Spectrum1D(spectrum.columns, spectrum.meta)], primary=primary))
+        x1d = write_x1d(request.out_dir / f"{root}_x1d.fits", [Spectrum1D(spectrum.columns, spectrum.meta)],
+                        primary=primary)
+        error = np.sqrt(sum(spectrum.columns[f"FLUX_VAR_{c}"] for c in ("POISSON", "RNOISE", "FLAT")))
+        written += [x1d, render_spectrum(spectrum.columns["WAVELENGTH"], spectrum.columns["FLUX"], error, primary,
+                                         x1d.with_suffix(".png"), title=x1d.name)]
     return PipelineResult(plan.pipeline, root, tuple(written), time.perf_counter() - started,
                           run.recorder.records())
 

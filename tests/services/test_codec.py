@@ -21,10 +21,14 @@ from services.events import (
     WorkItem,
     alias_of,
     all_topics,
+    is_pending,
+    pending_topic,
+    topic_for,
     utcnow,
     work_topic,
 )
 from streamcal.errors import MalformedEventError
+from streamcal.routing import load_routing_table, route
 
 ROUTE = {"exp_type": "NRC_IMAGE", "tsovisit": False, "is_tso": False, "is_wfsc": False,
          "stage1": "calwebb_detector1", "stage2": "calwebb_image2", "stage3": "calwebb_image3",
@@ -89,6 +93,27 @@ def test_topic_names():
     assert alias_of("streamcal.work.calwebb_spec2") == "calwebb_spec2" and alias_of("streamcal.products") is None
     topics = all_topics(["calwebb_dark", "calwebb_dark"])
     assert "streamcal.deadletter" in topics and topics.count("streamcal.work.calwebb_dark") == 1
+    assert pending_topic("calwebb_spec2") in topics and is_pending(pending_topic("calwebb_spec2"))
+    assert alias_of(pending_topic("calwebb_spec2")) == "calwebb_spec2" and not is_pending(work_topic("x"))
+
+
+@pytest.mark.parametrize(("header", "topic"), [
+    ({"EXP_TYPE": "NRS_FIXEDSLIT"}, "streamcal.work.calwebb_spec2"),
+    ({"EXP_TYPE": "NIS_SOSS", "TSOVISIT": False}, "streamcal.work.calwebb_spec2"),
+    ({"EXP_TYPE": "NIS_SOSS", "TSOVISIT": True}, "streamcal.pending.calwebb_spec2"),  # a time series: rateints
+    ({"EXP_TYPE": "NRS_BRIGHTOBJ"}, "streamcal.pending.calwebb_spec2"),  # always a time series
+    ({"EXP_TYPE": "MIR_MRS"}, "streamcal.pending.calwebb_spec2"),
+    ({"EXP_TYPE": "NRS_MSASPEC"}, "streamcal.pending.calwebb_spec2"),
+    ({"EXP_TYPE": "NRC_IMAGE"}, "streamcal.work.calwebb_image2"),
+])
+def test_stage2_work_a_pipeline_does_not_take_yet_goes_to_its_pending_topic(header: dict, topic: str) -> None:
+    """Work for calwebb_spec2 of a mode it does not take yet waits in a topic no worker consumes (the summary
+    says why), instead of failing in a worker; stage 3 of an undeclared pipeline keeps its work topic."""
+    found = route({"INSTRUME": "X", **header}, load_routing_table())
+    assert found.stage2 is not None
+    assert topic_for(found.stage2, found) == topic
+    if found.stage3 is not None:
+        assert topic_for(found.stage3, found) == work_topic(found.stage3)
 
 
 @pytest.mark.parametrize("event", EVENTS, ids=lambda e: type(e).__name__)

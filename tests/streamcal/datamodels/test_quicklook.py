@@ -95,11 +95,22 @@ def test_celestial_wcs_only_when_the_header_has_one():
 
 
 def test_a_file_without_sci_is_a_bad_shape_error(tmp_path):
+    path = tmp_path / "jw02586173001_03104_00001_nrca3_cat.fits"
+    table = fits.BinTableHDU.from_columns([fits.Column(name="FLUX", format="E", array=np.ones(3))], name="CAT")
+    fits.HDUList([fits.PrimaryHDU(), table]).writeto(path)
+    with pytest.raises(BadDataShapeError, match="no SCI image"):
+        render_quicklook(path)
+    assert not path.with_suffix(".png").exists()
+
+
+def test_a_spectrum_table_without_wavelengths_is_a_bad_shape_error(tmp_path):
+    """An x1d is drawn as a spectrum (tests/streamcal/pipelines/test_spectral_chain.py); one whose EXTRACT1D
+    lacks the columns is refused by name."""
     path = tmp_path / "jw02586173001_03104_00001_nrca3_x1d.fits"
     table = fits.BinTableHDU.from_columns([fits.Column(name="FLUX", format="E", array=np.ones(3))],
                                           name="EXTRACT1D")
     fits.HDUList([fits.PrimaryHDU(), table]).writeto(path)
-    with pytest.raises(BadDataShapeError, match="no SCI image"):
+    with pytest.raises(BadDataShapeError, match="no WAVELENGTH column"):
         render_quicklook(path)
     assert not path.with_suffix(".png").exists()
 

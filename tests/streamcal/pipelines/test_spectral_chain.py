@@ -20,6 +20,7 @@ from stdatamodels.jwst import datamodels as dm
 
 from streamcal.calibrate import calibrate, spec_for
 from streamcal.datamodels import read_extensions
+from streamcal.datamodels.quicklook import render_quicklook
 from streamcal.datamodels.spectra import read_x1d
 from streamcal.errors import MissingReferenceError
 from streamcal.pipelines.plan import PipelineResult, RunRequest, build_plan
@@ -116,6 +117,10 @@ def test_spec2_writes_a_cal_and_an_x1d_that_stdatamodels_opens(case: Case) -> No
     with dm.open(case.result.product("cal")) as cal:
         assert isinstance(cal, dm.ImageModel) and cal.meta.bunit_data == "MJy"
         assert cal.meta.cal_step.extract_1d is None  # the _cal is written before extract_1d
+    png = case.result.product("x1d").with_suffix(".png")
+    assert png in case.result.products and png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    again = render_quicklook(case.result.product("x1d"), png.with_name("again.png"))  # `streamcal quicklook`
+    assert again.stat().st_size > 10_000
     skipped = {s.name for s in case.result.steps if s.status == "SKIPPED"}
     assert {"extract_2d", "resample_spec", "pathloss"} <= skipped
     np.testing.assert_allclose(case.wavelength, case.truth["WAVELENGTH"], rtol=1e-12)
