@@ -8,9 +8,9 @@ MultiSpecModel layout) with its quick-look ``<root>_x1d.png`` (flux against wave
 jwst steps of the parameter file are recorded SKIPPED "not implemented in
 streamcal".
 
-Not yet registered with the services (:data:`streamcal.pipelines._DECLARATIONS`): the services would then send
-every spectroscopic EXP_TYPE here, and the multi-object, IFU and WFSS modes must keep waiting for their stage
-instead of failing. Tests and benchmarks run it through :func:`build_plan` and :attr:`SPEC2.run`.
+The services send it only the exposures it takes (:data:`streamcal.pipelines.PARTIAL`: those modes, not
+time series, whose ``_rateints`` needs per-integration extraction); the other spectroscopic work waits in
+``streamcal.pending.calwebb_spec2``.
 """
 
 from __future__ import annotations
