@@ -65,6 +65,7 @@ from services.membership import (
 )
 from services.metrics import Metrics, build_version
 from services.outcomes import Ignored, Outcome, classify, outcome_of
+from services.products import outputs_of
 from services.runtime import log_context
 from streamcal.associations import Asn, asn_from_dict, check_upstream, is_complete, member_paths, read_asn, write_asn
 from streamcal.associations.ledger import Ledger, member_names
@@ -78,6 +79,20 @@ log = logging.getLogger(__name__)
 GROUP = "streamcal.tracker"
 
 _ASN_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]{0,200}_asn\.json$")
+
+
+def _stage_products(event: MemberDone) -> tuple[str, ...]:
+    """The other products stage 2 wrote for the member's exposure (jwst lists a background member by its
+    ``_x1d``): every product the stage-2 pipeline declares, without the member product itself."""
+    try:
+        spec = RunSpec.from_dict(event.spec)
+        stage2 = spec.route.stage2
+        if stage2 is None:
+            return ()
+        names = outputs_of(stage2, event.exposure_id, spec).products
+    except StreamcalError:  # an older event without a usable spec, or a pipeline without a declaration
+        return ()
+    return tuple(n for n in names if n != event.product_path.name)
 
 
 def _expired_marker(store: Path, name: str) -> Path:
@@ -264,6 +279,9 @@ class Tracker:
         if not await asyncio.to_thread(event.product_path.exists):
             raise FileNotFoundError(f"stage-2 product {event.product_path} of {event.exposure_id} is not on storage")
         self.ledger.done(name)
+        for sibling in _stage_products(event):  # the exposure's other stage-2 products (a background's _x1d)
+            if await asyncio.to_thread((event.product_path.parent / sibling).exists):
+                self.ledger.done(sibling)
         keys = self.ledger.keys_of(name)
         due = [k for k in keys if self.ledger.is_complete(k) and k not in self.released and k not in self.refused]
         for key in due:

@@ -94,6 +94,11 @@ class Worker:
         route = spec.route
         if self.alias not in route.stages:
             raise InvalidInputError(f"{self.alias} is not a stage of the {route.exp_type} route {route.stages}")
+        parked = topic_for(self.alias, route)
+        if parked != work_topic(self.alias):  # this pipeline does not take this kind of exposure yet: it waits
+            await self.bus.publish(parked, item.exposure_id, message.value)
+            log.info("%s does not take %s yet: %s waits in %s", self.alias, route.exp_type, item.exposure_id, parked)
+            return
         with log_context(exposure_id=item.exposure_id, exp_type=route.exp_type, pipeline=self.alias):
             # A duplicate delivered while the first is running waits for it, then finds the products done.
             lock = self._running.setdefault(item.exposure_id, asyncio.Lock())

@@ -106,6 +106,17 @@ def write_x1d(path: str | os.PathLike[str], spectra: Sequence[Spectrum1D], *,
     return write_fits(path, primary=head, extensions=extensions)
 
 
+def _scaled_table(data: np.ndarray) -> np.ndarray:
+    """A table's columns as their values (astropy applies TZERO per column, not to the raw record array: an
+    unsigned DQ column reads back as stored otherwise)."""
+    names = data.dtype.names or ()
+    columns = [np.asarray(data[n]) for n in names]
+    out = np.zeros(len(data), dtype=[(n, c.dtype.newbyteorder("=")) for n, c in zip(names, columns, strict=True)])
+    for name, column in zip(names, columns, strict=True):
+        out[name] = column
+    return out
+
+
 def read_x1d(path: str | os.PathLike[str]) -> list[tuple[np.ndarray, dict[str, object]]]:
     """The EXTRACT1D tables of an x1d file with their headers, in file order.
 
@@ -116,7 +127,7 @@ def read_x1d(path: str | os.PathLike[str]) -> list[tuple[np.ndarray, dict[str, o
     """
     path = Path(path)
     with open_fits(path) as hdul:
-        out = [(np.array(hdu.data), header_dict(hdu.header)) for hdu in hdul[1:] if hdu.name == "EXTRACT1D"]
+        out = [(_scaled_table(hdu.data), header_dict(hdu.header)) for hdu in hdul[1:] if hdu.name == "EXTRACT1D"]
     if not out:
         raise CorruptFileError(f"{path.name}: no EXTRACT1D extension (not an x1d file)")
     return out

@@ -54,10 +54,11 @@ _DECLARATIONS = MappingProxyType({
 })
 
 #: Declared pipelines that take only some exposures so far: alias → the EXP_TYPEs they take (not time series).
-#: calwebb_spec2: the single-trace modes with a SPECWCS layout (streamcal.pipelines.spec2).
+#: calwebb_spec2: the single-trace modes with a SPECWCS layout that are not always time series
+#: (streamcal.pipelines.spec2; NRS_BRIGHTOBJ and NRC_TSGRISM calibrate from a rate file by hand, but their
+#: route reads the per-integration ``_rateints``, which spec2 does not take yet).
 PARTIAL: MappingProxyType[str, frozenset[str]] = MappingProxyType({
-    "calwebb_spec2": frozenset({"NRS_FIXEDSLIT", "NRS_BRIGHTOBJ", "MIR_LRS-FIXEDSLIT", "MIR_LRS-SLITLESS",
-                                "NRC_TSGRISM", "NIS_SOSS"}),
+    "calwebb_spec2": frozenset({"NRS_FIXEDSLIT", "MIR_LRS-FIXEDSLIT", "MIR_LRS-SLITLESS", "NIS_SOSS"}),
 })
 
 

@@ -15,6 +15,7 @@ time series, whose ``_rateints`` needs per-integration extraction); the other sp
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,7 +25,7 @@ import numpy as np
 from streamcal.datamodels import split_suffix
 from streamcal.datamodels.quicklook import render_spectrum
 from streamcal.datamodels.spectra import Spectrum1D, write_x1d
-from streamcal.errors import AssociationError
+from streamcal.errors import AssociationError, BadDataShapeError
 from streamcal.models.image import ImageData, read_image, write_image
 from streamcal.pipelines.plan import Outputs, Pipeline, PipelineResult, Plan, RunRequest
 from streamcal.pipelines.runner import run_plan
@@ -41,6 +42,8 @@ from streamcal.steps.spec import (
 )
 
 __all__ = ["NOT_IMPLEMENTED", "SPEC2", "Spec2Params"]
+
+log = logging.getLogger(__name__)
 
 #: jwst Spec2Pipeline steps streamcal records as SKIPPED for now.
 NOT_IMPLEMENTED = (
@@ -83,9 +86,13 @@ def _run(request: RunRequest, plan: Plan) -> PipelineResult:
         primary = {**spectrum.primary, **run.recorder.keywords()}
         x1d = write_x1d(request.out_dir / f"{root}_x1d.fits", [Spectrum1D(spectrum.columns, spectrum.meta)],
                         primary=primary)
+        written.append(x1d)
         error = np.sqrt(sum(spectrum.columns[f"FLUX_VAR_{c}"] for c in ("POISSON", "RNOISE", "FLAT")))
-        written += [x1d, render_spectrum(spectrum.columns["WAVELENGTH"], spectrum.columns["FLUX"], error, primary,
-                                         x1d.with_suffix(".png"), title=x1d.name)]
+        try:  # the quick look is a courtesy: a spectrum it cannot draw does not fail the products
+            written.append(render_spectrum(spectrum.columns["WAVELENGTH"], spectrum.columns["FLUX"], error,
+                                           primary, x1d.with_suffix(".png"), title=x1d.name))
+        except BadDataShapeError as exc:
+            log.warning("%s: no quick look: %s", x1d.name, exc)
     return PipelineResult(plan.pipeline, root, tuple(written), time.perf_counter() - started,
                           run.recorder.records())
 

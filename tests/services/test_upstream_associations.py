@@ -308,3 +308,24 @@ async def test_a_regenerated_pool_supersedes_instead_of_doubling(coron_visit, tm
         await stage2_done(again, coron_visit[3], products)
         await settled(again)
     assert len(coron_releases(again)) == 1 and coron_releases(bus) == []
+
+
+async def test_nods_listed_as_each_others_background_complete_with_their_spectra(tmp_path):
+    """jwst lists each MIRI LRS nod also as the other's background, by its _x1d. The stage-2 worker reports the
+    _cal; the tracker counts the exposure's other stage-2 products (its _x1d) with it, so the association
+    completes at the last nod instead of waiting for names no event carries (and expiring)."""
+    raws = [simulate_exposure(ExposureSpec(exp_type="MIR_LRS-FIXEDSLIT", observation=21, exposure=n,
+                                           patttype="ALONG-SLIT-NOD", nexposur=2, expcount=n), tmp_path / "raw",
+                              rng_seed=n).path for n in (1, 2)]
+    bus, products = InMemoryBus(), tmp_path / "products"
+    async with services_on(bus, products):
+        await land_pool(bus, _pool(tmp_path, raws))
+        await settled(bus)
+        for raw in raws:
+            place_stage2_product(raw, products, suffix="x1d")  # spec2 writes _cal and _x1d together
+            await stage2_done(bus, raw, products)
+            await settled(bus)
+    [release] = [i for i in events_on(bus, work_topic("calwebb_spec3")) if isinstance(i, WorkItem)]
+    asn = read_asn(release.input_path)
+    assert {m.exptype for m in asn.products[0].members} == {"science", "background"}
+    assert len(asn.products[0].members) == 4 and events_on(bus, DEADLETTER) == []

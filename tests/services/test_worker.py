@@ -16,7 +16,16 @@ from services.bus import InMemoryBus
 from services.codec import encode
 from services.consumer import RetryPolicy
 from services.deadletters import DeadLetters
-from services.events import DEADLETTER, PRODUCTS, DeadLetter, ProductsWritten, WorkItem, utcnow, work_topic
+from services.events import (
+    DEADLETTER,
+    PRODUCTS,
+    DeadLetter,
+    ProductsWritten,
+    WorkItem,
+    pending_topic,
+    utcnow,
+    work_topic,
+)
 from services.metrics import Metrics
 from services.pool import PipelinePool
 from services.router import route_exposure
@@ -207,3 +216,20 @@ async def test_a_crashed_pool_process_is_retried_and_a_stuck_one_times_out(progr
         await eventually(lambda: len(slow.records(DEADLETTER)) == 1, timeout=60)
     [letter] = events_on(slow, DEADLETTER)
     assert letter.reason == "timeout" and letter.attempts == 2 and "exceeded the 0.2 s limit" in letter.error
+
+
+async def test_work_a_pipeline_does_not_take_yet_is_parked_not_failed(program, tmp_path):
+    """A MIR_MRS item on calwebb_spec2's work topic (a backlog from before spec2 existed, an older router, a
+    replayed dead letter) is moved to the pending topic untouched: no run, no dead letter."""
+    bus = InMemoryBus()
+    raw = program.files(MRS)[0]
+    stage1 = stage1_item(raw)
+    item = WorkItem(pipeline="calwebb_spec2", input_path=tmp_path / "products" / f"{stage1.exposure_id}_rate.fits",
+                    raw_path=raw, spec=stage1.spec, exposure_id=stage1.exposure_id, landed_at=utcnow())
+    async with worker_on(bus, tmp_path, program, "calwebb_spec2") as (_, metrics, _):
+        await bus.publish(work_topic("calwebb_spec2"), item.exposure_id, encode(item))
+        await eventually(lambda: len(events_on(bus, pending_topic("calwebb_spec2"))) == 1)
+    [parked] = events_on(bus, pending_topic("calwebb_spec2"))
+    assert isinstance(parked, WorkItem) and parked.exposure_id == item.exposure_id
+    assert not events_on(bus, DEADLETTER) and not events_on(bus, PRODUCTS)
+    assert sample(metrics, "streamcal_pipeline_seconds_count", pipeline="calwebb_spec2") == 0

@@ -6,7 +6,8 @@ each pixel is weighted by the length of its overlap with the interval, as jwst's
 at the aperture edges. An optional background region on both sides of the trace, ``inner <= |offset| <= outer``
 (whole pixels whose centres fall inside), gives a per-pixel background level (the weighted mean) that is
 subtracted from every aperture pixel. Pixels flagged DO_NOT_USE or not finite take no part: their weight is
-dropped, NPIXELS counts the weight that remains, and a dispersion pixel with none left is NaN and flagged.
+dropped, NPIXELS counts the weight that remains, and a dispersion pixel with none left (or whose background
+region has no usable pixel) is NaN and flagged DO_NOT_USE.
 
 Variances propagate per component (Poisson, read noise, flat) exactly: the sum's variance is ``Σ w² σ²``, the
 background mean's is ``Σ σ² / n²``, and subtracting ``(Σ w) · mean`` adds ``(Σ w)² · var(mean)``. The kernel is
@@ -149,8 +150,8 @@ def extract_boxcar(sci: npt.ArrayLike, *, var_poisson: npt.ArrayLike, var_rnoise
 
     dq_out = np.zeros(ndisp, np.uint32)
     empty = npix <= 0
-    dq_out[empty] |= np.uint32(Pixel.DO_NOT_USE)
     nan = np.where(empty, np.nan, 1.0)
+    dq_out[empty | ~np.isfinite(total)] |= np.uint32(Pixel.DO_NOT_USE)  # no pixel left, or no usable sky
     return Extraction(
         flux=total * nan, var_poisson=var["var_poisson"] * nan, var_rnoise=var["var_rnoise"] * nan,
         var_flat=var["var_flat"] * nan, background=background, bkg_var_poisson=bkg_var["var_poisson"],

@@ -29,7 +29,8 @@ from streamcal.models.spectral import SpectralLayout, layout_from_specwcs
 from streamcal.references import RefType
 from streamcal.steps.base import Context, StepOutcome, StepStatus
 
-__all__ = ["Extract1dStep", "SpecAssignWcsStep", "SpecFlatFieldStep", "SpecPhotomStep", "Spectrum", "TraceImage"]
+__all__ = ["Extract1dStep", "SpecAssignWcsStep", "SpecFlatFieldStep", "SpecPhotomStep", "Spectrum", "TraceImage",
+           "trace_image"]
 
 _DONE = StepStatus.COMPLETE
 _MJY_TO_JY = 1e6
@@ -60,7 +61,15 @@ class Spectrum:
     primary: dict[str, object] = field(default_factory=dict)
 
 
-def _trace(image: ImageData, layout: SpectralLayout) -> TraceImage:
+def trace_image(image: ImageData, layout: SpectralLayout) -> TraceImage:
+    """The image with its trace (assign_wcs's work): wavelength and trace centre per dispersion pixel.
+
+    Raises
+    ------
+    BadDataShapeError
+        A cube (per-integration extraction is not implemented yet), or a subarray the trace does not cross.
+        Not retriable.
+    """
     if image.is_cube:
         raise BadDataShapeError(f"{image.root}: single-trace spectroscopy takes a 2-D rate (per-integration "
                                 "extraction is not implemented yet)")
@@ -73,7 +82,13 @@ def _trace(image: ImageData, layout: SpectralLayout) -> TraceImage:
     if not lit.any():
         raise BadDataShapeError(f"{image.root}: the trace ({layout.d_range[0]}-{layout.d_range[1] - 1}) does not "
                                 f"fall on this subarray")
-    return TraceImage(image, layout, layout.wavelength(d), layout.trace(d) - cross_offset, lit)
+    centre = layout.trace(d) - cross_offset
+    ncross = nx if layout.dispaxis == 2 else ny
+    across = lit & (centre >= -0.5) & (centre <= ncross - 0.5)
+    if not across.any():
+        raise BadDataShapeError(f"{image.root}: the trace centre ({float(np.median(centre[lit])):.1f} px across "
+                                f"the dispersion) lies outside this {ncross}-pixel-wide subarray")
+    return TraceImage(image, layout, layout.wavelength(d), centre, lit)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -85,7 +100,7 @@ class SpecAssignWcsStep:
 
     def apply(self, image: ImageData, ctx: Context) -> StepOutcome[TraceImage]:
         ref = ctx.refs.require(RefType.SPECWCS)
-        traced = _trace(image, layout_from_specwcs(ref["SPECWCS"], source=ref.name))
+        traced = trace_image(image, layout_from_specwcs(ref["SPECWCS"], source=ref.name))
         primary = {**image.primary, "DISPAXIS": traced.layout.dispaxis}
         traced = traced.replace_image(image.replace(primary=primary))
         return StepOutcome(traced, _DONE, ((RefType.SPECWCS, ref.name),),

@@ -44,6 +44,7 @@ def test_round_trip_and_defaults(tmp_path: Path) -> None:
     path = write_x1d(tmp_path / "a_x1d.fits", [_spectrum(FLUX_ERROR=np.full(50, 0.5))], primary={})
     [(table, header)] = read_x1d(path)
     np.testing.assert_array_equal(table["FLUX_ERROR"], 0.5)  # a given error is kept as given
+    np.testing.assert_array_equal(table["DQ"], 0)  # unsigned: read as written, not as stored (TZERO)
     assert np.all(table["BKGD_ERROR"] != table["BKGD_ERROR"])  # NaN: no background components given
     assert header["SLTNAME"] == "S200A1" and header["EXTVER"] == 1
 

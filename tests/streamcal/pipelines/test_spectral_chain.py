@@ -22,13 +22,15 @@ from streamcal.calibrate import calibrate, spec_for
 from streamcal.datamodels import read_extensions
 from streamcal.datamodels.quicklook import render_quicklook
 from streamcal.datamodels.spectra import read_x1d
-from streamcal.errors import MissingReferenceError
+from streamcal.errors import BadDataShapeError, MissingReferenceError
+from streamcal.models.image import ImageData
 from streamcal.pipelines.plan import PipelineResult, RunRequest, build_plan
 from streamcal.pipelines.spec2 import SPEC2
 from streamcal.routing import RoutingConfig
 from streamcal.simulate import ExposureSpec, simulate_exposure, write_reference_set
 from streamcal.simulate.spec import plan_exposure
 from streamcal.simulate.spectra import default_spectrum_for
+from streamcal.steps.spec.single_trace import trace_image
 
 #: EXP_TYPE → (NGROUPS, brightness × the default spectrum's 1 mJy): bright enough for S/N > 50 per dispersion
 #: pixel, below saturation. Every single-trace mode the seed table sends to calwebb_spec2 (NRC_GRISM stops at
@@ -152,3 +154,20 @@ def test_a_mode_without_a_trace_layout_is_refused_before_any_work(tmp_path: Path
         SPEC2.run(RunRequest(pipeline=alias, input_path=rate, spec=spec, refs_dir=tmp_path / "refs",
                              out_dir=tmp_path / "out"), plan)
     assert not list((tmp_path / "out").glob("*_x1d.fits"))
+
+
+@pytest.mark.parametrize(("substrt2", "message"), [(1, "lies outside this 64-pixel-wide subarray"), (1030, "")])
+def test_a_trace_outside_the_subarray_is_refused_before_any_product(substrt2: int, message: str) -> None:
+    """assign_wcs refuses a subarray the trace does not cross (nothing would be extracted) with a clear error,
+    before any product is written; a subarray that holds it is accepted."""
+    layout = plan_exposure(ExposureSpec(exp_type="NRS_FIXEDSLIT")).layout
+    assert layout is not None
+    zeros = np.zeros((64, 2048), np.float32)
+    image = ImageData(root="jw01234001001_02101_00001_nrs1", sci=zeros, err=zeros, dq=np.zeros((64, 2048), np.uint32),
+                      var_poisson=zeros, var_rnoise=zeros, primary={"SUBSTRT1": 1, "SUBSTRT2": substrt2})
+    if message:
+        with pytest.raises(BadDataShapeError, match=message):
+            trace_image(image, layout)
+    else:
+        traced = trace_image(image, layout)
+        assert traced.lit.sum() > 1000 and 0 <= np.median(traced.centre[traced.lit]) < 64

@@ -98,6 +98,13 @@ def test_bad_pixels_drop_their_weight_and_an_empty_column_is_flagged() -> None:
     assert out.npixels[10] == pytest.approx(full.npixels[10] - 1.0)
     assert out.flux[10] < full.flux[10]
     assert np.isnan(out.flux[20]) and out.dq[20] & Pixel.DO_NOT_USE and out.npixels[20] == 0
+    sky = BoxcarAperture(3.0, bkg_inner=6.0, bkg_outer=10.0)
+    no_sky = dq.copy()
+    no_sky[:, 40] = Pixel.DO_NOT_USE
+    no_sky[20:27, 40] = 0  # the aperture is fine, the background region of column 40 is not
+    with_sky = extract_boxcar(_trace(flux, centre), var_poisson=ones, var_rnoise=ones, dq=no_sky, dispaxis=1,
+                              centre=centre, aperture=sky)
+    assert np.isnan(with_sky.flux[40]) and with_sky.dq[40] & Pixel.DO_NOT_USE  # NaN is never left unflagged
     assert out.flux[30] == full.flux[30]
     assert not out.dq[np.arange(NDISP) != 20].any()
 
