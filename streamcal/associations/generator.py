@@ -94,9 +94,10 @@ def _acquisition_index(pool: Pool) -> dict[_AcqKey, list[PoolRow]]:
 
 
 def _acquisitions(index: dict[_AcqKey, list[PoolRow]], group: CandidateGroup) -> list[PoolRow]:
-    """Target acquisitions of the group's candidate, program, instrument and observations, in pool order."""
+    """Target acquisitions of the group's candidate, program, instrument and observations (those of its joined
+    backgrounds and PSF references too, as jwst collects them), in pool order."""
     first = group.rows[0]
-    found = {r.line: r for obs in {r["obs_num"] for r in group.rows}
+    found = {r.line: r for obs in {r["obs_num"] for r in (*group.rows, *group.joined)}
              for r in index.get((group.candidate, first["program"], first["instrume"], obs), ())}
     return [found[line] for line in sorted(found)]
 
@@ -113,8 +114,8 @@ def _members(group: CandidateGroup, rule: Level3Rule, acquisitions: list[PoolRow
 
     for row in group.rows:
         add(row, member_type(rule, row))
-    for row in group.backgrounds:
-        add(row, "background")
+    for row in group.joined:  # backgrounds (their _x1d) and PSF references, of any target
+        add(row, "psf" if row_exptype(row) == "psf" else "background")
     if rule.nod_backgrounds:
         science = [r for r in group.rows if member_type(rule, r) == "science"]
         if len(science) >= 2:  # each nod position is the others' background (jwst's make_fixedslit_bkg)
@@ -152,9 +153,10 @@ def generate(pool: Pool, *, types: Iterable[AsnType] = GENERATED_TYPES, version_
     -------
     list of Asn
         One single-product association per group, ordered by candidate id then product name; members in
-        pool order, then backgrounds, then target acquisitions. Associations with the same type, candidate,
-        product name and members found by two rules (image3 from Asn_Lv3Image and Asn_Lv3ImageMosaic)
-        appear once.
+        pool order, then joined rows (backgrounds, PSF references), then target acquisitions. Of associations
+        of different candidates with the same members, only the observation's is kept (jwst's prune).
+        Associations with the same type, candidate, product name and members found by two rules (image3 from
+        Asn_Lv3Image and Asn_Lv3ImageMosaic) appear once.
     """
     wanted = set(types)
     rules = [r for r in RULES if r.asn_type in wanted]
@@ -182,7 +184,7 @@ def generate(pool: Pool, *, types: Iterable[AsnType] = GENERATED_TYPES, version_
     seen: set[tuple[object, ...]] = set()
     for (rule_name, candidate, key, _), group in groups.items():
         rule = by_rule[rule_name]
-        group.backgrounds.extend(joiners.get((rule_name, candidate, key), ()))
+        group.joined.extend(joiners.get((rule_name, candidate, key), ()))
         if not rule.valid(group, rule):
             continue
         asn = _asn(group, rule, _acquisitions(acquisitions, group), pool, version_id)
@@ -192,8 +194,24 @@ def generate(pool: Pool, *, types: Iterable[AsnType] = GENERATED_TYPES, version_
         if identity not in seen:
             seen.add(identity)
             out.append(asn)
+    out = _prune(out)
     out.sort(key=lambda a: (a.asn_id, str(a.asn_type), a.products[0].name))
     return out
+
+
+def _prune(asns: list[Asn]) -> list[Asn]:
+    """jwst's prune of duplicate memberships: of associations from different candidates with exactly the same
+    members (names and types), only the lowest-level candidate's is kept — an observation's over a
+    cross-observation candidate's (jwst keeps the greatest ``asn_id``: ``o…`` > ``c…`` > ``a…``)."""
+    by_members: dict[frozenset[tuple[str, str]], list[Asn]] = {}
+    for asn in asns:
+        members = frozenset((m.expname, m.exptype) for m in asn.products[0].members)
+        by_members.setdefault(members, []).append(asn)
+    keep: set[int] = set()
+    for same in by_members.values():
+        best = max(a.asn_id for a in same)
+        keep.update(id(a) for a in same if a.asn_id == best)
+    return [a for a in asns if id(a) in keep]
 
 
 _POOL_VERSION = re.compile(r"^jw\d{5}_(\d{8}t\d{6})_pool\.csv$", re.IGNORECASE)

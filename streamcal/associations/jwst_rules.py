@@ -4,9 +4,9 @@ names the product (jwst ``associations/lib/rules_level3.py`` and ``dms_base.py``
 A :class:`Level3Rule` is read per candidate by :func:`streamcal.associations.generator.generate`:
 
 - ``applies(row, candidate)``: the exposure forms groups under this rule;
-- ``joins(row)``: a background exposure (BKGDTARG) that joins every group of the candidate with its key,
-  whatever the group's target, as a ``background`` member (its ``_x1d``) — jwst's target constraint does
-  not apply to backgrounds;
+- ``joins(row)``: an exposure that joins every group of the candidate with its key, whatever the group's
+  target, because jwst's target constraint does not apply to it: a background (BKGDTARG) of a spectroscopic
+  rule, as a ``background`` member (its ``_x1d``), or a PSF reference of coronagraphy and AMI, as ``psf``;
 - ``key(row, candidate)``: the values that must be equal within a group (jwst's unique constraints), and the
   target (``""`` when the rule does not constrain it);
 - ``valid(group, rule)``: jwst's validity checks (a science member; a PSF for coronagraphy and AMI; two
@@ -168,7 +168,8 @@ class CandidateGroup:
     key: tuple[str, ...]
     target: str
     rows: list[PoolRow] = field(default_factory=list)
-    backgrounds: list[PoolRow] = field(default_factory=list)
+    joined: list[PoolRow] = field(default_factory=list)
+    """Rows of other targets that join every group of the candidate's key (backgrounds, PSF references)."""
 
     def target_name(self, rule: Level3Rule) -> str:
         """The target of the product name: the science members' target (PSF references and backgrounds
@@ -224,7 +225,7 @@ def _has_science(group: CandidateGroup, rule: Level3Rule) -> bool:
 
 def _multi_observation_ok(group: CandidateGroup) -> bool:
     if group.candidate.type in MULTI_OBSERVATION_TYPES:
-        return len({r["obs_num"] for r in group.rows} | {r["obs_num"] for r in group.backgrounds}) > 1
+        return len({r["obs_num"] for r in group.rows} | {r["obs_num"] for r in group.joined}) > 1
     return True
 
 
@@ -237,7 +238,8 @@ def rule_product_name(group: CandidateGroup, rule: Level3Rule) -> str:
     row = group.rows[0]
     slit = subarray = ""
     if rule.slit_and_subarray:
-        slit = f"-{row['fxd_slit']}" if row["fxd_slit"] else ""  # jwst names the slit whenever FXD_SLIT is set
+        slits = sorted({r["fxd_slit"] for r in group.rows if r["fxd_slit"]}, key=str.lower)
+        slit = "".join(f"-{name}" for name in slits)  # jwst names the slit(s) whenever FXD_SLIT is set
         subarray = f"-{row['subarray']}" if row["subarray"] and row["subarray"] != "full" else ""
     name = rule.template.format(
         program=row["program"].zfill(5), acid=group.candidate.id, target=group.target_name(rule),
@@ -254,7 +256,7 @@ def _science_pointing(row: PoolRow) -> bool:
 
 def _image3(row: PoolRow, candidate: Candidate) -> bool:
     return (row["exp_type"] in IMAGE_EXP_TYPES and "wfsc" not in row["visitype"] and not row.is_set("bkgdtarg")
-            and not _is_tso(row) and row_exptype(row) == "science")
+            and not _is_tso(row) and row_exptype(row) in ("science", "psf"))  # a PSF image joins as ``psf``
 
 
 def _image_background(row: PoolRow, candidate: Candidate) -> bool:
@@ -276,12 +278,22 @@ def _wfs_key(row: PoolRow, candidate: Candidate) -> Key:
     return (*_optical_path(row), row["detector"], row["obs_id"], row["act_id"]), row["targetid"]
 
 
-def _coron(row: PoolRow, candidate: Candidate) -> bool:
+def _coron_exposure(row: PoolRow) -> bool:
     if row.is_set("bkgdtarg") or row_exptype(row) not in ("science", "psf"):
         return False
     if row["exp_type"] == "nrc_coron":
         return _valid_coron_detector(row)
     return row["exp_type"] in ("mir_lyot", "mir_4qpm")
+
+
+def _coron(row: PoolRow, candidate: Candidate) -> bool:
+    """Coronagraphic science exposures form the groups (one per science target, as jwst constrains the
+    target of science members only); PSF references join every group (:func:`_coron_psf`)."""
+    return _coron_exposure(row) and row_exptype(row) == "science"
+
+
+def _coron_psf(row: PoolRow) -> bool:
+    return _coron_exposure(row) and row_exptype(row) == "psf"
 
 
 def _coron_image(row: PoolRow, candidate: Candidate) -> bool:
@@ -296,7 +308,11 @@ def _coron_image_key(row: PoolRow, candidate: Candidate) -> Key:
 
 
 def _ami(row: PoolRow, candidate: Candidate) -> bool:
-    return row["exp_type"] == "nis_ami" and row_exptype(row) in ("science", "psf")
+    return row["exp_type"] == "nis_ami" and row_exptype(row) == "science"
+
+
+def _ami_psf(row: PoolRow) -> bool:
+    return row["exp_type"] == "nis_ami" and row_exptype(row) == "psf"
 
 
 def _path_only(row: PoolRow, candidate: Candidate) -> Key:
@@ -428,7 +444,7 @@ _MIR_SCI, _MIR_BKG = _spectral(_wfss_mir, tso_ok=True)
 
 
 def _psf_and_science(group: CandidateGroup, rule: Level3Rule) -> bool:
-    return _has(group, rule, "psf") and _has(group, rule, "science") and _multi_observation_ok(group)
+    return bool(group.joined) and _has(group, rule, "science") and _multi_observation_ok(group)
 
 
 _A = AsnType
@@ -438,8 +454,9 @@ RULES: tuple[Level3Rule, ...] = (
     Level3Rule(_A.IMAGE3, "Asn_Lv3ImageBackground", _image_background, _image3_key, _DEFAULT, aux=True),
     Level3Rule(_A.WFS_IMAGE3, "Asn_Lv3WFSCMB", _wfs, _wfs_key, _WFS,
          valid=lambda g, r: len(g.rows) >= 2 and _multi_observation_ok(g)),
-    Level3Rule(_A.CORON3, "Asn_Lv3Coron", _coron, _path_only, _DEFAULT, valid=_psf_and_science),
-    Level3Rule(_A.AMI3, "Asn_Lv3AMI", _ami, _path_only, _DEFAULT, valid=_psf_and_science),
+    Level3Rule(_A.CORON3, "Asn_Lv3Coron", _coron, _path_and_target, _DEFAULT, valid=_psf_and_science,
+               joins=_coron_psf),
+    Level3Rule(_A.AMI3, "Asn_Lv3AMI", _ami, _path_and_target, _DEFAULT, valid=_psf_and_science, joins=_ami_psf),
     Level3Rule(_A.TSO3, "Asn_Lv3TSO", _tso, _tso_key, _DEFAULT, candidate_types=frozenset({"observation"})),
     Level3Rule(_A.SPEC3, "Asn_Lv3MIRMRS", _MRS, _base_key, _NOOPT, joins=_MRS_BKG),
     Level3Rule(_A.SPEC3, "Asn_Lv3MIRMRSBackground", _aux(_mrs), _base_key, _NOOPT, aux=True),

@@ -191,3 +191,53 @@ def test_imaging_of_a_background_target_is_its_own_image3(tmp_path: Path) -> Non
     _, signatures = _both(_pool(tmp_path, rows), {"image3"})
     assert {(s[2], len(s[3])) for s in signatures} == {("jw01234-o001_t001_miri_f770w", 2),
                                                        ("jw01234-o001_t002_miri_f770w", 1)}
+
+
+def test_science_targets_sharing_a_psf_reference_get_one_association_each(tmp_path: Path) -> None:
+    """jwst constrains the target of science members only: two science targets of a coronagraphy candidate
+    with one PSF star make two coron3 associations, each with the PSF."""
+    coron = {"exp_type": "MIR_4QPM", "instrume": "MIRI", "filter": "F1065C", "subarray": "MASK1065"}
+    candidate = [("c1000", "coronagraphy")]
+    rows = [_row(1, 1, "MIRIMAGE", candidate, **coron), _row(2, 2, "MIRIMAGE", candidate, targetid=2, **coron),
+            _row(3, 3, "MIRIMAGE", candidate, targetid=3, is_psf="T", **coron)]
+    _, signatures = _both(_pool(tmp_path, rows), {"coron3"})
+    crossed = sorted(s for s in signatures if s[1] == "c1000")
+    assert [s[2] for s in crossed] == ["jw01234-c1000_t001_miri_f1065c-mask1065",
+                                       "jw01234-c1000_t002_miri_f1065c-mask1065"]
+    assert all(("jw01234003001_03101_00003_mirimage_calints.fits", "psf") in s[3] for s in crossed)
+
+
+def test_an_association_repeated_by_a_cross_observation_candidate_is_kept_once(tmp_path: Path) -> None:
+    """jwst's prune: when a c-candidate gathers exactly an observation's members, only the observation's
+    association is kept."""
+    image = {"exp_type": "MIR_IMAGE", "instrume": "MIRI", "filter": "F770W"}
+    candidate = [("c1000", "coronagraphy")]
+    ours, _ = _both(_pool(tmp_path, [_row(1, 1, "MIRIMAGE", candidate, **image),
+                                     _row(2, 1, "MIRIMAGE", candidate, **image)]), {"image3"})
+    assert [a.asn_id for a in ours] == ["o001"]
+
+
+def test_the_target_acquisition_of_a_background_observation_is_a_member(tmp_path: Path) -> None:
+    fss = {"exp_type": "NRS_FIXEDSLIT", "instrume": "NIRSPEC", "filter": "F100LP", "grating": "G140H",
+           "fxd_slit": "S200A1", "subarray": "SUBS200A1", "patttype": "2-POINT-NOD"}
+    background = [("c1000", "background")]
+    rows = [_row(1, 1, "NRS1", background, **fss), _row(2, 1, "NRS1", background, **fss),
+            _row(3, 2, "NRS1", background, targetid=2, bkgdtarg="T", **fss),
+            _row(4, 2, "NRS1", background, targetid=2, exp_type="NRS_TASLIT", instrume="NIRSPEC",
+                 pntgtype="TARGET_ACQUISITION", filter="F110W", grating="MIRROR", subarray="SUB32")]
+    _, signatures = _both(_pool(tmp_path, rows), {"spec3"})
+    [crossed] = [s for s in signatures if s[1] == "c1000"]
+    assert ("jw01234002001_03101_00004_nrs1_cal.fits", "target_acquisition") in crossed[3]
+
+
+def test_psf_images_and_several_a_slits_are_named_and_typed_as_jwst_does(tmp_path: Path) -> None:
+    image = {"exp_type": "NRC_IMAGE", "instrume": "NIRCAM", "filter": "F200W", "pupil": "CLEAR"}
+    [asn], _ = _both(_pool(tmp_path, [_row(1, 1, "NRCA3", **image), _row(2, 1, "NRCA3", is_psf="T", **image)]),
+                     {"image3"})
+    assert {m.exptype for m in asn.products[0].members} == {"science", "psf"}
+    fss = {"exp_type": "NRS_FIXEDSLIT", "instrume": "NIRSPEC", "filter": "F100LP", "grating": "G140H",
+           "subarray": "FULL", "patttype": "NONE", "bkgdtarg": "T"}
+    (tmp_path / "slits").mkdir()
+    [aux], _ = _both(_pool(tmp_path / "slits", [_row(1, 1, "NRS1", fxd_slit="S200A1", **fss),
+                                                _row(2, 1, "NRS1", fxd_slit="S200A2", **fss)]), {"spec3"})
+    assert aux.products[0].name == "jw01234-o001_t001_nirspec_f100lp-g140h-s200a1-s200a2"
