@@ -37,7 +37,8 @@ ACQ_EXP_TYPES = frozenset({
     "nrs_msata", "nrs_taconfirm", "nrs_tacq", "nrs_taslit", "nrs_verify", "nrs_wata",
 })
 # jwst's EXPTYPE_MAP (3.0.0): EXP_TYPEs whose members are not science (darks, flats, lamps, ...) by their type;
-# NRS_VERIFY is not in it: a verification image on a science pointing is science, as in jwst.
+# NRS_VERIFY is not in it: a verification image on a science pointing is science, as in jwst. The FGS entries
+# are ours (jwst's map has none); no level-3 rule takes an FGS exposure, so they change no association.
 _NON_SCIENCE = {
     "mir_darkall": "dark", "mir_darkimg": "dark", "mir_darkmrs": "dark", "mir_flatimage": "flat",
     "mir_flatmrs": "flat", "mir_flatimage-ext": "flat", "mir_flatmrs-ext": "flat", "mir_tacq": "target_acquisition",

@@ -1,7 +1,7 @@
 """Issue 5 acceptance: a 4-point dither of a star field, raw ramps → detector1 → image2 → image3, scored
 against the injected truth.
 
-The visit: NIRCam SW (NRCA1, SUB400P, FWHM ≈ 2 px), four dithers with half-pixel fractions, each
+The visit: NIRCam SW (NRCA3, SUB400P, FWHM ≈ 2 px), four dithers with half-pixel fractions, each
 exposure's pointing keywords wrong by an injected shift and roll (``ExposureSpec.pointing_error``). NGROUPS=2,
 so stage 1 cannot see cosmic rays (one difference per pixel): every hit stays in the rate, as the residual
 CRs of real data do, and outlier detection must find them.
