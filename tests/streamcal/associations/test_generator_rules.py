@@ -96,13 +96,21 @@ def test_an_msa_visit_on_two_detectors_is_one_association_released_at_its_last_e
     assert _released_at(asn, names) == 17  # the 18th exposure, not the 9th (NUMDTHPT)
 
 
+#: NIRSpec fixed-slit nods (observation 1) and a background target (observation 2).
+_FIXED_SLIT_NODS = {"exp_type": "NRS_FIXEDSLIT", "instrume": "NIRSPEC", "filter": "F100LP", "grating": "G140H",
+                    "fxd_slit": "S200A1", "subarray": "SUBS200A1", "patttype": "2-POINT-NOD"}
+
+
+def _nods_and_background_target(candidates: list[tuple[str, str]]) -> list[dict[str, object]]:
+    """Two nods of target 1 in observation 1 and two exposures of background target 2 in observation 2."""
+    fss = _FIXED_SLIT_NODS
+    return [_row(1, 1, "NRS1", candidates, **fss), _row(2, 1, "NRS1", candidates, **fss),
+            _row(3, 2, "NRS1", candidates, targetid=2, bkgdtarg="T", **fss),
+            _row(4, 2, "NRS1", candidates, targetid=2, bkgdtarg="T", **fss)]
+
+
 def test_fixed_slit_nods_with_a_background_target_in_another_observation(tmp_path: Path) -> None:
-    fss = {"exp_type": "NRS_FIXEDSLIT", "instrume": "NIRSPEC", "filter": "F100LP", "grating": "G140H",
-           "fxd_slit": "S200A1", "subarray": "SUBS200A1", "patttype": "2-POINT-NOD"}
-    background = [("c1000", "background")]
-    rows = [_row(1, 1, "NRS1", background, **fss), _row(2, 1, "NRS1", background, **fss),
-            _row(3, 2, "NRS1", background, targetid=2, bkgdtarg="T", **fss),
-            _row(4, 2, "NRS1", background, targetid=2, bkgdtarg="T", **fss)]
+    rows = _nods_and_background_target([("c1000", "background")])
     _, signatures = _both(_pool(tmp_path, rows), {"spec3"})
     by_candidate = {(s[1], s[2]): dict(s[3]) for s in signatures}
     science = "jw01234-o001_t001-{source_id}_nirspec_f100lp-g140h-{slit_name}-subs200a1"
@@ -218,11 +226,8 @@ def test_an_association_repeated_by_a_cross_observation_candidate_is_kept_once(t
 
 
 def test_the_target_acquisition_of_a_background_observation_is_a_member(tmp_path: Path) -> None:
-    fss = {"exp_type": "NRS_FIXEDSLIT", "instrume": "NIRSPEC", "filter": "F100LP", "grating": "G140H",
-           "fxd_slit": "S200A1", "subarray": "SUBS200A1", "patttype": "2-POINT-NOD"}
     background = [("c1000", "background")]
-    rows = [_row(1, 1, "NRS1", background, **fss), _row(2, 1, "NRS1", background, **fss),
-            _row(3, 2, "NRS1", background, targetid=2, bkgdtarg="T", **fss),
+    rows = [*_nods_and_background_target(background)[:3],
             _row(4, 2, "NRS1", background, targetid=2, exp_type="NRS_TASLIT", instrume="NIRSPEC",
                  pntgtype="TARGET_ACQUISITION", filter="F110W", grating="MIRROR", subarray="SUB32")]
     _, signatures = _both(_pool(tmp_path, rows), {"spec3"})
