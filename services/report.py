@@ -90,8 +90,7 @@ class Tally:
     def waiting(self, served: Iterable[str]) -> dict[str, int]:
         """Work items (by alias) in topics no worker of this run consumes, and work for a pipeline that does not
         take that kind of exposure yet (its pending topic)."""
-        served = set(served)
-        out = {alias: len(ids) for alias, ids in sorted(self.work.items()) if alias not in served}
+        out = self.no_worker(served)
         for (alias, _), ids in sorted(self.pending.items()):  # declared, but not for this kind of exposure yet
             out[alias] = out.get(alias, 0) + len(ids)
         return dict(sorted(out.items()))

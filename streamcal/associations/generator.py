@@ -203,15 +203,13 @@ def _prune(asns: list[Asn]) -> list[Asn]:
     """jwst's prune of duplicate memberships: of associations from different candidates with exactly the same
     members (names and types), only the lowest-level candidate's is kept — an observation's over a
     cross-observation candidate's (jwst keeps the greatest ``asn_id``: ``o…`` > ``c…`` > ``a…``)."""
-    by_members: dict[frozenset[tuple[str, str]], list[Asn]] = {}
+    def members(asn: Asn) -> frozenset[tuple[str, str]]:
+        return frozenset((m.expname, m.exptype) for m in asn.products[0].members)
+
+    best: dict[frozenset[tuple[str, str]], str] = {}
     for asn in asns:
-        members = frozenset((m.expname, m.exptype) for m in asn.products[0].members)
-        by_members.setdefault(members, []).append(asn)
-    keep: set[int] = set()
-    for same in by_members.values():
-        best = max(a.asn_id for a in same)
-        keep.update(id(a) for a in same if a.asn_id == best)
-    return [a for a in asns if id(a) in keep]
+        best[members(asn)] = max(best.get(members(asn), ""), asn.asn_id)
+    return [a for a in asns if a.asn_id == best[members(a)]]
 
 
 _POOL_VERSION = re.compile(r"^jw\d{5}_(\d{8}t\d{6})_pool\.csv$", re.IGNORECASE)

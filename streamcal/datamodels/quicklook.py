@@ -35,6 +35,7 @@ from astropy.wcs import WCS, FITSFixedWarning
 
 from streamcal.datamodels import atomic_path, check_complete
 from streamcal.datamodels.fitsio import hdu_by_name, header_dict, open_fits, to_header
+from streamcal.datamodels.spectra import extract1d_tables
 from streamcal.errors import BadDataShapeError
 
 __all__ = ["STRETCHES", "Stretch", "render_quicklook", "render_sci", "render_spectrum"]
@@ -58,11 +59,10 @@ def _stretch(name: str) -> BaseStretch:
 def _read_spectrum(path: Path) -> tuple[np.ndarray, dict[str, object]] | None:
     """The first EXTRACT1D table of an x1d file and its primary header; None for any other file."""
     with open_fits(path) as hdul:
-        hdu = hdu_by_name(hdul, "EXTRACT1D", path)
-        if hdu is None:
+        spectra = extract1d_tables(hdul, path)
+        if not spectra:
             return None
-        check_complete(hdu, path)
-        table = np.array(hdu.data)
+        table = spectra[0][0]
         missing = [c for c in ("WAVELENGTH", "FLUX") if c not in (table.dtype.names or ())]
         if missing:
             raise BadDataShapeError(f"{path.name}: its EXTRACT1D table has no {' or '.join(missing)} column")

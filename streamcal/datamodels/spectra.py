@@ -18,11 +18,12 @@ from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
+from astropy.io import fits
 
-from streamcal.datamodels.fitsio import Extension, header_dict, open_fits, write_fits
+from streamcal.datamodels.fitsio import Extension, check_complete, hdu_by_name, header_dict, open_fits, write_fits
 from streamcal.errors import BadDataShapeError, CorruptFileError
 
-__all__ = ["SPEC_COLUMNS", "Spectrum1D", "read_x1d", "write_x1d"]
+__all__ = ["SPEC_COLUMNS", "Spectrum1D", "extract1d_tables", "read_x1d", "write_x1d"]
 
 #: jwst's spectable columns, in order, with dtype and unit.
 SPEC_COLUMNS: tuple[tuple[str, str, str], ...] = (
@@ -117,6 +118,24 @@ def _scaled_table(data: np.ndarray) -> np.ndarray:
     return out
 
 
+def extract1d_tables(hdul: fits.HDUList, path: Path) -> list[tuple[np.ndarray, dict[str, object]]]:
+    """The EXTRACT1D tables of an open file with their headers, in file order (none for another file).
+
+    Raises
+    ------
+    CorruptFileError
+        The file's headers do not parse, or an EXTRACT1D extension is truncated. Not retriable.
+    """
+    if hdu_by_name(hdul, "EXTRACT1D", path) is None:  # reads every header: a broken file is a CorruptFileError
+        return []
+    out = []
+    for hdu in hdul[1:]:
+        if hdu.name == "EXTRACT1D":
+            check_complete(hdu, path)
+            out.append((_scaled_table(hdu.data), header_dict(hdu.header)))
+    return out
+
+
 def read_x1d(path: str | os.PathLike[str]) -> list[tuple[np.ndarray, dict[str, object]]]:
     """The EXTRACT1D tables of an x1d file with their headers, in file order.
 
@@ -127,7 +146,7 @@ def read_x1d(path: str | os.PathLike[str]) -> list[tuple[np.ndarray, dict[str, o
     """
     path = Path(path)
     with open_fits(path) as hdul:
-        out = [(_scaled_table(hdu.data), header_dict(hdu.header)) for hdu in hdul[1:] if hdu.name == "EXTRACT1D"]
+        out = extract1d_tables(hdul, path)
     if not out:
         raise CorruptFileError(f"{path.name}: no EXTRACT1D extension (not an x1d file)")
     return out

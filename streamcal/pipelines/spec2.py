@@ -20,8 +20,6 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-
 from streamcal.datamodels import split_suffix
 from streamcal.datamodels.quicklook import render_spectrum
 from streamcal.datamodels.spectra import Spectrum1D, write_x1d
@@ -87,9 +85,9 @@ def _run(request: RunRequest, plan: Plan) -> PipelineResult:
         x1d = write_x1d(request.out_dir / f"{root}_x1d.fits", [Spectrum1D(spectrum.columns, spectrum.meta)],
                         primary=primary)
         written.append(x1d)
-        error = np.sqrt(sum(spectrum.columns[f"FLUX_VAR_{c}"] for c in ("POISSON", "RNOISE", "FLAT")))
+        columns = spectrum.columns
         try:  # the quick look is a courtesy: a spectrum it cannot draw does not fail the products
-            written.append(render_spectrum(spectrum.columns["WAVELENGTH"], spectrum.columns["FLUX"], error,
+            written.append(render_spectrum(columns["WAVELENGTH"], columns["FLUX"], columns["FLUX_ERROR"],
                                            primary, x1d.with_suffix(".png"), title=x1d.name))
         except BadDataShapeError as exc:
             log.warning("%s: no quick look: %s", x1d.name, exc)

@@ -138,8 +138,8 @@ class SpecPhotomStep:
         factor = _along_cross(spectral_conversion(row, traced.wavelength, reference=table.name),
                               traced.layout.dispaxis)
         image = traced.image
-        unusable = np.broadcast_to(~np.isfinite(factor), image.shape)
-        scale = np.where(np.isfinite(factor), factor, np.nan)
+        scale = factor  # NaN off the response table
+        unusable = np.broadcast_to(~np.isfinite(scale), image.shape)
         var_flat = None if image.var_flat is None else (image.var_flat * scale ** 2).astype(np.float32)
         out = image.replace(
             sci=(image.sci * scale).astype(np.float32), err=(image.err * np.abs(scale)).astype(np.float32),
@@ -177,14 +177,13 @@ class Extract1dStep:
                              aperture=aperture)
         jy, jy2 = _MJY_TO_JY, _MJY_TO_JY ** 2
         columns: dict[str, npt.NDArray[np.generic]] = {
-            "WAVELENGTH": traced.wavelength[lit], "FLUX": out.flux[lit] * jy,
+            "WAVELENGTH": traced.wavelength[lit], "FLUX": out.flux[lit] * jy, "FLUX_ERROR": out.error[lit] * jy,
             "FLUX_VAR_POISSON": out.var_poisson[lit] * jy2, "FLUX_VAR_RNOISE": out.var_rnoise[lit] * jy2,
             "FLUX_VAR_FLAT": out.var_flat[lit] * jy2, "NPIXELS": out.npixels[lit], "DQ": out.dq[lit]}
-        meta = {"SPORDER": 1, "DISPAXIS": layout.dispaxis, "SRCTYPE": "POINT",
-                "SLTNAME": str(image.primary.get("FXD_SLIT", "") or image.primary.get("SUBARRAY", "")),
-                "EXTR_X": float(np.median(traced.centre[lit])) if layout.dispaxis == 2 else float("nan"),
-                "EXTR_Y": float(np.median(traced.centre[lit])) if layout.dispaxis == 1 else float("nan")}
-        meta = {k: v for k, v in meta.items() if v == v}  # drop the NaN of the other axis
+        meta: dict[str, object] = {
+            "SPORDER": 1, "DISPAXIS": layout.dispaxis, "SRCTYPE": "POINT",
+            "SLTNAME": str(image.primary.get("FXD_SLIT", "") or image.primary.get("SUBARRAY", "")),
+            "EXTR_Y" if layout.dispaxis == 1 else "EXTR_X": float(np.median(traced.centre[lit]))}
         complete = out.npixels[lit] >= aperture.half_width * 2 - 1e-9
         return StepOutcome(Spectrum(image.root, columns, meta, dict(image.primary)), _DONE,
                            counts={"n_points": int(lit.sum()), "n_incomplete_aperture": int((~complete).sum())})
