@@ -90,7 +90,7 @@ def pending_topic(alias: str) -> str:
 def topic_for(alias: str, route: Route) -> str:
     """The topic a route's work for pipeline ``alias`` goes to: its work topic, or its pending topic when the
     pipeline is declared but does not take the route's EXP_TYPE yet."""
-    if alias in PARTIAL and not implements(alias, str(route.exp_type), route.is_tso):
+    if alias in PARTIAL and not implements(alias, str(route.exp_type)):
         return pending_topic(alias)
     return work_topic(alias)
 

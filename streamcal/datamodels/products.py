@@ -91,6 +91,9 @@ PRODUCTS: dict[str, ProductSpec] = {
             ExtSpec("VAR_FLAT", np.float32, 2, required=False)), "MJy/sr"),
         ProductSpec("wfscmb", "ImageModel", (
             ExtSpec("SCI", np.float32, 2), ExtSpec("ERR", np.float32, 2), ExtSpec("DQ", np.uint32, 2)), "MJy/sr"),
+        ProductSpec("s3d", "IFUCubeModel", (  # an IFU cube (issue 11): (wavelength, beta, alpha)
+            ExtSpec("SCI", np.float32, 3), ExtSpec("ERR", np.float32, 3), ExtSpec("DQ", np.uint32, 3),
+            ExtSpec("WMAP", np.float32, 3)), "MJy/sr"),
         ProductSpec("guider_cal", "GuiderCalModel", (
             ExtSpec("SCI", np.float32, 3), ExtSpec("ERR", np.float32, 3), ExtSpec("DQ", np.uint32, 2)), "DN/s"),
     )
@@ -139,12 +142,14 @@ def write_product(
     tables: Mapping[str, np.ndarray] | None = None,
     suffix: str | None = None,
     bunit: str | None = None,
+    datamodel: str | None = None,
 ) -> Path:
     """Write a product atomically with the layout of its suffix (taken from the file name by default).
 
     ``primary`` and ``sci_header`` are carried over (structural keywords dropped); DATAMODL, FILENAME and
     DATE are set. ``tables`` are extra binary tables (e.g. INT_TIMES). ``bunit`` replaces the suffix's unit of
-    SCI and ERR (a point-source spectroscopic ``_cal`` is in MJy, not MJy/sr).
+    SCI and ERR (a point-source spectroscopic ``_cal`` is in MJy, not MJy/sr); ``datamodel`` the suffix's DATAMODL
+    (an IFU ``_cal`` is jwst's IFUImageModel).
 
     Raises
     ------
@@ -158,7 +163,8 @@ def write_product(
     spec = PRODUCTS[kind]
     extensions = _check_arrays(spec, arrays, p.name, bunit)
     head = dict(to_header(primary))
-    head.update(DATAMODL=spec.datamodel, FILENAME=p.name, DATE=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3])
+    head.update(DATAMODL=datamodel or spec.datamodel, FILENAME=p.name,
+                DATE=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3])
     sci = extensions[0]
     extensions[0] = Extension("SCI", sci.data, {**dict(to_header(sci_header)), **(sci.header or {})})
     extensions.extend(Extension(name, table) for name, table in (tables or {}).items())

@@ -219,19 +219,27 @@ def render_sci(sci: npt.ArrayLike, sci_header: Mapping[str, object] | fits.Heade
 def render_spectrum(wavelength: npt.ArrayLike, flux: npt.ArrayLike, error: npt.ArrayLike,
                     primary: Mapping[str, object], png_path: str | os.PathLike[str], *, title: str) -> Path:
     """Draw an extracted spectrum (an ``_x1d``): flux density (Jy) against wavelength (µm) with its ±1σ band;
-    non-finite points are left out. Written atomically, like the images.
+    non-finite points are left out. Columns of integrations × points (an ``_x1dints``) are drawn as their mean
+    over the integrations (the error of the mean). Written atomically, like the images.
 
     Raises
     ------
     BadDataShapeError
-        The columns differ in length, or no point is finite. Not retriable.
+        The columns differ in shape or are not 1-D or 2-D, or no point is finite. Not retriable.
     """
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
     wave, f, e = (np.asarray(a, dtype=np.float64) for a in (wavelength, flux, error))
-    if not wave.shape == f.shape == e.shape or wave.ndim != 1:
-        raise BadDataShapeError(f"{title}: wavelength, flux and error must be 1-D of one length")
+    if not wave.shape == f.shape == e.shape or wave.ndim not in (1, 2):
+        raise BadDataShapeError(f"{title}: wavelength, flux and error must share one 1-D (or integrations × "
+                                "points) shape")
+    if wave.ndim == 2:
+        n = len(wave)
+        with np.errstate(invalid="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # a point no integration holds stays NaN
+            wave, f, e = wave[0], np.nanmean(f, axis=0), np.sqrt(np.nanmean(np.square(e), axis=0) / n)
+        title = f"{title} (mean of {n} integrations)"
     good = np.isfinite(wave) & np.isfinite(f)
     if not good.any():
         raise BadDataShapeError(f"{title}: no finite point to draw")

@@ -157,6 +157,20 @@ class RawExposure:
         return self._to_dn(self._sci[ints if ints is not None else slice(None), :, y0:y1,
                                      cols if cols is not None else slice(None)])
 
+    def int_times(self) -> np.ndarray | None:
+        """The INT_TIMES table (one row per integration, MJD UTC and BJD TDB), or None when the file has none.
+
+        Raises
+        ------
+        CorruptFileError
+            The table is truncated. Not retriable.
+        """
+        hdu = hdu_by_name(self._hdul, "INT_TIMES", self.path)
+        if hdu is None or hdu.data is None:
+            return None
+        check_complete(hdu, self.path)
+        return np.array(hdu.data)
+
     def ramp_columns(self, cols: np.ndarray) -> np.ndarray:
         """Columns ``cols`` of the ramp as a new float32 array (nints, ngroups, ny, len(cols)) in DN."""
         return self._to_dn(self._sci[..., cols])

@@ -6,6 +6,10 @@ order and units — WAVELENGTH (um), FLUX and its error and variance components 
 BACKGROUND with theirs (MJy/sr), DQ and NPIXELS — and the spectrum's own keywords (SLTNAME, SOURCEID, SPORDER,
 DISPAXIS, SRCTYPE, EXTR_X/EXTR_Y, ...) in its header. The primary header carries the exposure's keywords,
 ``DATAMODL = 'MultiSpecModel'`` and the provenance the caller passes.
+
+A time series' ``_x1dints`` (``TSOMultiSpecModel``, the ``tso_spectable`` schema) holds one EXTRACT1D table per
+spectral order with one row per integration: INT_NUM, the same columns as vectors over the points, N_ALONGDISP,
+SEGMENT and the integration's MJD/TDB start, middle and end (from INT_TIMES, which it carries too).
 """
 
 from __future__ import annotations
@@ -23,7 +27,8 @@ from astropy.io import fits
 from streamcal.datamodels.fitsio import Extension, check_complete, hdu_by_name, header_dict, open_fits, write_fits
 from streamcal.errors import BadDataShapeError, CorruptFileError
 
-__all__ = ["SPEC_COLUMNS", "Spectrum1D", "extract1d_tables", "read_x1d", "write_x1d"]
+__all__ = ["SPEC_COLUMNS", "TSO_TIME_COLUMNS", "Spectrum1D", "extract1d_tables", "read_x1d", "write_x1d",
+           "write_x1dints"]
 
 #: jwst's spectable columns, in order, with dtype and unit.
 SPEC_COLUMNS: tuple[tuple[str, str, str], ...] = (
@@ -34,6 +39,11 @@ SPEC_COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("BACKGROUND", "f8", "MJy/sr"), ("BKGD_ERROR", "f8", "MJy/sr"), ("BKGD_VAR_POISSON", "f8", "(MJy/sr)^2"),
     ("BKGD_VAR_RNOISE", "f8", "(MJy/sr)^2"), ("BKGD_VAR_FLAT", "f8", "(MJy/sr)^2"), ("NPIXELS", "f8", ""),
 )
+#: The per-integration time columns of a ``_x1dints`` table (jwst's tso_spectable), in days.
+TSO_TIME_COLUMNS = ("MJD-BEG", "MJD-AVG", "MJD-END", "TDB-BEG", "TDB-MID", "TDB-END")
+#: INT_TIMES column of each time column.
+_INT_TIMES = dict(zip(TSO_TIME_COLUMNS, ("int_start_MJD_UTC", "int_mid_MJD_UTC", "int_end_MJD_UTC",
+                                          "int_start_BJD_TDB", "int_mid_BJD_TDB", "int_end_BJD_TDB"), strict=True))
 _UNITS = {column: unit for column, _, unit in SPEC_COLUMNS if unit}
 _ERRORS = {"FLUX_ERROR": "FLUX_VAR_", "SB_ERROR": "SB_VAR_", "BKGD_ERROR": "BKGD_VAR_"}
 
@@ -48,12 +58,13 @@ class Spectrum1D:
     meta: Mapping[str, object] = field(default_factory=dict)
 
     def table(self, name: str) -> np.ndarray:
-        """The record array of the EXTRACT1D extension.
+        """The record array of the EXTRACT1D extension: one row per point; from 2-D columns (integrations ×
+        points) one row per integration with vector columns, as jwst's ``_x1dints`` holds them.
 
         Raises
         ------
         BadDataShapeError
-            No WAVELENGTH, an unknown column, or columns of different lengths. Not retriable.
+            No WAVELENGTH, an unknown column, or columns of different shapes. Not retriable.
         """
         known = {c for c, _, _ in SPEC_COLUMNS}
         unknown = set(self.columns) - known
@@ -62,11 +73,13 @@ class Spectrum1D:
         if "WAVELENGTH" not in self.columns:
             raise BadDataShapeError(f"{name}: a spectrum needs a WAVELENGTH column")
         values = {k: np.asarray(v) for k, v in self.columns.items()}
-        lengths = {k: v.shape for k, v in values.items()}
-        n = len(values["WAVELENGTH"])
-        if any(shape != (n,) for shape in lengths.values()):
-            raise BadDataShapeError(f"{name}: x1d columns must be 1-D of one length, got {lengths}")
-        rows = np.zeros(n, dtype=[(c, t) for c, t, _ in SPEC_COLUMNS])
+        shapes = {k: v.shape for k, v in values.items()}
+        shape = values["WAVELENGTH"].shape
+        if len(shape) not in (1, 2) or any(s != shape for s in shapes.values()):
+            raise BadDataShapeError(f"{name}: x1d columns must share one 1-D (points) or 2-D (integrations × "
+                                    f"points) shape, got {shapes}")
+        rows_n, vector = (shape[0], ()) if len(shape) == 1 else (shape[0], (shape[1],))
+        rows = np.zeros(rows_n, dtype=[(c, t, vector) for c, t, _ in SPEC_COLUMNS])
         for column, _, _ in SPEC_COLUMNS:
             if column in values:
                 rows[column] = values[column]
@@ -102,9 +115,70 @@ def write_x1d(path: str | os.PathLike[str], spectra: Sequence[Spectrum1D], *,
                 DATE=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3])
     extensions = []
     for i, spectrum in enumerate(spectra, start=1):
-        extensions.append(Extension("EXTRACT1D", spectrum.table(path.name), header=dict(spectrum.meta), units=_UNITS,
-                                    ver=i))
+        table = spectrum.table(path.name)
+        if table.dtype["WAVELENGTH"].shape != ():
+            raise BadDataShapeError(f"{path.name}: per-integration spectra go to an _x1dints file (write_x1dints)")
+        extensions.append(Extension("EXTRACT1D", table, header=dict(spectrum.meta), units=_UNITS, ver=i))
     return write_fits(path, primary=head, extensions=extensions)
+
+
+def write_x1dints(path: str | os.PathLike[str], spectra: Sequence[Spectrum1D], *, primary: Mapping[str, object],
+                  int_times: np.ndarray | None = None) -> Path:
+    """Write per-integration spectra as jwst's ``_x1dints`` (``TSOMultiSpecModel``), atomically.
+
+    Each spectrum (one per spectral order) has 2-D columns, integrations × points, and becomes one EXTRACT1D
+    table with a row per integration: INT_NUM, the spectral columns as vectors, N_ALONGDISP, SEGMENT (EXSEGNUM)
+    and the integration's times from ``int_times`` (the exposure's INT_TIMES rows, matched by integration
+    number; NaN without them). The INT_TIMES table is written too.
+
+    Raises
+    ------
+    BadDataShapeError
+        No spectrum, a spectrum without integrations, or INT_TIMES without a row for an integration. Not
+        retriable.
+    OSError
+        The folder is not writable. Retriable if the storage comes back.
+    """
+    path = Path(path)
+    if not spectra:
+        raise BadDataShapeError(f"{path.name}: no spectrum to write")
+    first = int(str(primary.get("INTSTART", 1) or 1))
+    segment = int(str(primary.get("EXSEGNUM", 1) or 1))
+    head = {k: v for k, v in primary.items() if k not in ("DATAMODL", "FILENAME", "DATE")}
+    head.update(DATAMODL="TSOMultiSpecModel", FILENAME=path.name,
+                DATE=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3])
+    extensions = []
+    for i, spectrum in enumerate(spectra, start=1):
+        table = spectrum.table(path.name)
+        if table.dtype["WAVELENGTH"].shape == ():
+            raise BadDataShapeError(f"{path.name}: an x1dints spectrum needs integrations × points columns")
+        nints, npoints = len(table), table.dtype["WAVELENGTH"].shape[0]
+        numbers = np.arange(first, first + nints, dtype=np.int32)
+        dtype = [("INT_NUM", "i4"), *[(c, table.dtype[c].base, (npoints,)) for c, _, _ in SPEC_COLUMNS],
+                 ("N_ALONGDISP", "u4"), ("SEGMENT", "i4"), *[(c, "f8") for c in TSO_TIME_COLUMNS]]
+        rows = np.zeros(nints, dtype=dtype)
+        rows["INT_NUM"], rows["N_ALONGDISP"], rows["SEGMENT"] = numbers, npoints, segment
+        for column, _, _ in SPEC_COLUMNS:
+            rows[column] = table[column]
+        for column in TSO_TIME_COLUMNS:
+            rows[column] = _times(int_times, numbers, _INT_TIMES[column], path)
+        units = {**_UNITS, **dict.fromkeys(TSO_TIME_COLUMNS, "d")}
+        extensions.append(Extension("EXTRACT1D", rows, header=dict(spectrum.meta), units=units, ver=i))
+    if int_times is not None:
+        extensions.append(Extension("INT_TIMES", int_times))
+    return write_fits(path, primary=head, extensions=extensions)
+
+
+def _times(int_times: np.ndarray | None, numbers: npt.NDArray[np.int32], column: str, path: Path) -> np.ndarray:
+    """The INT_TIMES column for these integration numbers (NaN without a table)."""
+    if int_times is None:
+        return np.full(numbers.size, np.nan)
+    by_number = dict(zip(np.asarray(int_times["integration_number"]).tolist(),
+                         np.asarray(int_times[column], dtype=np.float64).tolist(), strict=True))
+    missing = [int(n) for n in numbers if int(n) not in by_number]
+    if missing:
+        raise BadDataShapeError(f"{path.name}: INT_TIMES has no row for integration(s) {missing[:5]}")
+    return np.array([by_number[int(n)] for n in numbers])
 
 
 def _scaled_table(data: np.ndarray) -> np.ndarray:
@@ -112,7 +186,8 @@ def _scaled_table(data: np.ndarray) -> np.ndarray:
     unsigned DQ column reads back as stored otherwise)."""
     names = data.dtype.names or ()
     columns = [np.asarray(data[n]) for n in names]
-    out = np.zeros(len(data), dtype=[(n, c.dtype.newbyteorder("=")) for n, c in zip(names, columns, strict=True)])
+    out = np.zeros(len(data), dtype=[(n, c.dtype.newbyteorder("="), c.shape[1:])
+                                     for n, c in zip(names, columns, strict=True)])
     for name, column in zip(names, columns, strict=True):
         out[name] = column
     return out

@@ -4,10 +4,10 @@
 parameters, how it runs and what it writes); ``run_pipeline(request)`` builds the plan of the request's stage
 specification and runs it — a pure function of the request, safe in a process pool.
 ``implemented_aliases()`` says which aliases have a declaration (the rest are routed to, and wait, but are
-never faked); ``implements(alias, exp_type, is_tso)`` whether a declared pipeline takes that kind of exposure
-yet (calwebb_spec2 takes the single-trace modes, not time series: :data:`PARTIAL`); the work it does not take
-waits too. Declarations are imported on first use: the stage-2/3 ones pull in photutils, scipy.ndimage and
-drizzle (~1.5 s), which a stage-1 worker process never needs.
+never faked); ``implements(alias, exp_type)`` whether a declared pipeline takes that kind of exposure yet
+(calwebb_spec2 takes the single-trace modes: :data:`PARTIAL`); the work it does not take waits too.
+Declarations are imported on first use: the stage-2/3 ones pull in photutils, scipy.ndimage and drizzle
+(~1.5 s), which a stage-1 worker process never needs.
 """
 
 from __future__ import annotations
@@ -51,14 +51,18 @@ _DECLARATIONS = MappingProxyType({
     "calwebb_image3": ("streamcal.pipelines.image3", "IMAGE3"),
     "calwebb_wfs-image3": ("streamcal.pipelines.wfs_image3", "WFS_IMAGE3"),
     "calwebb_spec2": ("streamcal.pipelines.spec2", "SPEC2"),
+    "calwebb_spec3": ("streamcal.pipelines.spec3", "SPEC3"),
 })
 
-#: Declared pipelines that take only some exposures so far: alias → the EXP_TYPEs they take (not time series).
-#: calwebb_spec2: the single-trace modes with a SPECWCS layout that are not always time series
-#: (streamcal.pipelines.spec2; NRS_BRIGHTOBJ and NRC_TSGRISM calibrate from a rate file by hand, but their
-#: route reads the per-integration ``_rateints``, which spec2 does not take yet).
+#: Declared pipelines that take only some exposures so far: alias → the EXP_TYPEs they take.
+#: calwebb_spec2: the single-trace modes with a SPECWCS layout, time series (``_rateints`` → ``_calints``,
+#: ``_x1dints``) or not (streamcal.pipelines.spec2), and the IFU modes (MIR_MRS, NRS_IFU → ``_s3d``, one band).
 PARTIAL: MappingProxyType[str, frozenset[str]] = MappingProxyType({
-    "calwebb_spec2": frozenset({"NRS_FIXEDSLIT", "MIR_LRS-FIXEDSLIT", "MIR_LRS-SLITLESS", "NIS_SOSS"}),
+    "calwebb_spec2": frozenset({"NRS_FIXEDSLIT", "NRS_BRIGHTOBJ", "MIR_LRS-FIXEDSLIT", "MIR_LRS-SLITLESS",
+                                "NRC_TSGRISM", "NIS_SOSS", "MIR_MRS", "NRS_IFU"}),
+    # calwebb_spec3: the single-trace, single-source modes the routing table sends to spec3 (their time series go
+    # to tso3, non-TSO MIR_LRS-SLITLESS nowhere); MOS, IFU and WFSS wait (streamcal.pipelines.spec3)
+    "calwebb_spec3": frozenset({"NRS_FIXEDSLIT", "MIR_LRS-FIXEDSLIT", "NIS_SOSS"}),
 })
 
 
@@ -67,12 +71,12 @@ def implemented_aliases() -> frozenset[str]:
     return frozenset(_DECLARATIONS)
 
 
-def implements(alias: str, exp_type: str, is_tso: bool) -> bool:
+def implements(alias: str, exp_type: str) -> bool:
     """Whether pipeline ``alias`` is declared and takes this kind of exposure (see :data:`PARTIAL`)."""
     if alias not in _DECLARATIONS:
         return False
     taken = PARTIAL.get(alias)
-    return taken is None or (exp_type.upper() in taken and not is_tso)
+    return taken is None or exp_type.upper() in taken
 
 
 def pipeline(alias: str) -> Pipeline:

@@ -54,7 +54,9 @@ def _write(out: TiledOutputs, rec: Recorder, raw: RawExposure, root: str, out_di
     written = []
     if out.fits:
         written.append(write_product(out_dir / f"{root}_rate.fits", out.rate, primary=primary, sci_header=sci))
-        written.append(write_product(out_dir / f"{root}_rateints.fits", out.ints, primary=primary, sci_header=sci))
+        times = raw.int_times()  # jwst carries the raw file's INT_TIMES into _rateints (time-series timing)
+        written.append(write_product(out_dir / f"{root}_rateints.fits", out.ints, primary=primary, sci_header=sci,
+                                     tables=None if times is None else {"INT_TIMES": times}))
     if out.keep_ramp:
         arrays = {"SCI": out.ramp["SCI"], "PIXELDQ": out.pixeldq, "GROUPDQ": out.ramp["GROUPDQ"]}
         suffix = "dark" if rec.plan.pipeline == DARK.alias else "ramp"

@@ -1,16 +1,20 @@
-"""calwebb_spec2 for the single-trace modes: assign_wcs → flat_field → photom → extract_1d (``jwst_spec.md``
-§1.5, issue 11, first increment).
+"""calwebb_spec2 for the single-trace and IFU modes: assign_wcs → flat_field → photom → (cube_build →)
+extract_1d (``jwst_spec.md`` §1.5, issue 11).
 
 The input is one ``_rate`` file of a mode with a SPECWCS reference (NRS_FIXEDSLIT, NRS_BRIGHTOBJ,
-MIR_LRS-FIXEDSLIT, MIR_LRS-SLITLESS, NRC_GRISM, NRC_TSGRISM, NIS_SOSS order 1). Products: ``<root>_cal.fits``
-(the calibrated image, MJy per pixel, provenance of the steps before extract_1d) and ``<root>_x1d.fits`` (jwst's
-MultiSpecModel layout) with its quick-look ``<root>_x1d.png`` (flux against wavelength, ±1σ band). The other
-jwst steps of the parameter file are recorded SKIPPED "not implemented in
-streamcal".
+MIR_LRS-FIXEDSLIT, MIR_LRS-SLITLESS, NRC_GRISM, NRC_TSGRISM, NIS_SOSS order 1), or a time series' ``_rateints``
+(TSOVISIT=T, NRS_BRIGHTOBJ and NRC_TSGRISM always). Products: ``<root>_cal.fits`` (the calibrated image, MJy per
+pixel, provenance of the steps before extract_1d) and ``<root>_x1d.fits`` (jwst's MultiSpecModel layout) with its
+quick-look ``<root>_x1d.png`` (flux against wavelength, ±1σ band); from a ``_rateints``, ``<root>_calints.fits``
+and ``<root>_x1dints.fits`` (TSOMultiSpecModel: a row per integration with its times), both carrying the
+INT_TIMES table, and ``<root>_x1dints.png`` (the mean spectrum). The IFU modes (MIR_MRS, NRS_IFU: an IFUSLICES
+SPECWCS) run assign_wcs → flat_field → photom (MJy/sr) → cube_build → extract_1d from the cube and also write
+``<root>_s3d.fits`` (IFUCubeModel) and ``<root>_s3d.png`` (:mod:`streamcal.pipelines.spec2_ifu`); cube_build is
+SKIPPED for the other modes (:mod:`streamcal.steps.spec.spec2_steps`). The other jwst steps of the parameter file
+are recorded SKIPPED "not implemented in streamcal".
 
-The services send it only the exposures it takes (:data:`streamcal.pipelines.PARTIAL`: those modes, not
-time series, whose ``_rateints`` needs per-integration extraction); the other spectroscopic work waits in
-``streamcal.pending.calwebb_spec2``.
+The services send it only the exposures it takes (:data:`streamcal.pipelines.PARTIAL`); the other spectroscopic
+work waits in ``streamcal.pending.calwebb_spec2``.
 """
 
 from __future__ import annotations
@@ -20,26 +24,31 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from streamcal.datamodels import split_suffix
+from streamcal.datamodels.products import read_product
 from streamcal.datamodels.quicklook import render_spectrum
-from streamcal.datamodels.spectra import Spectrum1D, write_x1d
+from streamcal.datamodels.spectra import Spectrum1D, write_x1d, write_x1dints
 from streamcal.errors import AssociationError, BadDataShapeError
 from streamcal.models.image import ImageData, read_image, write_image
 from streamcal.pipelines.plan import Outputs, Pipeline, PipelineResult, Plan, RunRequest
 from streamcal.pipelines.runner import run_plan
+from streamcal.pipelines.spec2_ifu import write_ifu_products
 from streamcal.references import ReferenceStore
 from streamcal.routing import RunSpec
 from streamcal.steps.base import Context
 from streamcal.steps.spec import (
-    Extract1dStep,
-    SpecAssignWcsStep,
-    SpecFlatFieldStep,
-    SpecPhotomStep,
+    CubeBuildStep,
+    Spec2AssignWcsStep,
+    Spec2Extract1dStep,
+    Spec2FlatFieldStep,
+    Spec2PhotomStep,
     Spectrum,
     TraceImage,
 )
 
-__all__ = ["NOT_IMPLEMENTED", "SPEC2", "Spec2Params"]
+__all__ = ["IFU_EXP_TYPES", "NOT_IMPLEMENTED", "SPEC2", "Spec2Params"]
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +57,6 @@ NOT_IMPLEMENTED = (
     "badpix_selfcal", "msa_flagging", "clean_flicker_noise", "imprint_subtract", "bkg_subtract", "extract_2d",
     "srctype", "master_background_mos", "wavecorr", "targ_centroid", "straylight", "fringe", "pathloss",
     "barshadow", "wfss_contam", "residual_fringe", "adaptive_trace_model", "pixel_replace", "resample_spec",
-    "cube_build",
 )
 
 
@@ -68,38 +76,62 @@ def _run(request: RunRequest, plan: Plan) -> PipelineResult:
                                "associations are not implemented yet)")
     root, _ = split_suffix(source)
     image = read_image(source).replace(root=root)
+    int_times = _int_times(source) if image.is_cube else None
     store = ReferenceStore.open(request.refs_dir)
     ctx = Context(header=image.primary, refs=store.for_exposure(image.primary), source=source.name)
     run = run_plan(image, plan, ctx)
     request.out_dir.mkdir(parents=True, exist_ok=True)
+    ints = "ints" if image.is_cube else ""
     written: list[Path] = []
     traced = run.last(TraceImage)
     if traced is not None:
         cal = traced.image
         primary = {**cal.primary, **run.recorder.keywords(before="extract_1d")}
         unit = str(cal.sci_header.get("BUNIT", "")) or None  # MJy after photom (a point source), else DN/s
-        written.append(write_image(request.out_dir / f"{root}_cal.fits", cal.replace(primary=primary), bunit=unit))
+        written.append(write_image(request.out_dir / f"{root}_cal{ints}.fits", cal.replace(primary=primary),
+                                   bunit=unit, tables=None if int_times is None else {"INT_TIMES": int_times}))
+    written.extend(write_ifu_products(run, request.out_dir, root))  # MIR_MRS, NRS_IFU: _cal and _s3d
     spectrum = run.last(Spectrum)
     if spectrum is not None:
         primary = {**spectrum.primary, **run.recorder.keywords()}
-        x1d = write_x1d(request.out_dir / f"{root}_x1d.fits", [Spectrum1D(spectrum.columns, spectrum.meta)],
-                        primary=primary)
+        spectra = [Spectrum1D(spectrum.columns, spectrum.meta)]
+        x1d = (write_x1dints(request.out_dir / f"{root}_x1dints.fits", spectra, primary=primary,
+                             int_times=int_times) if spectrum.is_ints
+               else write_x1d(request.out_dir / f"{root}_x1d.fits", spectra, primary=primary))
         written.append(x1d)
-        columns = spectrum.columns
-        try:  # the quick look is a courtesy: a spectrum it cannot draw does not fail the products
-            written.append(render_spectrum(columns["WAVELENGTH"], columns["FLUX"], columns["FLUX_ERROR"],
-                                           primary, x1d.with_suffix(".png"), title=x1d.name))
-        except BadDataShapeError as exc:
-            log.warning("%s: no quick look: %s", x1d.name, exc)
+        written.extend(_quicklook(spectrum, primary, x1d))
     return PipelineResult(plan.pipeline, root, tuple(written), time.perf_counter() - started,
                           run.recorder.records())
 
 
+def _int_times(source: Path) -> np.ndarray | None:
+    """The INT_TIMES table of a ``_rateints`` (None when it has none)."""
+    return read_product(source, extensions=("INT_TIMES",)).arrays.get("INT_TIMES")
+
+
+def _quicklook(spectrum: Spectrum, primary: dict[str, object], x1d: Path) -> list[Path]:
+    """The x1d's PNG (flux against wavelength, ±1σ band; of an x1dints, the mean over the integrations). A
+    courtesy: a spectrum it cannot draw does not fail the products."""
+    columns = spectrum.columns
+    try:
+        return [render_spectrum(columns["WAVELENGTH"], columns["FLUX"], columns["FLUX_ERROR"], primary,
+                                x1d.with_suffix(".png"), title=x1d.name)]
+    except BadDataShapeError as exc:
+        log.warning("%s: no quick look: %s", x1d.name, exc)
+        return []
+
+
+#: The EXP_TYPEs whose spec2 builds a cube (``_s3d``).
+IFU_EXP_TYPES = frozenset({"MIR_MRS", "NRS_IFU"})
+
+
 def _outputs(root: str, spec: RunSpec) -> Outputs:
-    return Outputs((f"{root}_cal.fits", f"{root}_x1d.fits"), member=f"{root}_cal.fits")
+    ints = "ints" if spec.route.stage2_input == "rateints" else ""
+    cube = (f"{root}_s3d.fits",) if str(spec.route.exp_type).upper() in IFU_EXP_TYPES else ()
+    return Outputs((f"{root}_cal{ints}.fits", *cube, f"{root}_x1d{ints}.fits"), member=f"{root}_cal{ints}.fits")
 
 
 SPEC2 = Pipeline(alias="calwebb_spec2", input=ImageData,
-                 steps=(SpecAssignWcsStep, SpecFlatFieldStep, SpecPhotomStep, Extract1dStep),
+                 steps=(Spec2AssignWcsStep, Spec2FlatFieldStep, Spec2PhotomStep, CubeBuildStep, Spec2Extract1dStep),
                  not_implemented=NOT_IMPLEMENTED, parameters=Spec2Params, run=_run, outputs=_outputs,
                  requires=("extract_1d",))

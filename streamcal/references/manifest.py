@@ -8,7 +8,7 @@
                   "useafter": "2022-01-01T00:00:00"}, ...]}
 
 A selector a file does not name matches any exposure. Selector keys are the CRDS ones we support:
-INSTRUME, DETECTOR, EXP_TYPE, READPATT, SUBARRAY, FILTER, PUPIL, GRATING (NIRSpec).
+INSTRUME, DETECTOR, EXP_TYPE, READPATT, SUBARRAY, FILTER, PUPIL, GRATING (NIRSpec), BAND (MIRI MRS).
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from streamcal.errors import ConfigError
 __all__ = ["MANIFEST_NAME", "SELECTOR_KEYS", "Manifest", "ManifestEntry", "RefType", "ReferenceSetWriter"]
 
 MANIFEST_NAME = "manifest.json"
-SELECTOR_KEYS = ("INSTRUME", "DETECTOR", "EXP_TYPE", "READPATT", "SUBARRAY", "FILTER", "PUPIL", "GRATING")
+SELECTOR_KEYS = ("INSTRUME", "DETECTOR", "EXP_TYPE", "READPATT", "SUBARRAY", "FILTER", "PUPIL", "GRATING", "BAND")
 
 
 class RefType(enum.StrEnum):
@@ -46,7 +46,7 @@ class RefType(enum.StrEnum):
     PHOTOM = "photom"
     AREA = "area"
     APCORR = "apcorr"
-    SPECWCS = "specwcs"  # the spectral layout of a single-trace mode (streamcal.models.spectral)
+    SPECWCS = "specwcs"  # a single-trace layout (streamcal.models.spectral) or an IFU slicer (models.ifu)
 
     @property
     def keyword(self) -> str:

@@ -16,6 +16,11 @@
   lit dispersion pixel of the subarray, ``d`` its 0-based subarray index along the dispersion axis, FLUX =
   F_ν(λ(d)) in Jy, what a perfect extraction returns, RATE_SUM the source's flat-fielded DN/s summed over the
   subarray's cross-dispersion pixels). The PRIMARY adds DISPAXIS and BKGRATE.
+- for the IFU modes (MIR_MRS, NRS_IFU: :mod:`streamcal.simulate.ifu`): ``WAVELENGTH`` float64 (ny, nx), µm at
+  each slice pixel's centre, NaN off the slices; ``SLICE`` int16 (ny, nx), the slice number (−1 off the slices);
+  ``SPECTRUM`` as above; ``EXTRACTED`` (WAVELENGTH, FLUX, FOV_FRACTION: the source's F_ν per wavelength of the
+  middle slice's pixels, and the share of its PSF on the exposure's slices). The PRIMARY adds DISPAXIS, SRCALPHA
+  and SRCBETA (the source's position, arcsec) and SKYSB (the sky, MJy/sr).
 
 Spectroscopic scenes (single-trace modes): the source's rate is
 :func:`~streamcal.simulate.spectra.render_spectrum` of ``spec.spectrum`` (default: 1 mJy at the band centre)
@@ -47,6 +52,7 @@ import numpy.typing as npt
 from streamcal.datamodels import Extension, write_fits, write_raw
 from streamcal.simulate.detector import DetectorModel
 from streamcal.simulate.headers import primary_header, sci_header
+from streamcal.simulate.ifu import IfuScene, ifu_truth, render_ifu
 from streamcal.simulate.modes import SceneKind
 from streamcal.simulate.ramp import RampResult, simulate_ramp
 from streamcal.simulate.scene import SOURCE_DTYPE, SceneResult, moffat_fwhm, render_scene, star_field
@@ -124,6 +130,18 @@ def _spectral_scene(plan: ExposurePlan, layout: SpectralLayout,
     return SceneResult(rate, np.zeros(0, SOURCE_DTYPE)), truth
 
 
+def _ifu_scene(plan: ExposurePlan,
+               scene: IfuScene) -> tuple[SceneResult, _Spectral, dict[str, object], npt.NDArray[np.int16]]:
+    """An IFU exposure's rate and truth (module docstring), its truth keywords and the slice map."""
+    render = render_ifu(scene, plan.subarray)
+    table = np.zeros(scene.spectrum.wavelength_um.size, _SPECTRUM_DTYPE)
+    table["WAVELENGTH"], table["FLUX"] = scene.spectrum.wavelength_um, scene.spectrum.flux_jy
+    truth = _Spectral(scene.geometry.dispaxis, render.pixels.wavelength, table, ifu_truth(scene, render.pixels),
+                      0.0)
+    head: dict[str, object] = {"SRCALPHA": scene.source[0], "SRCBETA": scene.source[1], "SKYSB": scene.sky}
+    return SceneResult(render.rate.astype(np.float32), np.zeros(0, SOURCE_DTYPE)), truth, head, render.pixels.slice
+
+
 def _scene(plan: ExposurePlan, scene_seed: int) -> SceneResult:
     mode, det = plan.mode, plan.detector
     t_int = max(plan.timing.ngroups * plan.timing.tgroup, plan.timing.tframe)
@@ -186,7 +204,11 @@ def simulate_exposure(spec: ExposureSpec, out_dir: str | os.PathLike[str], *, rn
     out.mkdir(parents=True, exist_ok=True)
     model = DetectorModel.build(plan.detector, plan.subarray, seed=spec.detector_seed)
     spectral = None
-    if plan.layout is not None and plan.spectrum is not None:
+    ifu_head: dict[str, object] = {}
+    slices = None
+    if plan.ifu is not None:
+        scene, spectral, ifu_head, slices = _ifu_scene(plan, plan.ifu)
+    elif plan.layout is not None and plan.spectrum is not None:
         scene, spectral = _spectral_scene(plan, plan.layout, plan.spectrum)
     else:
         scene = _scene(plan, spec.scene_seed if spec.scene_seed is not None else rng_seed)
@@ -208,7 +230,9 @@ def simulate_exposure(spec: ExposureSpec, out_dir: str | os.PathLike[str], *, rn
         "TRUEROLL": plan.wcs.roll_ref,
     }
     if spectral is not None:
-        truth_primary.update(DISPAXIS=spectral.dispaxis, BKGRATE=spectral.background)
-    truth_path = write_fits(out / plan.name.filename("truth"), primary=truth_primary,
-                            extensions=_truth_extensions(truth_rate, ramp, scene, plan, curve, spectral))
+        truth_primary.update(DISPAXIS=spectral.dispaxis, BKGRATE=spectral.background, **ifu_head)
+    extensions = _truth_extensions(truth_rate, ramp, scene, plan, curve, spectral)
+    if slices is not None:
+        extensions.append(Extension("SLICE", slices))
+    truth_path = write_fits(out / plan.name.filename("truth"), primary=truth_primary, extensions=extensions)
     return SimulatedExposure(path=path, truth_path=truth_path, root=plan.name.root, header=primary)

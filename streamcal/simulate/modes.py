@@ -35,7 +35,7 @@ class SceneKind(enum.StrEnum):
     CORON = "coron"  # a star behind a coronagraphic mask, plus a faint companion
     AMI = "ami"  # a star through the non-redundant mask (fringed PSF)
     TRACE = "trace"  # one point source's spectrum through the mode's spectral layout (spectra.py)
-    MULTI_TRACE = "multi_trace"  # several traces (IFU slices, MOS slits, WFSS sources)
+    MULTI_TRACE = "multi_trace"  # several traces (MOS slits, WFSS sources; the IFU modes render their slicer: ifu.py)
     LINES = "lines"  # lamp emission lines along traces
 
 
@@ -214,8 +214,8 @@ _CATALOGUE: tuple[ModeSpec, ...] = (
        pntgtype=_ENG, optics=_NRS_TA),
     _m(_E.NRS_FIXEDSLIT, "NRS1", "NRSRAPID", ("SUBS200A1", 6, 1), ("FULL", 10, 1), _S.TRACE, wavelength=3.5,
        FILTER="F290LP", GRATING="G395H", FXD_SLIT="S200A1"),
-    _m(_E.NRS_IFU, "NRS1", "NRSRAPID", ("ALLSLITS", 5, 1), ("FULL", 10, 1), _S.MULTI_TRACE, wavelength=1.4,
-       FILTER="F100LP", GRATING="G140H"),
+    _m(_E.NRS_IFU, "NRS1", "NRSRAPID", ("ALLSLITS", 5, 1), ("FULL", 10, 1), _S.MULTI_TRACE, wavelength=3.5,
+       FILTER="F290LP", GRATING="G395H"),
     _m(_E.NRS_MSASPEC, "NRS1", "NRSRAPID", ("ALLSLITS", 5, 1), ("FULL", 10, 1), _S.MULTI_TRACE, wavelength=1.4,
        FILTER="F100LP", GRATING="G140H"),
     _m(_E.NRS_BRIGHTOBJ, "NRS1", "NRSRAPID", ("SUB2048", 4, 4), ("SUB2048", 10, 50), _S.TRACE, wavelength=3.5,

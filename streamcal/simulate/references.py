@@ -17,6 +17,11 @@ EXP_TYPE, FILTER, GRATING (NIRSpec) or PUPIL (NIRCam, NIRISS) and ``SUBARRAY='FU
 coordinates, so it serves every subarray (a table, it is never cut). Its one-row ``SPECWCS`` table is the layout
 the simulator renders with (:mod:`streamcal.models.spectral`, :func:`~streamcal.models.spectral.read_specwcs`).
 
+The IFU modes (MIR_MRS on MIRIFUSHORT, NRS_IFU on NRS1: :mod:`streamcal.simulate.ifu`) have a SPECWCS whose
+``IFUSLICES`` table is the slicer geometry (:mod:`streamcal.models.ifu`), and a PHOTOM of their own, one row with
+``photmjsr`` (MJy/sr per DN/s) and the relresponse table, selected on EXP_TYPE as well (so it beats the
+detector's PHOTOM): jwst's IFU photom references are separate files too.
+
 APCORR holds, like the CRDS files, aperture radii and corrections derived from the PSF model: for each
 (FILTER, PUPIL) the radius enclosing 10 … 90 % of the simulator's Moffat PSF (:func:`moffat_apcorr`). The
 catalogue measures drizzled mosaics, whose PSF is broader than the Moffat: the simulator samples it at pixel
@@ -40,13 +45,15 @@ import numpy.typing as npt
 
 from streamcal.datamodels import Extension
 from streamcal.dq import Pixel
+from streamcal.models.ifu import ifu_table
 from streamcal.models.spectral import specwcs_table
 from streamcal.references import ManifestEntry, ReferenceSetWriter, RefType
 from streamcal.simulate.detector import DEFAULT_DETECTOR_SEED, DetectorModel
 from streamcal.simulate.geometry import DETECTORS, READOUT_PATTERNS, Detector, Subarray, frame_time, subarray_for
+from streamcal.simulate.ifu import IFU_MODES, ifu_geometry, ifu_photometry
 from streamcal.simulate.linearity import linearity_coeffs
 from streamcal.simulate.modes import MODES
-from streamcal.simulate.photom import apcorr_wavelengths, photom_rows
+from streamcal.simulate.photom import SPECTRAL_ELEMENTS, apcorr_wavelengths, photom_rows
 from streamcal.simulate.scene import moffat_fwhm
 from streamcal.simulate.spectral_layouts import spectral_layouts
 
@@ -264,6 +271,41 @@ def _specwcs_entries(writer: ReferenceSetWriter, detector: Detector, useafter: s
     return entries
 
 
+def _ifu_entries(writer: ReferenceSetWriter, detector: Detector, useafter: str) -> list[ManifestEntry]:
+    """The IFU SPECWCS (IFUSLICES) and PHOTOM references of a detector: one each per IFU mode with a geometry."""
+    entries = []
+    full = subarray_for(detector, "FULL")
+    for exp_type in sorted(IFU_MODES):
+        optics = dict(MODES[exp_type].optics)
+        try:
+            geometry = ifu_geometry(exp_type, detector, optics)
+        except KeyError:
+            continue
+        selectors: dict[str, str] = {"INSTRUME": detector.instrument, "DETECTOR": detector.name,
+                                     "EXP_TYPE": str(exp_type), "SUBARRAY": "FULL"}
+        selectors.update({k: optics[k] for k in ("FILTER", "GRATING", "BAND") if k in optics})
+        tag = f"{detector.name}_{exp_type}".lower()
+        head = {**_base_header(detector, full, f"simulated IFU slicer of {exp_type}"), **selectors}
+        entries.append(writer.add(RefType.SPECWCS, f"jwst_{detector.instrument.lower()}_specwcs_{tag}.fits",
+                                  selectors=selectors, useafter=useafter, primary=head,
+                                  extensions=[Extension("IFUSLICES", ifu_table(geometry))]))
+        cal = ifu_photometry(exp_type, detector, geometry)
+        second = "grating" if detector.instrument == "NIRSPEC" else "pupil"
+        row = np.zeros(1, [("filter", "S12"), (second, "S12"), ("photmjsr", "f4"), ("uncertainty", "f4"),
+                           ("nelem", "i2"), ("wavelength", "f4", (SPECTRAL_ELEMENTS,)),
+                           ("relresponse", "f4", (SPECTRAL_ELEMENTS,)), ("reluncertainty", "f4", (SPECTRAL_ELEMENTS,))])
+        n = cal.wavelength.size
+        row["filter"], row[second] = optics.get("FILTER", "N/A"), optics.get("GRATING", "N/A")
+        row["photmjsr"], row["uncertainty"], row["nelem"] = cal.photmj, 0.01 * cal.photmj, n
+        row["wavelength"][0, :n], row["relresponse"][0, :n] = cal.wavelength, cal.relresponse
+        row["reluncertainty"][0, :n] = 0.01 * cal.relresponse
+        head = {**_base_header(detector, full, f"simulated IFU photometry of {exp_type}"), **selectors}
+        entries.append(writer.add(RefType.PHOTOM, f"jwst_{detector.instrument.lower()}_photom_{tag}.fits",
+                                  selectors=selectors, useafter=useafter, primary=head,
+                                  extensions=[Extension("PHOTOM", row)]))
+    return entries
+
+
 def write_reference_set(
     refs_dir: str | os.PathLike[str],
     *,
@@ -314,6 +356,7 @@ def write_reference_set(
             model = DetectorModel.build(det, full, seed=seed)
             entries += _detector_refs(writer, model, useafter)
             entries += _specwcs_entries(writer, det, useafter)
+            entries += _ifu_entries(writer, det, useafter)
             frames = _dark_frames_needed(det)
             entries.append(_dark_entry(writer, model, frames["FULL"], useafter))
             del model
@@ -332,6 +375,7 @@ def _write_layouts(root: Path, layouts: list[tuple[str, str]], *, seed: int, use
     with ReferenceSetWriter(root) as writer:
         for det_name in sorted({name for name, _ in layouts}):
             entries += _specwcs_entries(writer, DETECTORS[det_name], useafter)
+            entries += _ifu_entries(writer, DETECTORS[det_name], useafter)
         for det_name, sub_name in layouts:
             det = DETECTORS[det_name]
             model = DetectorModel.build(det, subarray_for(det, sub_name), seed=seed)

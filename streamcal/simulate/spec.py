@@ -17,6 +17,7 @@ from streamcal.datamodels import ExposureName
 from streamcal.routing import ExpType
 from streamcal.simulate.detector import DEFAULT_DETECTOR_SEED
 from streamcal.simulate.geometry import DETECTORS, READOUT_PATTERNS, Detector, Subarray, frame_time, subarray_for
+from streamcal.simulate.ifu import IFU_MODES, IfuScene, ifu_scene
 from streamcal.simulate.modes import ModeSpec, Size, mode_spec
 from streamcal.simulate.ramp import Effects, RampTiming
 from streamcal.simulate.spectra import (
@@ -88,7 +89,11 @@ class ExposureSpec:
     spectrum : SourceSpectrum, optional
         The point source of a single-trace spectroscopic mode (:data:`~streamcal.simulate.spectra.SINGLE_TRACE_MODES`);
         it must cover the wavelengths the mode's layout lights. Default:
-        :func:`~streamcal.simulate.spectra.default_spectrum_for` the layout (1 mJy at the band centre).
+        :func:`~streamcal.simulate.spectra.default_spectrum_for` the layout (1 mJy at the band centre). For the
+        IFU modes (MIR_MRS, NRS_IFU: :mod:`streamcal.simulate.ifu`) it must cover the slicer's band.
+    ifu_source : tuple of float, optional
+        IFU modes: the point source's (alpha, beta) in the slicer frame, arcsec (default: the mode's, a little
+        off the field centre).
     """
 
     exp_type: ExpType | str
@@ -124,6 +129,7 @@ class ExposureSpec:
     detector_seed: int = DEFAULT_DETECTOR_SEED
     effects: Effects = field(default_factory=Effects)
     spectrum: SourceSpectrum | None = None
+    ifu_source: tuple[float, float] | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -147,6 +153,7 @@ class ExposurePlan:
     duration: float  # seconds, whole exposure
     layout: SpectralLayout | None = None  # single-trace spectroscopic modes: where the spectrum falls (calibrated)
     spectrum: SourceSpectrum | None = None  # and what it is (spec.spectrum or the default)
+    ifu: IfuScene | None = None  # IFU modes: the slicer, its calibration, the source and the sky
 
     @property
     def expend(self) -> float:
@@ -171,7 +178,7 @@ def _spectral(spec: ExposureSpec, mode: ModeSpec,
               detector: Detector) -> tuple[SpectralLayout | None, SourceSpectrum | None]:
     """The layout and spectrum of a single-trace spectroscopic exposure; (None, None) for other modes."""
     if mode.exp_type not in SINGLE_TRACE_MODES:
-        if spec.spectrum is not None:
+        if spec.spectrum is not None and mode.exp_type not in IFU_MODES:
             raise ValueError(f"{mode.exp_type} is not a single-trace spectroscopic mode: it takes no spectrum")
         return None, None
     layout = layout_for(mode.exp_type, detector, mode.optics)
@@ -189,16 +196,21 @@ def plan_exposure(spec: ExposureSpec) -> ExposurePlan:
     Raises
     ------
     KeyError
-        Unknown EXP_TYPE, detector, subarray or readout pattern, or a single-trace spectroscopic mode on a
-        detector it has no spectral layout on. Not retriable.
+        Unknown EXP_TYPE, detector, subarray or readout pattern, or a single-trace spectroscopic (IFU) mode on a
+        detector it has no spectral layout (slicer geometry) on. Not retriable.
     ValueError
         Inconsistent segment numbers, a detector of another instrument than the mode's, a spectrum for a mode
-        that is not single-trace spectroscopy, or one that does not cover the layout's wavelengths. Not retriable.
+        that is not single-trace or IFU spectroscopy, or one that does not cover the layout's (slicer's)
+        wavelengths. Not retriable.
     """
     mode = mode_spec(spec.exp_type)
     size = mode.size(spec.size)
     detector = _detector(mode, spec.detector)
     layout, spectrum = _spectral(spec, mode, detector)
+    ifu = None
+    if mode.exp_type in IFU_MODES:
+        ifu = ifu_scene(mode.exp_type, detector, dict(mode.optics), spectrum=spec.spectrum, source=spec.ifu_source)
+        spectrum = ifu.spectrum
     subarray = subarray_for(detector, spec.subarray or size.subarray)
     readpatt = spec.readpatt or mode.readpatt
     readout = READOUT_PATTERNS[readpatt]
@@ -228,5 +240,5 @@ def plan_exposure(spec: ExposureSpec) -> ExposurePlan:
         spec=spec, mode=mode, detector=detector, subarray=subarray, readpatt=readpatt, timing=timing,
         nints_total=nints_total, intstart=intstart, intend=intend, tsovisit=tsovisit, name=name,
         base_wcs=base, wcs=wcs, header_wcs=header_wcs,
-        duration=nints_total * (timing.frames_per_int + 1) * tframe, layout=layout, spectrum=spectrum,
+        duration=nints_total * (timing.frames_per_int + 1) * tframe, layout=layout, spectrum=spectrum, ifu=ifu,
     )

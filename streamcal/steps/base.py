@@ -62,7 +62,8 @@ STATUS_KEYWORDS = {
     "wavecorr": "S_WAVCOR", "straylight": "S_STRAY", "fringe": "S_FRINGE", "resample_spec": "S_RESAMP",
     "master_background_mos": "S_MSBSUB", "residual_fringe": "S_RESFRI", "pixel_replace": "S_PXREPL",
     "wfss_contam": "S_CONTAM", "badpix_selfcal": "S_BPXSLF", "targ_centroid": "S_TACNTR",
-    "adaptive_trace_model": "S_TRCMOD",
+    "adaptive_trace_model": "S_TRCMOD", "combine_1d": "S_COMB1D", "master_background": "S_MSBSUB",
+    "spectral_leak": "S_SPLEAK",
 }
 
 

@@ -100,20 +100,36 @@ def test_topic_names():
 @pytest.mark.parametrize(("header", "topic"), [
     ({"EXP_TYPE": "NRS_FIXEDSLIT"}, "streamcal.work.calwebb_spec2"),
     ({"EXP_TYPE": "NIS_SOSS", "TSOVISIT": False}, "streamcal.work.calwebb_spec2"),
-    ({"EXP_TYPE": "NIS_SOSS", "TSOVISIT": True}, "streamcal.pending.calwebb_spec2"),  # a time series: rateints
-    ({"EXP_TYPE": "NRS_BRIGHTOBJ"}, "streamcal.pending.calwebb_spec2"),  # always a time series
-    ({"EXP_TYPE": "MIR_MRS"}, "streamcal.pending.calwebb_spec2"),
+    ({"EXP_TYPE": "NIS_SOSS", "TSOVISIT": True}, "streamcal.work.calwebb_spec2"),  # a time series: rateints
+    ({"EXP_TYPE": "NRS_BRIGHTOBJ"}, "streamcal.work.calwebb_spec2"),  # always a time series
+    ({"EXP_TYPE": "MIR_MRS"}, "streamcal.work.calwebb_spec2"),  # IFU: cube_build → _s3d
     ({"EXP_TYPE": "NRS_MSASPEC"}, "streamcal.pending.calwebb_spec2"),
     ({"EXP_TYPE": "NRC_IMAGE"}, "streamcal.work.calwebb_image2"),
 ])
 def test_stage2_work_a_pipeline_does_not_take_yet_goes_to_its_pending_topic(header: dict, topic: str) -> None:
     """Work for calwebb_spec2 of a mode it does not take yet waits in a topic no worker consumes (the summary
-    says why), instead of failing in a worker; stage 3 of an undeclared pipeline keeps its work topic."""
+    says why), instead of failing in a worker."""
     found = route({"INSTRUME": "X", **header}, load_routing_table())
     assert found.stage2 is not None
     assert topic_for(found.stage2, found) == topic
-    if found.stage3 is not None:
-        assert topic_for(found.stage3, found) == work_topic(found.stage3)
+
+
+@pytest.mark.parametrize(("header", "topic"), [
+    ({"EXP_TYPE": "NRS_FIXEDSLIT"}, "streamcal.work.calwebb_spec3"),
+    ({"EXP_TYPE": "MIR_LRS-FIXEDSLIT"}, "streamcal.work.calwebb_spec3"),
+    ({"EXP_TYPE": "NIS_SOSS", "TSOVISIT": False}, "streamcal.work.calwebb_spec3"),
+    ({"EXP_TYPE": "MIR_MRS"}, "streamcal.pending.calwebb_spec3"),
+    ({"EXP_TYPE": "NRS_MSASPEC"}, "streamcal.pending.calwebb_spec3"),
+    ({"EXP_TYPE": "NIS_WFSS"}, "streamcal.pending.calwebb_spec3"),
+    ({"EXP_TYPE": "NIS_SOSS", "TSOVISIT": True}, "streamcal.work.calwebb_tso3"),  # undeclared: its work topic
+    ({"EXP_TYPE": "NRC_IMAGE"}, "streamcal.work.calwebb_image3"),
+])
+def test_stage3_work_a_pipeline_does_not_take_yet_goes_to_its_pending_topic(header: dict, topic: str) -> None:
+    """calwebb_spec3 takes the single-trace modes; its MOS, IFU and WFSS work waits in its pending topic (the
+    worker parks what the tracker releases to it); stage 3 of an undeclared pipeline keeps its work topic."""
+    found = route({"INSTRUME": "X", **header}, load_routing_table())
+    assert found.stage3 is not None
+    assert topic_for(found.stage3, found) == topic
 
 
 @pytest.mark.parametrize("event", EVENTS, ids=lambda e: type(e).__name__)

@@ -33,6 +33,7 @@ from services.runner import InProcessRunner
 from services.worker import Worker, worker_group
 from streamcal.datamodels import read_header
 from streamcal.routing import load_pars, load_routing_table
+from streamcal.simulate import ExposureSpec, simulate_exposure
 from tests.services.support import Program, events_on, eventually
 
 TABLE = load_routing_table()
@@ -219,10 +220,11 @@ async def test_a_crashed_pool_process_is_retried_and_a_stuck_one_times_out(progr
 
 
 async def test_work_a_pipeline_does_not_take_yet_is_parked_not_failed(program, tmp_path):
-    """A MIR_MRS item on calwebb_spec2's work topic (a backlog from before spec2 existed, an older router, a
-    replayed dead letter) is moved to the pending topic untouched: no run, no dead letter."""
+    """An NRS_MSASPEC item on calwebb_spec2's work topic (a backlog from before spec2 existed, an older router, a
+    replayed dead letter) is moved to the pending topic untouched: no run, no dead letter. (The program's spectra
+    are all taken now, so the exposure is simulated here.)"""
     bus = InMemoryBus()
-    raw = program.files(MRS)[0]
+    raw = simulate_exposure(ExposureSpec(exp_type="NRS_MSASPEC"), tmp_path / "raw", rng_seed=1).path
     stage1 = stage1_item(raw)
     item = WorkItem(pipeline="calwebb_spec2", input_path=tmp_path / "products" / f"{stage1.exposure_id}_rate.fits",
                     raw_path=raw, spec=stage1.spec, exposure_id=stage1.exposure_id, landed_at=utcnow())

@@ -1,5 +1,7 @@
-"""Spectroscopic steps (calwebb_spec2, issue 11): the single-trace modes for now."""
+"""Spectroscopic steps (calwebb_spec2, issue 11): the single-trace and IFU modes."""
 
+from streamcal.steps.spec.ifu import CubeBuildStep, IfuCube, IfuImage
+from streamcal.steps.spec.kinds import SpectralImage, SpectralProduct
 from streamcal.steps.spec.single_trace import (
     Extract1dStep,
     SpecAssignWcsStep,
@@ -8,5 +10,13 @@ from streamcal.steps.spec.single_trace import (
     Spectrum,
     TraceImage,
 )
+from streamcal.steps.spec.spec2_steps import (
+    Spec2AssignWcsStep,
+    Spec2Extract1dStep,
+    Spec2FlatFieldStep,
+    Spec2PhotomStep,
+)
 
-__all__ = ["Extract1dStep", "SpecAssignWcsStep", "SpecFlatFieldStep", "SpecPhotomStep", "Spectrum", "TraceImage"]
+__all__ = ["CubeBuildStep", "Extract1dStep", "IfuCube", "IfuImage", "Spec2AssignWcsStep", "Spec2Extract1dStep",
+           "Spec2FlatFieldStep", "Spec2PhotomStep", "SpecAssignWcsStep", "SpecFlatFieldStep", "SpecPhotomStep",
+           "SpectralImage", "SpectralProduct", "Spectrum", "TraceImage"]

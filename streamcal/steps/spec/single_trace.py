@@ -28,6 +28,7 @@ from streamcal.models.image import ImageData
 from streamcal.models.spectral import SpectralLayout, layout_from_specwcs
 from streamcal.references import RefType
 from streamcal.steps.base import Context, StepOutcome, StepStatus
+from streamcal.steps.spec.kinds import SpectralImage
 
 __all__ = ["Extract1dStep", "SpecAssignWcsStep", "SpecFlatFieldStep", "SpecPhotomStep", "Spectrum", "TraceImage",
            "trace_image"]
@@ -37,7 +38,7 @@ _MJY_TO_JY = 1e6
 
 
 @dataclass(frozen=True, slots=True)
-class TraceImage:
+class TraceImage(SpectralImage):
     """A rate (later calibrated) image with its trace: per dispersion pixel of the image, the wavelength (µm),
     the trace centre (cross-dispersion pixels, the image's own 0-based frame) and whether it is lit."""
 
@@ -53,26 +54,30 @@ class TraceImage:
 
 @dataclass(frozen=True, slots=True)
 class Spectrum:
-    """An extracted spectrum: x1d columns (:data:`streamcal.datamodels.spectra.SPEC_COLUMNS`) and keywords."""
+    """An extracted spectrum: x1d columns (:data:`streamcal.datamodels.spectra.SPEC_COLUMNS`) and keywords.
+
+    From a cube of integrations every column is 2-D, one row per integration (``is_ints``; written as
+    ``_x1dints``)."""
 
     root: str
     columns: dict[str, npt.NDArray[np.generic]]
     meta: dict[str, object] = field(default_factory=dict)
     primary: dict[str, object] = field(default_factory=dict)
 
+    @property
+    def is_ints(self) -> bool:
+        return np.ndim(self.columns["WAVELENGTH"]) == 2
+
 
 def trace_image(image: ImageData, layout: SpectralLayout) -> TraceImage:
-    """The image with its trace (assign_wcs's work): wavelength and trace centre per dispersion pixel.
+    """The image with its trace (assign_wcs's work): wavelength and trace centre per dispersion pixel (a cube of
+    integrations shares its planes' trace).
 
     Raises
     ------
     BadDataShapeError
-        A cube (per-integration extraction is not implemented yet), or a subarray the trace does not cross.
-        Not retriable.
+        A subarray the trace does not cross. Not retriable.
     """
-    if image.is_cube:
-        raise BadDataShapeError(f"{image.root}: single-trace spectroscopy takes a 2-D rate (per-integration "
-                                "extraction is not implemented yet)")
     x0 = int(str(image.primary.get("SUBSTRT1", 1))) - 1
     y0 = int(str(image.primary.get("SUBSTRT2", 1))) - 1
     ny, nx = image.shape
@@ -172,18 +177,33 @@ class Extract1dStep:
         outer = None if self.bkg_outer_sigma is None else self.bkg_outer_sigma * sigma
         aperture = BoxcarAperture(self.half_width_sigma * sigma, bkg_inner=inner, bkg_outer=outer)
         centre = np.where(lit, traced.centre, traced.centre[lit][0])
-        out = extract_boxcar(image.sci, var_poisson=image.var_poisson, var_rnoise=image.var_rnoise,
-                             var_flat=image.var_flat, dq=image.dq, dispaxis=layout.dispaxis, centre=centre,
-                             aperture=aperture)
+        planes = [image] if not image.is_cube else [_plane(image, i) for i in range(image.sci.shape[0])]
+        outs = [extract_boxcar(p.sci, var_poisson=p.var_poisson, var_rnoise=p.var_rnoise, var_flat=p.var_flat,
+                               dq=p.dq, dispaxis=layout.dispaxis, centre=centre, aperture=aperture)
+                for p in planes]
         jy, jy2 = _MJY_TO_JY, _MJY_TO_JY ** 2
+
+        def stacked(values: list[npt.NDArray[np.generic]]) -> npt.NDArray[np.generic]:
+            return np.stack([v[lit] for v in values]) if image.is_cube else values[0][lit]
+
         columns: dict[str, npt.NDArray[np.generic]] = {
-            "WAVELENGTH": traced.wavelength[lit], "FLUX": out.flux[lit] * jy, "FLUX_ERROR": out.error[lit] * jy,
-            "FLUX_VAR_POISSON": out.var_poisson[lit] * jy2, "FLUX_VAR_RNOISE": out.var_rnoise[lit] * jy2,
-            "FLUX_VAR_FLAT": out.var_flat[lit] * jy2, "NPIXELS": out.npixels[lit], "DQ": out.dq[lit]}
+            "WAVELENGTH": stacked([traced.wavelength] * len(outs)),
+            "FLUX": stacked([o.flux * jy for o in outs]), "FLUX_ERROR": stacked([o.error * jy for o in outs]),
+            "FLUX_VAR_POISSON": stacked([o.var_poisson * jy2 for o in outs]),
+            "FLUX_VAR_RNOISE": stacked([o.var_rnoise * jy2 for o in outs]),
+            "FLUX_VAR_FLAT": stacked([o.var_flat * jy2 for o in outs]),
+            "NPIXELS": stacked([o.npixels for o in outs]), "DQ": stacked([o.dq for o in outs])}
         meta: dict[str, object] = {
             "SPORDER": 1, "DISPAXIS": layout.dispaxis, "SRCTYPE": "POINT",
             "SLTNAME": str(image.primary.get("FXD_SLIT", "") or image.primary.get("SUBARRAY", "")),
             "EXTR_Y" if layout.dispaxis == 1 else "EXTR_X": float(np.median(traced.centre[lit]))}
-        complete = out.npixels[lit] >= aperture.half_width * 2 - 1e-9
+        complete = outs[0].npixels[lit] >= aperture.half_width * 2 - 1e-9
         return StepOutcome(Spectrum(image.root, columns, meta, dict(image.primary)), _DONE,
-                           counts={"n_points": int(lit.sum()), "n_incomplete_aperture": int((~complete).sum())})
+                           counts={"n_points": int(lit.sum()), "n_integrations": len(outs),
+                                   "n_incomplete_aperture": int((~complete).sum())})
+
+
+def _plane(image: ImageData, i: int) -> ImageData:
+    """Integration ``i`` of a cube."""
+    return image.replace(sci=image.sci[i], err=image.err[i], dq=image.dq[i], var_poisson=image.var_poisson[i],
+                         var_rnoise=image.var_rnoise[i], var_flat=None if image.var_flat is None else image.var_flat[i])

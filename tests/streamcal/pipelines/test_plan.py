@@ -32,7 +32,7 @@ def _steps(*entries: tuple[str, bool, dict]) -> tuple[ParsStep, ...]:
 
 
 def test_every_shipped_parameter_file_of_an_implemented_pipeline_makes_a_plan():
-    assert check_pars(CONFIG) == 13  # calwebb_spec2 included
+    assert check_pars(CONFIG) == 14  # calwebb_spec2 and calwebb_spec3 included
 
 
 def test_steps_get_the_file_parameters_and_unimplemented_steps_are_recorded_with_the_reason():
@@ -102,8 +102,8 @@ def test_step_models_come_from_the_annotations_of_apply():
 
 
 def test_an_alias_without_an_implementation_is_a_config_error():
-    with pytest.raises(ConfigError, match="no implementation of pipeline 'calwebb_spec3'"):
-        pipeline("calwebb_spec3")
+    with pytest.raises(ConfigError, match="no implementation of pipeline 'calwebb_ami3'"):
+        pipeline("calwebb_ami3")
 
 
 def test_a_pipeline_the_routing_table_uses_needs_a_parameter_file(tmp_path):

@@ -7,6 +7,10 @@ side regions), and scores the x1d as the issue's "Done when" asks: median flux /
 (complete apertures), pulls of width 0.9–1.1, emission-line centres within 0.1 resolution element (2 px) of the
 injected ones. Wavelengths equal the injected ones by construction (the simulator and the pipeline read one
 SPECWCS), so line centres are the wavelength test that can fail. ``benchmarks/spectroscopy.py`` prints the table.
+
+The time-series modes also run as their route sends them (TSOVISIT=T): ``_rateints`` → ``_calints`` and
+``_x1dints``, each integration scored against the injected spectrum times the simulated light curve (a 1 %
+transit).
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ from stdatamodels.jwst import datamodels as dm
 from streamcal.calibrate import calibrate, spec_for
 from streamcal.datamodels import read_extensions
 from streamcal.datamodels.quicklook import render_quicklook
-from streamcal.datamodels.spectra import read_x1d
+from streamcal.datamodels.spectra import TSO_TIME_COLUMNS, read_x1d
 from streamcal.errors import BadDataShapeError, MissingReferenceError
 from streamcal.models.image import ImageData
 from streamcal.pipelines.plan import PipelineResult, RunRequest, build_plan
@@ -171,3 +175,108 @@ def test_a_trace_outside_the_subarray_is_refused_before_any_product(substrt2: in
     else:
         traced = trace_image(image, layout)
         assert traced.lit.sum() > 1000 and 0 <= np.median(traced.centre[traced.lit]) < 64
+
+
+#: The time-series modes (TSOVISIT=T routes them to tso3, via ``_rateints``): NGROUPS and brightness as above.
+TSO_CASES = {"NRS_BRIGHTOBJ": (20, 300.0), "NRC_TSGRISM": (10, 100.0), "MIR_LRS-SLITLESS": (10, 60.0),
+             "NIS_SOSS": (10, 100.0)}
+TSO_NINTS = 6
+
+
+@dataclass(frozen=True)
+class TsoCase:
+    """A time series' spec2 run: the x1dints table, the truth per integration and the INT_TIMES of the raw."""
+
+    exp_type: str
+    result: PipelineResult
+    table: np.ndarray
+    expected: np.ndarray  # (nints, points): injected spectrum × light curve
+    curve: np.ndarray
+    int_times: np.ndarray
+    half_width: float  # extract_1d's aperture, px
+
+
+def run_tso_case(root: Path, exp_type: str, ngroups: int, brightness: float) -> TsoCase:
+    """Simulate a TSOVISIT=T exposure, run detector1 and calwebb_spec2 on its ``_rateints`` as routed."""
+    spec_ = ExposureSpec(exp_type=exp_type, tsovisit=True)
+    layout = plan_exposure(spec_).layout
+    assert layout is not None
+    base = default_spectrum_for(layout)
+    spectrum = type(base)(base.wavelength_um, base.flux_jy * brightness, base.lines)
+    exposure = simulate_exposure(ExposureSpec(exp_type=exp_type, tsovisit=True, ngroups=ngroups, nints=TSO_NINTS,
+                                              spectrum=spectrum), root / "raw", rng_seed=5)
+    header = exposure.header
+    write_reference_set(root / "refs", only=[(header["DETECTOR"], header["SUBARRAY"])])
+    rateints = calibrate(exposure.path, pipeline_alias="calwebb_detector1", refs_dir=root / "refs",
+                         out_dir=root / "out").product("rateints")
+    alias, spec = spec_for(rateints, RoutingConfig.load())
+    assert alias == "calwebb_spec2" and spec.route.stage2_input == "rateints" and spec.route.is_tso
+    plan = build_plan(SPEC2, next(s for s in spec.stages if s.pipeline == alias))
+    result = SPEC2.run(RunRequest(pipeline=alias, input_path=rateints, spec=spec, refs_dir=root / "refs",
+                                  out_dir=root / "out"), plan)
+    [(table, _)] = read_x1d(result.product("x1dints"))
+    truth = read_extensions(exposure.truth_path, ["EXTRACTED", "LIGHTCURVE"])
+    raw_times = read_extensions(exposure.path, ["INT_TIMES"])["INT_TIMES"]
+    curve = np.asarray(truth["LIGHTCURVE"]["relative_flux"])
+    return TsoCase(exp_type, result, table, truth["EXTRACTED"]["FLUX"][None, :] * curve[:, None], curve, raw_times,
+                   4.0 * layout.sigma_px)
+
+
+@pytest.fixture(scope="module", params=sorted(TSO_CASES))
+def tso_case(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> TsoCase:
+    return run_tso_case(tmp_path_factory.mktemp(request.param.lower()), request.param, *TSO_CASES[request.param])
+
+
+def tso_score(case: TsoCase) -> dict[str, float]:
+    """Per integration where S/N > 50 with a complete aperture (as :func:`score`): the worst median flux /
+    (truth × light curve), the pull width over all integrations (statistical errors), and the transit depth
+    measured from the summed (white-light) flux of the points every integration holds, with its error, against
+    the injected depth."""
+    table = case.table
+    flux, expected = table["FLUX"], case.expected
+    statistical = np.sqrt(table["FLUX_VAR_POISSON"] + table["FLUX_VAR_RNOISE"])
+    complete = table["NPIXELS"] >= 2 * case.half_width - 1e-9
+    good = np.isfinite(flux) & (flux / statistical > 50) & complete
+    ratios = [np.median(flux[i][good[i]] / expected[i][good[i]]) for i in range(len(flux))]
+    pulls = ((flux - expected) / statistical)[good]
+    common = good.all(axis=0)
+    white, white_err = flux[:, common].sum(axis=1), np.sqrt((statistical[:, common] ** 2).sum(axis=1))
+    inside = case.curve < 1
+    out_mean, in_mean = white[~inside].mean(), white[inside].mean()
+    depth = 1 - in_mean / out_mean
+    depth_err = np.hypot(np.sqrt((white_err[inside] ** 2).sum()) / inside.sum() / out_mean,
+                         in_mean * np.sqrt((white_err[~inside] ** 2).sum()) / (~inside).sum() / out_mean ** 2)
+    return {"worst_ratio": float(max(ratios, key=lambda r: abs(r - 1))), "pull_std": float(np.std(pulls)),
+            "snr50": float(good.mean()), "depth": float(depth), "depth_err": float(depth_err),
+            "true_depth": float(1 - case.curve.min())}
+
+
+def test_a_time_series_writes_calints_and_an_x1dints_that_stdatamodels_opens(tso_case: TsoCase) -> None:
+    """The route's ``_rateints`` gives ``_calints`` (MJy, INT_TIMES carried) and ``_x1dints`` as jwst writes it:
+    one row per integration, numbered, with the integration's times from INT_TIMES."""
+    with dm.open(tso_case.result.product("x1dints")) as model:
+        assert isinstance(model, dm.TSOMultiSpecModel) and len(model.spec) == 1
+        table = model.spec[0].spec_table
+        assert table.shape == (TSO_NINTS,) and str(table.columns["FLUX"].unit) == "Jy"
+        assert str(table.columns["MJD-AVG"].unit) == "d" and model.int_times is not None
+        assert model.meta.cal_step.extract_1d == "COMPLETE"
+    with dm.open(tso_case.result.product("calints")) as cal:
+        assert isinstance(cal, dm.CubeModel) and cal.data.shape[0] == TSO_NINTS and cal.meta.bunit_data == "MJy"
+        assert len(cal.int_times) == TSO_NINTS
+    table, times = tso_case.table, tso_case.int_times
+    assert list(table["INT_NUM"]) == list(range(1, TSO_NINTS + 1))
+    assert (table["N_ALONGDISP"] == table["WAVELENGTH"].shape[1]).all()
+    for column, source in zip(TSO_TIME_COLUMNS, ("int_start_MJD_UTC", "int_mid_MJD_UTC", "int_end_MJD_UTC",
+                                                 "int_start_BJD_TDB", "int_mid_BJD_TDB", "int_end_BJD_TDB"),
+                              strict=True):
+        np.testing.assert_array_equal(table[column], times[source])
+    png = tso_case.result.product("x1dints").with_suffix(".png")
+    assert png in tso_case.result.products and png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_each_integration_is_flux_true_and_the_transit_is_recovered(tso_case: TsoCase) -> None:
+    figures = tso_score(tso_case)
+    assert figures["snr50"] > 0.8, figures
+    assert figures["worst_ratio"] == pytest.approx(1.0, abs=0.02), figures
+    assert 0.9 <= figures["pull_std"] <= 1.1, figures
+    assert abs(figures["depth"] - figures["true_depth"]) < 3 * figures["depth_err"], figures

@@ -1,0 +1,222 @@
+"""calwebb_spec3 for the single-trace modes: outlier_detection → resample_spec → extract_1d → combine_1d
+(``jwst_spec.md`` §1.7, issue 11).
+
+The input is a spec3 association (``*_spec3_asn.json``) of NRS_FIXEDSLIT, MIR_LRS-FIXEDSLIT or NIS_SOSS
+(not time series) exposures; per product, its science members' ``_cal`` files (bare ``*_cal.fits`` names,
+looked up in the association's folder — :func:`~streamcal.associations.check_upstream` refuses anything else)
+are read, given their trace from the SPECWCS reference of each member, and rectified onto the first member's
+wavelength sampling (extended by the others' where they reach beyond it: NIRSpec's NRS1 and NRS2 halves of one
+grating combine into one product) × whole-pixel offsets from the trace
+(:func:`streamcal.steps.spec.spec3.rectify_members`). Members must share EXP_TYPE and optical path (FILTER,
+GRATING, PUPIL, FXD_SLIT).
+Products, named after the association's product (jwst's ``{source_id}`` becomes ``s<SOURCEID:09d>``, default
+``s000000001``, and ``{slit_name}`` the FXD_SLIT, lower case, as jwst's spec3 fills them for fixed slits):
+
+- ``<product>_s2d.fits``: the combined rectified trace, jwst's ``SlitModel`` (BUNIT MJy: a point source);
+- ``<product>_x1d.fits``: its boxcar extraction, jwst's ``MultiSpecModel``, with the quick look
+  ``<product>_x1d.png``;
+- ``<product>_c1d.fits``: the members' own extractions averaged by exposure time, jwst's
+  ``CombinedSpecModel``.
+
+The other jwst steps of the parameter file (assign_mtwcs, master_background, adaptive_trace_model,
+pixel_replace, cube_build, photom, spectral_leak) are recorded SKIPPED "not implemented in streamcal"; background
+members of the association are not used. Not written: jwst's per-member ``_crf`` files (the outliers are
+flagged on the rectified grid). The services send it only the EXP_TYPEs above
+(:data:`streamcal.pipelines.PARTIAL`); MOS, IFU and WFSS work waits in ``streamcal.pending.calwebb_spec3``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import time
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+
+from streamcal.associations import Asn, AsnProduct, check_upstream, member_paths, read_asn
+from streamcal.datamodels import product_file, split_suffix
+from streamcal.datamodels.combined import write_c1d, write_s2d
+from streamcal.datamodels.quicklook import render_spectrum
+from streamcal.datamodels.spectra import Spectrum1D, write_x1d
+from streamcal.errors import AssociationError, BadDataShapeError
+from streamcal.models.image import read_image
+from streamcal.models.spectral import layout_from_specwcs
+from streamcal.pipelines.plan import Outputs, Pipeline, PipelineResult, Plan, RunRequest
+from streamcal.pipelines.runner import run_plan
+from streamcal.references import ReferenceStore, RefType
+from streamcal.routing import RunSpec
+from streamcal.steps.base import Context, StepRecord
+from streamcal.steps.spec.single_trace import TraceImage, trace_image
+from streamcal.steps.spec.spec3 import (
+    Combine1dStep,
+    CombinedSpectrum,
+    Spec2D,
+    Spec3Extract1dStep,
+    Spec3OutlierDetectionStep,
+    Spec3Spectrum,
+    SpecMemberSet,
+    SpecResampleStep,
+    rectify_members,
+    source_id,
+)
+
+__all__ = ["NOT_IMPLEMENTED", "SPEC3", "SPEC3_EXP_TYPES", "product_name", "read_members"]
+
+log = logging.getLogger(__name__)
+
+#: jwst Spec3Pipeline steps streamcal records as SKIPPED for now.
+NOT_IMPLEMENTED = ("assign_mtwcs", "master_background", "adaptive_trace_model", "pixel_replace", "cube_build",
+                   "photom", "spectral_leak")
+#: The EXP_TYPEs calwebb_spec3 combines so far (single trace, one source; MIR_LRS-SLITLESS has no spec3).
+SPEC3_EXP_TYPES = frozenset({"NRS_FIXEDSLIT", "MIR_LRS-FIXEDSLIT", "NIS_SOSS"})
+
+
+def product_name(template: str, primary: dict[str, object]) -> str:
+    """The product name with jwst's ``{source_id}`` and ``{slit_name}`` filled in for a single source."""
+    source = source_id(primary)
+    slit = str(primary.get("FXD_SLIT", "") or "").strip().lower() or "none"
+    return template.replace("{source_id}", f"s{source:09d}").replace("{slit_name}", slit)
+
+
+def _member_error(asn_path: Path, product: AsnProduct, message: str) -> AssociationError:
+    return AssociationError(f"{asn_path.name}: product {product.name!r}: {message}")
+
+
+def read_members(asn: Asn, product: AsnProduct, asn_path: Path, store: ReferenceStore) -> list[TraceImage]:
+    """The science members of one product as calibrated images with their traces (SPECWCS of each member).
+
+    Raises
+    ------
+    AssociationError
+        A member not on storage or not a ``_cal`` (named), members of different EXP_TYPEs or optical paths, or
+        an EXP_TYPE calwebb_spec3 does not combine yet. Not retriable.
+    BadDataShapeError
+        A member that is not a calibrated 2-D point-source image (BUNIT MJy). Not retriable.
+    MissingReferenceError
+        No SPECWCS for a member. Not retriable.
+    """
+    one = dataclasses.replace(asn, products=(product,))
+    paths = member_paths(one, asn_path.parent, exptypes=("science",))
+    not_cal = [p.name for p in paths if split_suffix(p)[1] != "cal"]
+    if not_cal:
+        raise _member_error(asn_path, product, f"calwebb_spec3 combines _cal files; not: {', '.join(not_cal)}")
+    missing = [p.name for p in paths if not p.exists()]
+    if missing:
+        raise _member_error(asn_path, product, f"member(s) not on storage: {', '.join(missing)}")
+    traced: list[TraceImage] = []
+    first_key: tuple[str, ...] | None = None
+    for p in paths:
+        image = read_image(p)
+        head = image.primary
+        key = tuple(str(head.get(k, "") or "").strip().upper()
+                    for k in ("EXP_TYPE", "FILTER", "GRATING", "PUPIL", "FXD_SLIT"))
+        if key[0] not in SPEC3_EXP_TYPES:
+            raise _member_error(asn_path, product, f"member {p.name} is {key[0] or 'no EXP_TYPE'}; calwebb_spec3 "
+                                f"combines {', '.join(sorted(SPEC3_EXP_TYPES))} so far")
+        if first_key is not None and key != first_key:
+            raise _member_error(asn_path, product, f"member {p.name} is {'/'.join(k for k in key if k)}, the first "
+                                f"member {'/'.join(k for k in first_key if k)}: one product combines one mode and "
+                                "optical path")
+        first_key = key
+        if image.is_cube or str(image.sci_header.get("BUNIT", "")).strip() != "MJy":
+            raise BadDataShapeError(f"{asn_path.name}: member {p.name} is not a calibrated 2-D point-source "
+                                    f"image (BUNIT {image.sci_header.get('BUNIT')!r}, shape {image.sci.shape})")
+        ref = store.for_exposure(head).require(RefType.SPECWCS)
+        traced.append(trace_image(image.replace(root=split_suffix(p)[0]),
+                                  layout_from_specwcs(ref["SPECWCS"], source=ref.name)))
+    return traced
+
+
+def _level3_primary(first: dict[str, object], asn: Asn, asn_path: Path, name: str, n: int) -> dict[str, object]:
+    primary = dict(first)
+    for key in ("EXPOSURE", "EXPCOUNT", "PATT_NUM", "FILENAME"):
+        primary.pop(key, None)
+    primary.update(ASNTABLE=asn_path.name, ASNPOOL=asn.asn_pool or "", ASN_ID=asn.asn_id, NINPUTS=n,
+                   PRODNAME=name)
+    return primary
+
+
+def _write_s2d(out: Path, s2d: Spec2D, primary: dict[str, object], slit: dict[str, object]) -> Path:
+    r = s2d.rectified
+    planes = {"SCI": r.sci, "ERR": np.sqrt(r.variance), "DQ": r.dq, "WAVELENGTH": s2d.wavelength_2d,
+              "VAR_POISSON": r.var_poisson, "VAR_RNOISE": r.var_rnoise, "VAR_FLAT": r.var_flat, "WHT": s2d.weight}
+    return write_s2d(out, planes, primary=primary, slit=slit)
+
+
+def _write_spectra(out_dir: Path, name: str, spectra: Spec3Spectrum | None, c1d: CombinedSpectrum | None,
+                   primary: dict[str, object], c1d_primary: dict[str, object]) -> list[Path]:
+    written: list[Path] = []
+    if spectra is not None:
+        x1d = write_x1d(out_dir / product_file(name, "x1d"), [Spectrum1D(spectra.combined.columns,
+                                                                         spectra.combined.meta)], primary=primary)
+        written.append(x1d)
+        cols = spectra.combined.columns
+        try:  # the quick look is a courtesy: a spectrum it cannot draw does not fail the products
+            written.append(render_spectrum(cols["WAVELENGTH"], cols["FLUX"], cols["FLUX_ERROR"], primary,
+                                           x1d.with_suffix(".png"), title=x1d.name))
+        except BadDataShapeError as exc:
+            log.warning("%s: no quick look: %s", x1d.name, exc)
+    if c1d is not None:
+        c = c1d.columns
+        columns: dict[str, npt.ArrayLike] = {
+            "WAVELENGTH": c1d.wavelength, "FLUX": c.flux, "ERROR": c.error, "SURF_BRIGHT": c.surf_bright,
+            "SB_ERROR": c.sb_error, "DQ": c.dq, "WEIGHT": c.weight, "N_INPUT": c.n_input}
+        written.append(write_c1d(out_dir / product_file(name, "c1d"), columns, primary=c1d_primary,
+                                 meta=c1d.meta))
+    return written
+
+
+def _run_product(asn: Asn, product: AsnProduct, asn_path: Path, out_dir: Path, store: ReferenceStore,
+                 plan: Plan) -> tuple[list[Path], tuple[StepRecord, ...]]:
+    traced = read_members(asn, product, asn_path, store)
+    members: SpecMemberSet = rectify_members(traced)
+    first = traced[0].image
+    ctx = Context(header=first.primary, refs=store.for_exposure(first.primary), source=first.root)
+    run = run_plan(members, plan, ctx)
+    rec = run.recorder
+    name = product_name(product.name, first.primary)
+    base = _level3_primary(first.primary, asn, asn_path, name, len(traced))
+    primary = {**base, **rec.keywords(before="combine_1d")}
+    written: list[Path] = []
+    s2d = run.last(Spec2D)
+    if s2d is not None:
+        slit = {"SLTNAME": str(first.primary.get("FXD_SLIT", "") or first.primary.get("SUBARRAY", "")),
+                "SOURCEID": source_id(first.primary), "SRCTYPE": "POINT"}
+        written.append(_write_s2d(out_dir / product_file(name, "s2d"), s2d,
+                                  {**base, **rec.keywords(before="extract_1d")}, slit))
+    written.extend(_write_spectra(out_dir, name, run.last(Spec3Spectrum), run.last(CombinedSpectrum), primary,
+                                  {**base, **rec.keywords()}))
+    return written, rec.records()
+
+
+def _run(request: RunRequest, plan: Plan) -> PipelineResult:
+    started = time.perf_counter()
+    path = request.input_path
+    if path.suffix.lower() != ".json":
+        raise AssociationError(f"{path.name}: calwebb_spec3 takes a spec3 association (*_spec3_asn.json)")
+    asn = read_asn(path)
+    if str(asn.asn_type) != "spec3":
+        raise AssociationError(f"{path.name}: a {asn.asn_type} association; calwebb_spec3 takes spec3")
+    check_upstream(asn, path.name)  # bare member names in the association's folder, plain product names
+    request.out_dir.mkdir(parents=True, exist_ok=True)
+    store = ReferenceStore.open(request.refs_dir)
+    products: list[Path] = []
+    records: list[StepRecord] = []
+    for product in asn.products:
+        written, recs = _run_product(asn, product, path, request.out_dir, store, plan)
+        products.extend(written)
+        records.extend(recs)
+    return PipelineResult(plan.pipeline, asn.products[0].name, tuple(products), time.perf_counter() - started,
+                          tuple(records))
+
+
+def _outputs(name: str, spec: RunSpec) -> Outputs:
+    return Outputs(tuple(product_file(name, s) for s in ("s2d", "x1d", "c1d")))
+
+
+SPEC3 = Pipeline(alias="calwebb_spec3", input=SpecMemberSet,
+                 steps=(Spec3OutlierDetectionStep, SpecResampleStep, Spec3Extract1dStep, Combine1dStep),
+                 not_implemented=NOT_IMPLEMENTED, run=_run, outputs=_outputs,
+                 requires=("resample_spec", "extract_1d"))

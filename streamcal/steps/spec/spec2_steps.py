@@ -1,0 +1,116 @@
+"""calwebb_spec2's steps for every spectroscopic kind it takes: each dispatches on the model it is given
+(:mod:`streamcal.steps.spec.kinds`) to the single-trace steps (:mod:`streamcal.steps.spec.single_trace`) or the
+IFU ones (:mod:`streamcal.steps.spec.ifu`; issue 11).
+
+- assign_wcs reads the SPECWCS reference: a ``SPECWCS`` layout makes a TraceImage, an ``IFUSLICES`` slicer an
+  IfuImage;
+- flat_field divides either kind by the FLAT (§5.3);
+- photom: MJy per pixel along a trace (a point source), MJy/sr per pixel of an IFU;
+- cube_build (:class:`~streamcal.steps.spec.ifu.CubeBuildStep`) makes a cube of an IfuImage and passes a
+  TraceImage on, SKIPPED;
+- extract_1d: boxcar along a trace, or aperture and annulus in each plane of a cube. Its IFU parameters are the
+  aperture radius and the background annulus in units of the PSF's FWHM at each wavelength [U], and
+  ``ifu_autocen`` (find the source in the cube; without it the aperture sits at the field centre).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+import numpy as np
+
+from streamcal.errors import InvalidInputError
+from streamcal.kernels.image.flat_field import flat_field
+from streamcal.models.ifu import geometry_from_table
+from streamcal.models.image import ImageData
+from streamcal.references import RefType
+from streamcal.steps.base import Context, StepOutcome, StepStatus
+from streamcal.steps.spec.ifu import IfuCube, IfuImage, extract_cube, ifu_image, ifu_photom
+from streamcal.steps.spec.kinds import SpectralImage, SpectralProduct
+from streamcal.steps.spec.single_trace import Extract1dStep, SpecAssignWcsStep, SpecPhotomStep, Spectrum, TraceImage
+
+__all__ = ["Spec2AssignWcsStep", "Spec2Extract1dStep", "Spec2FlatFieldStep", "Spec2PhotomStep"]
+
+_DONE = StepStatus.COMPLETE
+
+
+def _widen(outcome: StepOutcome[TraceImage]) -> StepOutcome[SpectralImage]:
+    return StepOutcome(outcome.model, outcome.status, outcome.references_used, outcome.counts, outcome.note)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Spec2AssignWcsStep:
+    """The spectral WCS of the SPECWCS reference: a trace's or an IFU slicer's."""
+
+    name: ClassVar[str] = "assign_wcs"
+    reference_types: ClassVar[tuple[RefType, ...]] = (RefType.SPECWCS,)
+
+    def apply(self, image: ImageData, ctx: Context) -> StepOutcome[SpectralImage]:
+        ref = ctx.refs.require(RefType.SPECWCS)
+        if "IFUSLICES" not in ref.arrays:
+            return _widen(SpecAssignWcsStep().apply(image, ctx))
+        ifu = ifu_image(image, geometry_from_table(ref["IFUSLICES"], source=ref.name))
+        primary = {**image.primary, "DISPAXIS": ifu.geometry.dispaxis}
+        return StepOutcome(ifu.replace_image(image.replace(primary=primary)), _DONE, ((RefType.SPECWCS, ref.name),),
+                           {"n_slice_pixels": int(np.count_nonzero(ifu.pixels.slice >= 0))})
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Spec2FlatFieldStep:
+    """Divides by the FLAT reference and propagates the variances (§5.3), a trace's image or an IFU's."""
+
+    name: ClassVar[str] = "flat_field"
+    reference_types: ClassVar[tuple[RefType, ...]] = (RefType.FLAT,)
+
+    def apply(self, image: SpectralImage, ctx: Context) -> StepOutcome[SpectralImage]:
+        flat = ctx.refs.require(RefType.FLAT)
+        out = flat_field(image.image, flat["SCI"], flat.arrays.get("ERR"), flat.arrays.get("DQ"))
+        return StepOutcome(image.replace_image(out.image), _DONE, ((RefType.FLAT, flat.name),), out.counts)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Spec2PhotomStep:
+    """DN/s → MJy per pixel along a trace (a point source), MJy/sr per pixel of an IFU (§5.4)."""
+
+    name: ClassVar[str] = "photom"
+    reference_types: ClassVar[tuple[RefType, ...]] = (RefType.PHOTOM,)
+
+    def apply(self, image: SpectralImage, ctx: Context) -> StepOutcome[SpectralImage]:
+        if isinstance(image, TraceImage):
+            return _widen(SpecPhotomStep().apply(image, ctx))
+        if not isinstance(image, IfuImage):
+            raise InvalidInputError(f"photom has no rule for a {type(image).__name__}")
+        table = ctx.refs.require(RefType.PHOTOM)
+        out, counts = ifu_photom(image, table)
+        return StepOutcome(out, _DONE, ((RefType.PHOTOM, table.name),), counts)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Spec2Extract1dStep(Extract1dStep):
+    """Boxcar extraction along a trace (the single-trace parameters), or from an IFU cube: aperture radius and
+    background annulus in units of the PSF's FWHM at each wavelength, centred on the source found in the cube
+    (``ifu_autocen``) or on the field centre."""
+
+    ifu_radius_fwhm: float = 2.5
+    ifu_bkg_inner_fwhm: float = 3.0
+    ifu_bkg_outer_fwhm: float = 4.0
+    ifu_autocen: bool = True
+
+    def __post_init__(self) -> None:
+        checks = getattr(Extract1dStep, "__post_init__", None)  # the single-trace parameters' own, if any
+        if checks is not None:
+            checks(self)
+        if not 0 < self.ifu_radius_fwhm <= self.ifu_bkg_inner_fwhm < self.ifu_bkg_outer_fwhm:
+            raise ValueError("IFU extraction needs 0 < ifu_radius_fwhm <= ifu_bkg_inner_fwhm < ifu_bkg_outer_fwhm")
+
+    def apply(self, model: SpectralProduct, ctx: Context) -> StepOutcome[Spectrum]:
+        if isinstance(model, TraceImage):
+            return Extract1dStep.apply(self, model, ctx)
+        if not isinstance(model, IfuCube):
+            raise InvalidInputError(f"extract_1d takes a trace or an IFU cube, not a {type(model).__name__} (an IFU "
+                                    "exposure is extracted from its cube: cube_build must run)")
+        out = extract_cube(model, radius_fwhm=self.ifu_radius_fwhm, inner_fwhm=self.ifu_bkg_inner_fwhm,
+                           outer_fwhm=self.ifu_bkg_outer_fwhm, centre=None if self.ifu_autocen else (0.0, 0.0))
+        return StepOutcome(Spectrum(model.root, out.columns, out.meta, dict(model.primary)), _DONE,
+                           counts=out.counts)
