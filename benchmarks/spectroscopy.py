@@ -17,6 +17,11 @@ transit depth against the injected 1 % with its error.
 The IFU table runs the cases of tests/streamcal/pipelines/test_ifu_chain.py (→ ``_s3d`` → x1d from the cube) at
 the tests' small size and at full frame (NRS_IFU: all 30 slices): the worst wavelength error of the ``_cal``'s
 pixels (px), then the columns above, a point being a cube plane.
+
+The MOS table runs the case of tests/streamcal/pipelines/test_mos_chain.py (NRS_MSASPEC, six 1×3 slitlets on
+NRS1, five sources and an empty one; MSA metadata → MultiSlitModel ``_cal``/``_s2d`` → an x1d per source) at the
+tests' small size (ALLSLITS, 10 groups) and at full frame (5 groups): per source the worst wavelength error (px),
+then the columns above; seconds are per exposure.
 """
 
 from __future__ import annotations
@@ -28,6 +33,9 @@ from pathlib import Path
 from tests.streamcal.pipelines.test_ifu_chain import CASES as IFU_CASES
 from tests.streamcal.pipelines.test_ifu_chain import run_case as run_ifu_case
 from tests.streamcal.pipelines.test_ifu_chain import score as ifu_score
+from tests.streamcal.pipelines.test_mos_chain import NGROUPS as MOS_NGROUPS
+from tests.streamcal.pipelines.test_mos_chain import run_case as run_mos_case
+from tests.streamcal.pipelines.test_mos_chain import score as mos_score
 from tests.streamcal.pipelines.test_spectral_chain import (
     CASES,
     TSO_CASES,
@@ -72,6 +80,17 @@ def main() -> None:
                 g = ifu_score(ifu)
                 print(f"{exp_type:18s} {size:>5s} {g['wave_error_px']:7.3f} {g['snr50']:7.1%} {g['flux_ratio']:9.4f} "
                       f"{g['pull_std']:8.3f} {g['line_offset_resel']:8.3f} {int(g['points']):6d} {seconds:7.1f}")
+        print("\nMOS (NRS_MSASPEC, one x1d spectrum per source)")
+        print(f"{'SOURCEID':18s} {'size':>5s} {'wave px':>7s} {'S/N>50':>7s} {'flux/true':>9s} {'pull std':>8s} "
+              f"{'line off':>8s} {'points':>6s} {'seconds':>7s}")
+        for size, ngroups in (("small", MOS_NGROUPS), ("full", 5)):
+            started = time.perf_counter()
+            mos = run_mos_case(Path(tmp) / f"mos_{size}", ngroups=ngroups, size=size)
+            seconds = time.perf_counter() - started
+            for source_id, m in sorted(mos_score(mos).items()):
+                print(f"{'NRS_MSASPEC ' + str(source_id):18s} {size:>5s} {m['wave_error_px']:7.3f} {m['snr50']:7.1%} "
+                      f"{m['flux_ratio']:9.4f} {m['pull_std']:8.3f} {m['line_offset_resel']:8.3f} "
+                      f"{int(m['points']):6d} {seconds:7.1f}")
 
 
 if __name__ == "__main__":

@@ -83,6 +83,7 @@ PRODUCTS: dict[str, ProductSpec] = {
         _image("cal", "MJy/sr", flat=True),
         _cube("calints", "MJy/sr", flat=True),
         _image("crf", "MJy/sr", flat=True),
+        _cube("crfints", "MJy/sr", flat=True),  # calwebb_tso3's (and coron3's) outlier-flagged integrations
         _image("bsub", "DN/s", flat=False),
         ProductSpec("i2d", "ImageModel", (
             ExtSpec("SCI", np.float32, 2), ExtSpec("ERR", np.float32, 2), ExtSpec("CON", np.int32, 3),
@@ -94,6 +95,16 @@ PRODUCTS: dict[str, ProductSpec] = {
         ProductSpec("s3d", "IFUCubeModel", (  # an IFU cube (issue 11): (wavelength, beta, alpha)
             ExtSpec("SCI", np.float32, 3), ExtSpec("ERR", np.float32, 3), ExtSpec("DQ", np.uint32, 3),
             ExtSpec("WMAP", np.float32, 3)), "MJy/sr"),
+        # coronagraphy (calwebb_coron3, issue 12): the reference stack, the references aligned to each science
+        # integration (nints, nrefs, ny, nx) and the PSF-subtracted science
+        ProductSpec("psfstack", "CubeModel", (
+            ExtSpec("SCI", np.float32, 3), ExtSpec("ERR", np.float32, 3), ExtSpec("DQ", np.uint32, 3)), "MJy/sr"),
+        ProductSpec("psfalign", "QuadModel", (
+            ExtSpec("SCI", np.float32, 4), ExtSpec("ERR", np.float32, 4), ExtSpec("DQ", np.uint32, 4)), "MJy/sr"),
+        ProductSpec("psfsub", "CubeModel", (
+            ExtSpec("SCI", np.float32, 3), ExtSpec("ERR", np.float32, 3), ExtSpec("DQ", np.uint32, 3),
+            ExtSpec("VAR_POISSON", np.float32, 3, required=False),
+            ExtSpec("VAR_RNOISE", np.float32, 3, required=False)), "MJy/sr"),
         ProductSpec("guider_cal", "GuiderCalModel", (
             ExtSpec("SCI", np.float32, 3), ExtSpec("ERR", np.float32, 3), ExtSpec("DQ", np.uint32, 2)), "DN/s"),
     )

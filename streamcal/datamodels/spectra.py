@@ -123,13 +123,14 @@ def write_x1d(path: str | os.PathLike[str], spectra: Sequence[Spectrum1D], *,
 
 
 def write_x1dints(path: str | os.PathLike[str], spectra: Sequence[Spectrum1D], *, primary: Mapping[str, object],
-                  int_times: np.ndarray | None = None) -> Path:
+                  int_times: np.ndarray | None = None, segments: npt.ArrayLike | None = None) -> Path:
     """Write per-integration spectra as jwst's ``_x1dints`` (``TSOMultiSpecModel``), atomically.
 
     Each spectrum (one per spectral order) has 2-D columns, integrations × points, and becomes one EXTRACT1D
     table with a row per integration: INT_NUM, the spectral columns as vectors, N_ALONGDISP, SEGMENT (EXSEGNUM)
     and the integration's times from ``int_times`` (the exposure's INT_TIMES rows, matched by integration
-    number; NaN without them). The INT_TIMES table is written too.
+    number; NaN without them). The INT_TIMES table is written too. ``segments`` gives each row's SEGMENT
+    (calwebb_tso3's segments combined; default EXSEGNUM for every row).
 
     Raises
     ------
@@ -157,7 +158,8 @@ def write_x1dints(path: str | os.PathLike[str], spectra: Sequence[Spectrum1D], *
         dtype = [("INT_NUM", "i4"), *[(c, table.dtype[c].base, (npoints,)) for c, _, _ in SPEC_COLUMNS],
                  ("N_ALONGDISP", "u4"), ("SEGMENT", "i4"), *[(c, "f8") for c in TSO_TIME_COLUMNS]]
         rows = np.zeros(nints, dtype=dtype)
-        rows["INT_NUM"], rows["N_ALONGDISP"], rows["SEGMENT"] = numbers, npoints, segment
+        rows["INT_NUM"], rows["N_ALONGDISP"] = numbers, npoints
+        rows["SEGMENT"] = segment if segments is None else np.asarray(segments, dtype=np.int32)
         for column, _, _ in SPEC_COLUMNS:
             rows[column] = table[column]
         for column in TSO_TIME_COLUMNS:

@@ -52,17 +52,22 @@ _DECLARATIONS = MappingProxyType({
     "calwebb_wfs-image3": ("streamcal.pipelines.wfs_image3", "WFS_IMAGE3"),
     "calwebb_spec2": ("streamcal.pipelines.spec2", "SPEC2"),
     "calwebb_spec3": ("streamcal.pipelines.spec3", "SPEC3"),
+    "calwebb_ami3": ("streamcal.pipelines.ami3", "AMI3"),
+    "calwebb_tso3": ("streamcal.pipelines.tso3", "TSO3"),
+    "calwebb_coron3": ("streamcal.pipelines.coron3", "CORON3"),
 })
 
 #: Declared pipelines that take only some exposures so far: alias → the EXP_TYPEs they take.
 #: calwebb_spec2: the single-trace modes with a SPECWCS layout, time series (``_rateints`` → ``_calints``,
-#: ``_x1dints``) or not (streamcal.pipelines.spec2), and the IFU modes (MIR_MRS, NRS_IFU → ``_s3d``, one band).
+#: ``_x1dints``) or not (streamcal.pipelines.spec2), the IFU modes (MIR_MRS, NRS_IFU → ``_s3d``, one band) and
+#: NIRSpec MOS (NRS_MSASPEC → MultiSlitModel ``_cal``/``_s2d``, an x1d spectrum per source).
 PARTIAL: MappingProxyType[str, frozenset[str]] = MappingProxyType({
     "calwebb_spec2": frozenset({"NRS_FIXEDSLIT", "NRS_BRIGHTOBJ", "MIR_LRS-FIXEDSLIT", "MIR_LRS-SLITLESS",
-                                "NRC_TSGRISM", "NIS_SOSS", "MIR_MRS", "NRS_IFU"}),
+                                "NRC_TSGRISM", "NIS_SOSS", "MIR_MRS", "NRS_IFU", "NRS_MSASPEC"}),
     # calwebb_spec3: the single-trace, single-source modes the routing table sends to spec3 (their time series go
-    # to tso3, non-TSO MIR_LRS-SLITLESS nowhere); MOS, IFU and WFSS wait (streamcal.pipelines.spec3)
-    "calwebb_spec3": frozenset({"NRS_FIXEDSLIT", "MIR_LRS-FIXEDSLIT", "NIS_SOSS"}),
+    # to tso3, non-TSO MIR_LRS-SLITLESS nowhere) and the IFU modes (one cube per band); MOS and WFSS wait
+    # (streamcal.pipelines.spec3)
+    "calwebb_spec3": frozenset({"NRS_FIXEDSLIT", "MIR_LRS-FIXEDSLIT", "NIS_SOSS", "MIR_MRS", "NRS_IFU"}),
 })
 
 

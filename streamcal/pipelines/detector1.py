@@ -4,7 +4,8 @@ Products, written atomically and named after the input file (``<root>_uncal.fits
 jwst names them) with S_*/R_* provenance: ``_rate`` and
 ``_rateints`` (detector1; plus ``_ramp`` with ``save_calibrated_ramp``), or ``_dark`` (calwebb_dark, which does
 not fit ramps: its product is the corrected ramp). Steps the parameter file enables but streamcal does not
-implement are recorded as SKIPPED with the reason.
+implement are recorded as SKIPPED with the reason. A MOS exposure's MSA metadata file (MSAMETFL, next to the raw
+file) is copied next to the products, where calwebb_spec2 reads it (:func:`streamcal.models.msa.carry_msa_metadata`).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from pathlib import Path
 
 from streamcal.datamodels import RawExposure, input_root, open_raw, write_product
 from streamcal.models.keywords import header_int
+from streamcal.models.msa import carry_msa_metadata
 from streamcal.models.ramp import RampBlock
 from streamcal.pipelines.plan import Outputs, Pipeline, PipelineResult, Plan, RunRequest
 from streamcal.pipelines.provenance import Recorder
@@ -78,6 +80,7 @@ def _run(request: RunRequest, plan: Plan) -> PipelineResult:
         out = run_tiled(raw, plan, ctx, rec, block_bytes=request.block_bytes or DEFAULT_BLOCK_BYTES,
                         workers=request.workers, keep_ramp=getattr(plan.parameters, "save_calibrated_ramp", False))
         products = _write(out, rec, raw, root, request.out_dir)
+        carry_msa_metadata(header, path, request.out_dir)  # NRS_MSASPEC: stage 2 reads it next to the _rate
     return PipelineResult(plan.pipeline, root, products, time.perf_counter() - started, rec.records())
 
 

@@ -6,9 +6,9 @@ own. The stage specification decides the steps (the TSO and WFS&C parameter file
 bkg_subtract); bkg_subtract acts only when the product has background members, the quick-look resample only
 on 2-D MIR/NRC/NIS/FGS_IMAGE data.
 
-Products per science exposure, written atomically: ``<root>_cal.fits`` (2-D) or ``<root>_calints.fits`` (cube)
-with the provenance of the steps before resample, ``<root>_bsub.fits`` when ``save_bsub`` (2-D only), and
-``<root>_i2d.fits`` with its quick-look ``<root>_i2d.png``.
+Products per science exposure, written atomically: ``<root>_cal.fits`` (2-D) or ``<root>_calints.fits`` (cube,
+with the ``_rateints``' INT_TIMES table) with the provenance of the steps before resample, ``<root>_bsub.fits``
+when ``save_bsub`` (2-D only), and ``<root>_i2d.fits`` with its quick-look ``<root>_i2d.png``.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from typing import NamedTuple
 
 from streamcal.associations import read_asn
 from streamcal.datamodels import split_suffix
+from streamcal.datamodels.products import read_product
 from streamcal.errors import AssociationError
 from streamcal.kernels.image.resample import Mosaic
 from streamcal.models.image import ImageData, read_image, write_image
@@ -90,7 +91,10 @@ def _run_job(job: _Job, plan: Plan, store: ReferenceStore, out_dir: Path) -> tup
     cal = run.last(ImageData)
     assert cal is not None  # the input is one
     cal = cal.replace(primary={**cal.primary, **run.recorder.keywords(before="resample")})
-    written.append(write_image(out_dir / f"{job.root}_{'calints' if cal.is_cube else 'cal'}.fits", cal))
+    # a cube keeps its INT_TIMES (calwebb_tso3 orders and times the integrations by it)
+    int_times = read_product(job.science, extensions=("INT_TIMES",)).arrays.get("INT_TIMES") if cal.is_cube else None
+    written.append(write_image(out_dir / f"{job.root}_{'calints' if cal.is_cube else 'cal'}.fits", cal,
+                               tables=None if int_times is None else {"INT_TIMES": int_times}))
     mosaic = run.last(Mosaic)
     if mosaic is not None:
         primary = {**cal.primary, **run.recorder.keywords()}

@@ -1,5 +1,5 @@
-"""calwebb_spec2 for the single-trace and IFU modes: assign_wcs → flat_field → photom → (cube_build →)
-extract_1d (``jwst_spec.md`` §1.5, issue 11).
+"""calwebb_spec2 for the single-trace, IFU and MOS modes: assign_wcs → (extract_2d → srctype →) flat_field →
+photom → (resample_spec → cube_build →) extract_1d (``jwst_spec.md`` §1.5, issue 11).
 
 The input is one ``_rate`` file of a mode with a SPECWCS reference (NRS_FIXEDSLIT, NRS_BRIGHTOBJ,
 MIR_LRS-FIXEDSLIT, MIR_LRS-SLITLESS, NRC_GRISM, NRC_TSGRISM, NIS_SOSS order 1), or a time series' ``_rateints``
@@ -10,8 +10,12 @@ and ``<root>_x1dints.fits`` (TSOMultiSpecModel: a row per integration with its t
 INT_TIMES table, and ``<root>_x1dints.png`` (the mean spectrum). The IFU modes (MIR_MRS, NRS_IFU: an IFUSLICES
 SPECWCS) run assign_wcs → flat_field → photom (MJy/sr) → cube_build → extract_1d from the cube and also write
 ``<root>_s3d.fits`` (IFUCubeModel) and ``<root>_s3d.png`` (:mod:`streamcal.pipelines.spec2_ifu`); cube_build is
-SKIPPED for the other modes (:mod:`streamcal.steps.spec.spec2_steps`). The other jwst steps of the parameter file
-are recorded SKIPPED "not implemented in streamcal".
+SKIPPED for the other modes (:mod:`streamcal.steps.spec.spec2_steps`). NIRSpec MOS (NRS_MSASPEC: an MSAQUADS
+SPECWCS and the MSA metadata file MSAMETFL names, read here before the steps) runs assign_wcs → extract_2d (a
+cutout per open slitlet) → srctype → flat_field → photom → resample_spec → extract_1d per source and writes the
+``_cal`` and ``_s2d`` as MultiSlitModel (:mod:`streamcal.pipelines.spec2_mos`) and one x1d EXTRACT1D per source;
+extract_2d, srctype and resample_spec are SKIPPED for the other modes. The other jwst steps of the parameter
+file (pathloss, barshadow, master_background_mos among them) are recorded SKIPPED "not implemented in streamcal".
 
 The services send it only the exposures it takes (:data:`streamcal.pipelines.PARTIAL`); the other spectroscopic
 work waits in ``streamcal.pending.calwebb_spec2``.
@@ -35,28 +39,33 @@ from streamcal.models.image import ImageData, read_image, write_image
 from streamcal.pipelines.plan import Outputs, Pipeline, PipelineResult, Plan, RunRequest
 from streamcal.pipelines.runner import run_plan
 from streamcal.pipelines.spec2_ifu import write_ifu_products
+from streamcal.pipelines.spec2_mos import read_msa_configuration, write_mos_products
 from streamcal.references import ReferenceStore
 from streamcal.routing import RunSpec
 from streamcal.steps.base import Context
 from streamcal.steps.spec import (
     CubeBuildStep,
+    MultiSpectrum,
     Spec2AssignWcsStep,
     Spec2Extract1dStep,
+    Spec2Extract2dStep,
     Spec2FlatFieldStep,
     Spec2PhotomStep,
+    Spec2SrctypeStep,
     Spectrum,
     TraceImage,
 )
+from streamcal.steps.spec.mos import Spec2ResampleSpecStep
 
-__all__ = ["IFU_EXP_TYPES", "NOT_IMPLEMENTED", "SPEC2", "Spec2Params"]
+__all__ = ["IFU_EXP_TYPES", "MOS_EXP_TYPES", "NOT_IMPLEMENTED", "SPEC2", "Spec2Params"]
 
 log = logging.getLogger(__name__)
 
 #: jwst Spec2Pipeline steps streamcal records as SKIPPED for now.
 NOT_IMPLEMENTED = (
-    "badpix_selfcal", "msa_flagging", "clean_flicker_noise", "imprint_subtract", "bkg_subtract", "extract_2d",
-    "srctype", "master_background_mos", "wavecorr", "targ_centroid", "straylight", "fringe", "pathloss",
-    "barshadow", "wfss_contam", "residual_fringe", "adaptive_trace_model", "pixel_replace", "resample_spec",
+    "badpix_selfcal", "msa_flagging", "clean_flicker_noise", "imprint_subtract", "bkg_subtract",
+    "master_background_mos", "wavecorr", "targ_centroid", "straylight", "fringe", "pathloss",
+    "barshadow", "wfss_contam", "residual_fringe", "adaptive_trace_model", "pixel_replace",
 )
 
 
@@ -78,7 +87,8 @@ def _run(request: RunRequest, plan: Plan) -> PipelineResult:
     image = read_image(source).replace(root=root)
     int_times = _int_times(source) if image.is_cube else None
     store = ReferenceStore.open(request.refs_dir)
-    ctx = Context(header=image.primary, refs=store.for_exposure(image.primary), source=source.name)
+    ctx = Context(header=image.primary, refs=store.for_exposure(image.primary), source=source.name,
+                  msa=read_msa_configuration(image.primary, source))
     run = run_plan(image, plan, ctx)
     request.out_dir.mkdir(parents=True, exist_ok=True)
     ints = "ints" if image.is_cube else ""
@@ -91,10 +101,12 @@ def _run(request: RunRequest, plan: Plan) -> PipelineResult:
         written.append(write_image(request.out_dir / f"{root}_cal{ints}.fits", cal.replace(primary=primary),
                                    bunit=unit, tables=None if int_times is None else {"INT_TIMES": int_times}))
     written.extend(write_ifu_products(run, request.out_dir, root))  # MIR_MRS, NRS_IFU: _cal and _s3d
-    spectrum = run.last(Spectrum)
+    written.extend(write_mos_products(run, request.out_dir, root))  # NRS_MSASPEC: _cal and _s2d (MultiSlitModel)
+    spectrum = run.last(MultiSpectrum) or run.last(Spectrum)  # by exact kind: MOS makes the subclass
     if spectrum is not None:
         primary = {**spectrum.primary, **run.recorder.keywords()}
-        spectra = [Spectrum1D(spectrum.columns, spectrum.meta)]
+        spectra = (list(spectrum.spectra) if isinstance(spectrum, MultiSpectrum)  # MOS: one per source
+                   else [Spectrum1D(spectrum.columns, spectrum.meta)])
         x1d = (write_x1dints(request.out_dir / f"{root}_x1dints.fits", spectra, primary=primary,
                              int_times=int_times) if spectrum.is_ints
                else write_x1d(request.out_dir / f"{root}_x1d.fits", spectra, primary=primary))
@@ -123,15 +135,20 @@ def _quicklook(spectrum: Spectrum, primary: dict[str, object], x1d: Path) -> lis
 
 #: The EXP_TYPEs whose spec2 builds a cube (``_s3d``).
 IFU_EXP_TYPES = frozenset({"MIR_MRS", "NRS_IFU"})
+#: The EXP_TYPEs whose spec2 writes rectified slits (``_s2d``).
+MOS_EXP_TYPES = frozenset({"NRS_MSASPEC"})
 
 
 def _outputs(root: str, spec: RunSpec) -> Outputs:
     ints = "ints" if spec.route.stage2_input == "rateints" else ""
-    cube = (f"{root}_s3d.fits",) if str(spec.route.exp_type).upper() in IFU_EXP_TYPES else ()
-    return Outputs((f"{root}_cal{ints}.fits", *cube, f"{root}_x1d{ints}.fits"), member=f"{root}_cal{ints}.fits")
+    exp_type = str(spec.route.exp_type).upper()
+    cube = (f"{root}_s3d.fits",) if exp_type in IFU_EXP_TYPES else ()
+    s2d = (f"{root}_s2d.fits",) if exp_type in MOS_EXP_TYPES else ()
+    return Outputs((f"{root}_cal{ints}.fits", *s2d, *cube, f"{root}_x1d{ints}.fits"), member=f"{root}_cal{ints}.fits")
 
 
 SPEC2 = Pipeline(alias="calwebb_spec2", input=ImageData,
-                 steps=(Spec2AssignWcsStep, Spec2FlatFieldStep, Spec2PhotomStep, CubeBuildStep, Spec2Extract1dStep),
+                 steps=(Spec2AssignWcsStep, Spec2Extract2dStep, Spec2SrctypeStep, Spec2FlatFieldStep, Spec2PhotomStep,
+                        Spec2ResampleSpecStep, CubeBuildStep, Spec2Extract1dStep),
                  not_implemented=NOT_IMPLEMENTED, parameters=Spec2Params, run=_run, outputs=_outputs,
                  requires=("extract_1d",))

@@ -18,11 +18,20 @@ Products, named after the association's product (jwst's ``{source_id}`` becomes 
 - ``<product>_c1d.fits``: the members' own extractions averaged by exposure time, jwst's
   ``CombinedSpecModel``.
 
+IFU associations (MIR_MRS, NRS_IFU: one mode, detector and band per product) take the same plan on other
+models (:mod:`streamcal.steps.spec.spec3_ifu`): each ``_cal`` member (MJy/sr) gets its slicer WCS from its
+SPECWCS reference and is placed in the common frame by its XOFFSET/YOFFSET (:mod:`streamcal.pipelines.spec3_ifu`);
+outlier_detection tests it against the other members' median cube; resample_spec is SKIPPED; cube_build drizzles
+all members into one cube → ``<product>_s3d.fits`` (jwst's ``IFUCubeModel``, MJy/sr) with a quick look
+``<product>_s3d.png``; extract_1d (aperture and annulus per plane, on the source found in the cube) →
+``<product>_x1d.fits`` + ``.png``; combine_1d is SKIPPED (jwst runs it for non-IFU spectra only). For the single
+traces cube_build is SKIPPED.
+
 The other jwst steps of the parameter file (assign_mtwcs, master_background, adaptive_trace_model,
-pixel_replace, cube_build, photom, spectral_leak) are recorded SKIPPED "not implemented in streamcal"; background
+pixel_replace, photom, spectral_leak) are recorded SKIPPED "not implemented in streamcal"; background
 members of the association are not used. Not written: jwst's per-member ``_crf`` files (the outliers are
-flagged on the rectified grid). The services send it only the EXP_TYPEs above
-(:data:`streamcal.pipelines.PARTIAL`); MOS, IFU and WFSS work waits in ``streamcal.pending.calwebb_spec3``.
+flagged on the rectified grid or in the members' pixels in memory). The services send it only the EXP_TYPEs
+above (:data:`streamcal.pipelines.PARTIAL`); MOS and WFSS work waits in ``streamcal.pending.calwebb_spec3``.
 """
 
 from __future__ import annotations
@@ -36,23 +45,26 @@ import numpy as np
 import numpy.typing as npt
 
 from streamcal.associations import Asn, AsnProduct, check_upstream, member_paths, read_asn
-from streamcal.datamodels import product_file, split_suffix
+from streamcal.datamodels import product_file, read_header, split_suffix
 from streamcal.datamodels.combined import write_c1d, write_s2d
 from streamcal.datamodels.quicklook import render_spectrum
 from streamcal.datamodels.spectra import Spectrum1D, write_x1d
 from streamcal.errors import AssociationError, BadDataShapeError
-from streamcal.models.image import read_image
+from streamcal.models.image import ImageData, read_image
 from streamcal.models.spectral import layout_from_specwcs
 from streamcal.pipelines.plan import Outputs, Pipeline, PipelineResult, Plan, RunRequest
 from streamcal.pipelines.runner import run_plan
+from streamcal.pipelines.spec3_ifu import IFU_EXP_TYPES, read_ifu_members, write_ifu_products
 from streamcal.references import ReferenceStore, RefType
 from streamcal.routing import RunSpec
 from streamcal.steps.base import Context, StepRecord
+from streamcal.steps.spec.kinds import Spec3Members
 from streamcal.steps.spec.single_trace import TraceImage, trace_image
 from streamcal.steps.spec.spec3 import (
     Combine1dStep,
     CombinedSpectrum,
     Spec2D,
+    Spec3CubeBuildStep,
     Spec3Extract1dStep,
     Spec3OutlierDetectionStep,
     Spec3Spectrum,
@@ -61,16 +73,18 @@ from streamcal.steps.spec.spec3 import (
     rectify_members,
     source_id,
 )
+from streamcal.steps.spec.spec3_ifu import IfuCombinedCube
 
 __all__ = ["NOT_IMPLEMENTED", "SPEC3", "SPEC3_EXP_TYPES", "product_name", "read_members"]
 
 log = logging.getLogger(__name__)
 
 #: jwst Spec3Pipeline steps streamcal records as SKIPPED for now.
-NOT_IMPLEMENTED = ("assign_mtwcs", "master_background", "adaptive_trace_model", "pixel_replace", "cube_build",
-                   "photom", "spectral_leak")
-#: The EXP_TYPEs calwebb_spec3 combines so far (single trace, one source; MIR_LRS-SLITLESS has no spec3).
-SPEC3_EXP_TYPES = frozenset({"NRS_FIXEDSLIT", "MIR_LRS-FIXEDSLIT", "NIS_SOSS"})
+NOT_IMPLEMENTED = ("assign_mtwcs", "master_background", "adaptive_trace_model", "pixel_replace", "photom",
+                   "spectral_leak")
+#: The EXP_TYPEs calwebb_spec3 combines so far (single trace, one source — MIR_LRS-SLITLESS has no spec3 — and
+#: the IFU modes, one band per product).
+SPEC3_EXP_TYPES = frozenset({"NRS_FIXEDSLIT", "MIR_LRS-FIXEDSLIT", "NIS_SOSS"}) | IFU_EXP_TYPES
 
 
 def product_name(template: str, primary: dict[str, object]) -> str:
@@ -84,8 +98,22 @@ def _member_error(asn_path: Path, product: AsnProduct, message: str) -> Associat
     return AssociationError(f"{asn_path.name}: product {product.name!r}: {message}")
 
 
+def _science_paths(asn: Asn, product: AsnProduct, asn_path: Path) -> list[Path]:
+    """The product's science ``_cal`` members, each on storage (AssociationError naming them otherwise)."""
+    one = dataclasses.replace(asn, products=(product,))
+    paths = member_paths(one, asn_path.parent, exptypes=("science",))
+    not_cal = [p.name for p in paths if split_suffix(p)[1] != "cal"]
+    if not_cal:
+        raise _member_error(asn_path, product, f"calwebb_spec3 combines _cal files; not: {', '.join(not_cal)}")
+    missing = [p.name for p in paths if not p.exists()]
+    if missing:
+        raise _member_error(asn_path, product, f"member(s) not on storage: {', '.join(missing)}")
+    return paths
+
+
 def read_members(asn: Asn, product: AsnProduct, asn_path: Path, store: ReferenceStore) -> list[TraceImage]:
-    """The science members of one product as calibrated images with their traces (SPECWCS of each member).
+    """The science members of one single-trace product as calibrated images with their traces (SPECWCS of each
+    member).
 
     Raises
     ------
@@ -97,14 +125,7 @@ def read_members(asn: Asn, product: AsnProduct, asn_path: Path, store: Reference
     MissingReferenceError
         No SPECWCS for a member. Not retriable.
     """
-    one = dataclasses.replace(asn, products=(product,))
-    paths = member_paths(one, asn_path.parent, exptypes=("science",))
-    not_cal = [p.name for p in paths if split_suffix(p)[1] != "cal"]
-    if not_cal:
-        raise _member_error(asn_path, product, f"calwebb_spec3 combines _cal files; not: {', '.join(not_cal)}")
-    missing = [p.name for p in paths if not p.exists()]
-    if missing:
-        raise _member_error(asn_path, product, f"member(s) not on storage: {', '.join(missing)}")
+    paths = _science_paths(asn, product, asn_path)
     traced: list[TraceImage] = []
     first_key: tuple[str, ...] | None = None
     for p in paths:
@@ -168,18 +189,33 @@ def _write_spectra(out_dir: Path, name: str, spectra: Spec3Spectrum | None, c1d:
     return written
 
 
-def _run_product(asn: Asn, product: AsnProduct, asn_path: Path, out_dir: Path, store: ReferenceStore,
-                 plan: Plan) -> tuple[list[Path], tuple[StepRecord, ...]]:
+def _read(asn: Asn, product: AsnProduct, asn_path: Path, store: ReferenceStore) -> tuple[Spec3Members, ImageData]:
+    """The product's members on one grid (IFU members placed in their common frame, single traces rectified) and
+    the first member's image (its header names the product)."""
+    paths = _science_paths(asn, product, asn_path)
+    exp_type = str(read_header(paths[0]).get("EXP_TYPE", "") or "").strip().upper()
+    if exp_type in IFU_EXP_TYPES:
+        ifu = read_ifu_members(paths, store, where=f"{asn_path.name}: product {product.name!r}")
+        return ifu, ifu.members[0].ifu.image
     traced = read_members(asn, product, asn_path, store)
     members: SpecMemberSet = rectify_members(traced)
-    first = traced[0].image
+    return members, traced[0].image
+
+
+def _run_product(asn: Asn, product: AsnProduct, asn_path: Path, out_dir: Path, store: ReferenceStore,
+                 plan: Plan) -> tuple[list[Path], tuple[StepRecord, ...]]:
+    members, first = _read(asn, product, asn_path, store)
     ctx = Context(header=first.primary, refs=store.for_exposure(first.primary), source=first.root)
     run = run_plan(members, plan, ctx)
     rec = run.recorder
     name = product_name(product.name, first.primary)
-    base = _level3_primary(first.primary, asn, asn_path, name, len(traced))
+    base = _level3_primary(first.primary, asn, asn_path, name, len(members))
     primary = {**base, **rec.keywords(before="combine_1d")}
     written: list[Path] = []
+    cube = run.last(IfuCombinedCube)
+    if cube is not None:
+        written.extend(write_ifu_products(cube, out_dir / product_file(name, "s3d"),
+                                          {**base, **rec.keywords(before="extract_1d")}))
     s2d = run.last(Spec2D)
     if s2d is not None:
         slit = {"SLTNAME": str(first.primary.get("FXD_SLIT", "") or first.primary.get("SUBARRAY", "")),
@@ -213,10 +249,13 @@ def _run(request: RunRequest, plan: Plan) -> PipelineResult:
 
 
 def _outputs(name: str, spec: RunSpec) -> Outputs:
+    if str(spec.route.exp_type).upper() in IFU_EXP_TYPES:
+        return Outputs(tuple(product_file(name, s) for s in ("s3d", "x1d")))
     return Outputs(tuple(product_file(name, s) for s in ("s2d", "x1d", "c1d")))
 
 
-SPEC3 = Pipeline(alias="calwebb_spec3", input=SpecMemberSet,
-                 steps=(Spec3OutlierDetectionStep, SpecResampleStep, Spec3Extract1dStep, Combine1dStep),
+SPEC3 = Pipeline(alias="calwebb_spec3", input=Spec3Members,
+                 steps=(Spec3OutlierDetectionStep, SpecResampleStep, Spec3CubeBuildStep, Spec3Extract1dStep,
+                        Combine1dStep),
                  not_implemented=NOT_IMPLEMENTED, run=_run, outputs=_outputs,
                  requires=("resample_spec", "extract_1d"))

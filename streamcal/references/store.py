@@ -45,7 +45,7 @@ _EXTENSIONS: dict[RefType, tuple[str, ...]] = {
     RefType.PHOTOM: ("PHOTOM",),
     RefType.AREA: ("SCI",),
     RefType.APCORR: ("APCORR",),
-    RefType.SPECWCS: ("SPECWCS", "IFUSLICES"),  # a single-trace layout or an IFU slicer (models.ifu)
+    RefType.SPECWCS: ("SPECWCS", "IFUSLICES", "MSAQUADS"),  # a trace, an IFU slicer (models.ifu), the MSA (models.msa)
 }
 _MJD0 = datetime(1858, 11, 17)
 

@@ -9,7 +9,10 @@
   (int, y, x, frame, group, amplitude_dn; ``int`` is 0-based within this file, like the arrays' first axis);
 - ``SOURCES`` (x, y 0-based in the subarray, flux = total DN/s of the source in flat-fielded units, i.e. what
   the flat-fielded rate image sums to, ra, dec) for point-source scenes;
-- ``LIGHTCURVE`` (int 1-based over the exposure, relative_flux) for TSO exposures;
+- ``LIGHTCURVE`` (int 1-based over the exposure, MJD its INT_TIMES mid-time, relative_flux at the transit's
+  reference wavelength) for TSO exposures, with the transit's parameters in its header (DEPTH, T0_MJD, T14_S,
+  LD_U1, LD_U2, IMPACT, DDEPTHDL, WAVEREF: :mod:`streamcal.simulate.transit`); a transit with a depth slope
+  scales each spectral pixel by its own wavelength's light curve;
 - for the single-trace spectroscopic modes (:data:`~streamcal.simulate.spectra.SINGLE_TRACE_MODES`, issue 11):
   ``WAVELENGTH`` float64 (ny, nx), µm within 4σ of the trace on lit dispersion pixels, NaN elsewhere; ``SPECTRUM``
   (WAVELENGTH µm, FLUX Jy: the input spectrum's table); ``EXTRACTED`` (d, WAVELENGTH, FLUX, RATE_SUM: one row per
@@ -20,7 +23,18 @@
   each slice pixel's centre, NaN off the slices; ``SLICE`` int16 (ny, nx), the slice number (−1 off the slices);
   ``SPECTRUM`` as above; ``EXTRACTED`` (WAVELENGTH, FLUX, FOV_FRACTION: the source's F_ν per wavelength of the
   middle slice's pixels, and the share of its PSF on the exposure's slices). The PRIMARY adds DISPAXIS, SRCALPHA
-  and SRCBETA (the source's position, arcsec) and SKYSB (the sky, MJy/sr).
+  and SRCBETA (the source's position in this exposure's slicer frame, arcsec), DITHALPH and DITHBETA (the dither
+  offset that moved it there, arcsec: the undithered position is SRCALPHA + DITHALPH, SRCBETA + DITHBETA) and
+  SKYSB (the sky, MJy/sr).
+- for NIS_AMI (SceneKind.AMI, :mod:`streamcal.simulate.ami`, issue 12): ``AMI_T3``, ``AMI_VIS2``, ``AMI_ERRORS``
+  and ``AMI_PISTONS``; the PRIMARY adds AMIFILT, AMIWAVE, BINARY and (binaries) BINSEP, BINPA, BINCON.
+- for the coronagraphic modes (SceneKind.CORON, :mod:`streamcal.simulate.coron`, issue 12): ``COMPANIONS``,
+  ``SPECKLE`` and ``STARRATE``; the PRIMARY adds STARFLUX, STARX/Y, MASKX/Y, LAMBDAD and the speckle keywords.
+- for NRS_MSASPEC (:mod:`streamcal.simulate.msa`): ``WAVELENGTH`` (per pixel of the slitlets' open strips),
+  ``SLITLETS`` (slitlet_id per pixel, 0 off them) and per source slitlet ``SPECTRUM`` and ``EXTRACTED`` (EXTVER
+  in configuration order; SLITID, SOURCEID in their headers); the PRIMARY adds DISPAXIS, BKGRATE (the sky per
+  slitlet pixel, DN/s) and NSLITLET. The MSA metadata file (``jw<ppppp><ooo><vvv>_01_msa.fits``) is written next
+  to the raw file, whose PRIMARY names it (MSAMETFL, MSAMETID).
 
 Spectroscopic scenes (single-trace modes): the source's rate is
 :func:`~streamcal.simulate.spectra.render_spectrum` of ``spec.spectrum`` (default: 1 mJy at the band centre)
@@ -50,10 +64,14 @@ import numpy as np
 import numpy.typing as npt
 
 from streamcal.datamodels import Extension, write_fits, write_raw
+from streamcal.models.msa import write_msa_metadata
+from streamcal.simulate.ami import ami_scene
+from streamcal.simulate.coron import coron_scene
 from streamcal.simulate.detector import DetectorModel
 from streamcal.simulate.headers import primary_header, sci_header
 from streamcal.simulate.ifu import IfuScene, ifu_truth, render_ifu
 from streamcal.simulate.modes import SceneKind
+from streamcal.simulate.msa import MsaScene, msa_metadata_name, msa_truth_extensions, render_msa
 from streamcal.simulate.ramp import RampResult, simulate_ramp
 from streamcal.simulate.scene import SOURCE_DTYPE, SceneResult, moffat_fwhm, render_scene, star_field
 from streamcal.simulate.spec import ExposurePlan, ExposureSpec, plan_exposure
@@ -64,11 +82,11 @@ from streamcal.simulate.spectra import (
     extracted_truth,
     render_spectrum,
 )
+from streamcal.simulate.transit import TransitGeometry, integration_mid_times, resolve_transit
 
 __all__ = ["LIGHTCURVE_DTYPE", "SimulatedExposure", "light_curve", "simulate_exposure"]
 
-LIGHTCURVE_DTYPE = np.dtype([("int", "i4"), ("relative_flux", "f8")])
-_TRANSIT_DEPTH = 0.01
+LIGHTCURVE_DTYPE = np.dtype([("int", "i4"), ("MJD", "f8"), ("relative_flux", "f8")])
 
 #: Peak signal per integration, as a fraction of the nominal well (saturation − bias), per scene kind.
 _FILL = MappingProxyType({
@@ -90,14 +108,42 @@ class SimulatedExposure:
     header: dict[str, object]
 
 
+def _transit(plan: ExposurePlan) -> tuple[TransitGeometry, npt.NDArray[np.float64]]:
+    """The exposure's transit and the mid-times (MJD) of this file's integrations."""
+    timing = plan.timing
+    geometry = resolve_transit(plan.spec.transit, expstart=plan.spec.expstart, nints_total=plan.nints_total,
+                               ngroups=timing.ngroups, tgroup=timing.tgroup, wavelength=plan.mode.wavelength)
+    times = integration_mid_times(plan.spec.expstart, first=plan.intstart, nints=timing.nints,
+                                  ngroups=timing.ngroups, tgroup=timing.tgroup)
+    return geometry, times
+
+
 def light_curve(plan: ExposurePlan) -> npt.NDArray[np.float64]:
-    """Relative flux of each integration in this file: a 1 % box transit over the middle third of a TSO
-    exposure, flat (1.0) otherwise."""
-    ints = np.arange(plan.intstart, plan.intend + 1)
+    """Relative flux of each integration in this file at the transit's reference wavelength
+    (:mod:`streamcal.simulate.transit`) for a TSO exposure, flat (1.0) otherwise."""
     if not plan.tsovisit:
-        return np.ones(ints.size)
-    phase = (ints - 0.5) / plan.nints_total
-    return np.where((phase > 1.0 / 3.0) & (phase < 2.0 / 3.0), 1.0 - _TRANSIT_DEPTH, 1.0)
+        return np.ones(plan.timing.nints)
+    geometry, times = _transit(plan)
+    return geometry.flux(times)
+
+
+def _int_scale(plan: ExposurePlan, curve: npt.NDArray[np.float64],
+               wavelength: npt.NDArray[np.float64] | None) -> npt.NDArray[np.float64]:
+    """The per-integration multiplier of the rate: ``curve``, or with a depth slope and a wavelength map, each
+    pixel's own light curve (interpolated between 65 depths across the map's range; off-trace pixels take the
+    reference depth)."""
+    transit = plan.spec.transit
+    if not plan.tsovisit or transit.depth_slope == 0.0 or wavelength is None:
+        return curve
+    geometry, times = _transit(plan)
+    depth_map = np.where(np.isfinite(wavelength), geometry.depth + geometry.depth_slope
+                         * (wavelength - geometry.wave_ref), geometry.depth)
+    if depth_map.min() < 0 or depth_map.max() >= 1:
+        raise ValueError(f"the depth slope {geometry.depth_slope}/µm makes depths {depth_map.min():.4g}–"
+                         f"{depth_map.max():.4g} across the band: outside [0, 1)")
+    grid = np.linspace(depth_map.min(), depth_map.max(), 65)
+    curves = np.stack([geometry.flux(times, depth=d) for d in grid])  # (65, nints)
+    return np.stack([np.interp(depth_map, grid, curves[:, i]) for i in range(times.size)])
 
 
 class _Spectral(NamedTuple):
@@ -138,8 +184,17 @@ def _ifu_scene(plan: ExposurePlan,
     table["WAVELENGTH"], table["FLUX"] = scene.spectrum.wavelength_um, scene.spectrum.flux_jy
     truth = _Spectral(scene.geometry.dispaxis, render.pixels.wavelength, table, ifu_truth(scene, render.pixels),
                       0.0)
-    head: dict[str, object] = {"SRCALPHA": scene.source[0], "SRCBETA": scene.source[1], "SKYSB": scene.sky}
+    head: dict[str, object] = {"SRCALPHA": scene.source[0], "SRCBETA": scene.source[1], "SKYSB": scene.sky,
+                               "DITHALPH": scene.offset[0], "DITHBETA": scene.offset[1]}
     return SceneResult(render.rate.astype(np.float32), np.zeros(0, SOURCE_DTYPE)), truth, head, render.pixels.slice
+
+
+def _msa_scene(plan: ExposurePlan, scene: MsaScene) -> tuple[SceneResult, dict[str, object], list[Extension]]:
+    """A MOS exposure's rate, its truth keywords and truth extensions (:mod:`streamcal.simulate.msa`)."""
+    render = render_msa(scene, plan.subarray)
+    head: dict[str, object] = {"DISPAXIS": 1, "BKGRATE": scene.sky, "NSLITLET": len(scene.config.slitlets)}
+    return (SceneResult(render.rate.astype(np.float32), np.zeros(0, SOURCE_DTYPE)), head,
+            msa_truth_extensions(scene, render, plan.subarray))
 
 
 def _scene(plan: ExposurePlan, scene_seed: int) -> SceneResult:
@@ -150,9 +205,9 @@ def _scene(plan: ExposurePlan, scene_seed: int) -> SceneResult:
     shape = (plan.subarray.ny, plan.subarray.nx)
     field_rng, spectrum_rng = np.random.default_rng(scene_seed).spawn(2)
     stars = np.zeros(0, dtype=[("ra", "f8"), ("dec", "f8"), ("flux", "f8")])
-    if mode.scene in (SceneKind.STARS, SceneKind.STAR, SceneKind.CORON, SceneKind.AMI):
+    if mode.scene in (SceneKind.STARS, SceneKind.STAR):  # coronagraphy and AMI have their own scenes
         stars = star_field(field_rng, plan.base_wcs, shape, peak=level, fwhm=fwhm,
-                           crowded=mode.scene is SceneKind.STARS, companion=mode.scene is SceneKind.CORON)
+                           crowded=mode.scene is SceneKind.STARS)
     return render_scene(mode.scene, shape=shape, wcs=plan.wcs, stars=stars, level=level, fwhm=fwhm,
                         dispaxis=mode.dispaxis, rng=spectrum_rng)
 
@@ -169,10 +224,11 @@ def _truth_extensions(rate: npt.NDArray[np.float32], ramp: RampResult, scene: Sc
     if plan.mode.scene in (SceneKind.STARS, SceneKind.STAR, SceneKind.CORON, SceneKind.AMI):
         extensions.append(Extension("SOURCES", scene.sources, {"BUNIT": "DN/s"}))
     if plan.tsovisit:
+        geometry, times = _transit(plan)
         rows = np.zeros(curve.size, LIGHTCURVE_DTYPE)
         rows["int"] = np.arange(plan.intstart, plan.intend + 1)
-        rows["relative_flux"] = curve
-        extensions.append(Extension("LIGHTCURVE", rows))
+        rows["MJD"], rows["relative_flux"] = times, curve
+        extensions.append(Extension("LIGHTCURVE", rows, geometry.header()))
     if spectral is not None:
         extensions += [Extension("WAVELENGTH", spectral.wavelength, {"BUNIT": "um"}),
                        Extension("SPECTRUM", spectral.spectrum), Extension("EXTRACTED", spectral.extracted)]
@@ -206,21 +262,38 @@ def simulate_exposure(spec: ExposureSpec, out_dir: str | os.PathLike[str], *, rn
     spectral = None
     ifu_head: dict[str, object] = {}
     slices = None
+    coron = None
+    msa_extensions: list[Extension] = []
+    ami_head: dict[str, object] = {}
+    ami_extensions: list[Extension] = []
     if plan.ifu is not None:
         scene, spectral, ifu_head, slices = _ifu_scene(plan, plan.ifu)
+    elif plan.msa is not None:
+        scene, ifu_head, msa_extensions = _msa_scene(plan, plan.msa)
     elif plan.layout is not None and plan.spectrum is not None:
         scene, spectral = _spectral_scene(plan, plan.layout, plan.spectrum)
+    elif plan.mode.scene is SceneKind.CORON:  # issue 12: mask, speckles, companions (streamcal.simulate.coron)
+        seed = spec.scene_seed if spec.scene_seed is not None else rng_seed
+        coron = coron_scene(plan, scene=spec.coron, rng=np.random.default_rng(seed))
+        scene = coron.scene
+    elif plan.mode.scene is SceneKind.AMI:  # issue 12: the non-redundant mask's fringes (streamcal.simulate.ami)
+        scene, ami_head, ami_extensions = ami_scene(plan, fill=_FILL[SceneKind.AMI], binary=spec.binary)
     else:
         scene = _scene(plan, spec.scene_seed if spec.scene_seed is not None else rng_seed)
     rate = scene.rate * model.response
     curve = light_curve(plan)
+    scale = _int_scale(plan, curve, None if spectral is None else spectral.wavelength)
     ramp = simulate_ramp(rate, model, plan.timing, effects=spec.effects,
                          rng=np.random.default_rng([rng_seed, spec.detector_seed]),
-                         int_scale=curve, zeroframe=plan.detector.instrument == "NIRCAM")
+                         int_scale=scale, zeroframe=plan.detector.instrument == "NIRCAM")
     primary = primary_header(plan)
+    if plan.msa is not None:  # jwst's MSA metadata file, next to the raw file that names it
+        msa_name = msa_metadata_name(int(spec.program), int(spec.observation), int(spec.visit))
+        write_msa_metadata(out / msa_name, plan.msa.config)
+        primary.update(MSAMETFL=msa_name, MSAMETID=plan.msa.config.msa_metadata_id)
     path = write_raw(out / plan.name.filename("uncal"), primary=primary, sci_header=sci_header(plan),
                      data=ramp.data, zeroframe=ramp.zeroframe)
-    truth_rate = (rate * np.float32(curve.mean())).astype(np.float32)
+    truth_rate = (rate * scale.mean(axis=0).astype(np.float32)).astype(np.float32)
     truth_primary = {
         "TELESCOP": "JWST", "ORIGIN": "STREAMCAL", "ROOTNAME": plan.name.root, "EXP_TYPE": primary["EXP_TYPE"],
         "DETECTOR": plan.detector.name, "SUBARRAY": plan.subarray.name, "RNGSEED": rng_seed,
@@ -234,5 +307,13 @@ def simulate_exposure(spec: ExposureSpec, out_dir: str | os.PathLike[str], *, rn
     extensions = _truth_extensions(truth_rate, ramp, scene, plan, curve, spectral)
     if slices is not None:
         extensions.append(Extension("SLICE", slices))
+    if msa_extensions:
+        truth_primary.update(ifu_head)
+        extensions += msa_extensions
+    if coron is not None:
+        truth_primary.update(coron.header)
+        extensions += coron.extensions()
+    truth_primary.update(ami_head)
+    extensions += ami_extensions
     truth_path = write_fits(out / plan.name.filename("truth"), primary=truth_primary, extensions=extensions)
     return SimulatedExposure(path=path, truth_path=truth_path, root=plan.name.root, header=primary)

@@ -125,20 +125,28 @@ def ifu_photometry(exp_type: ExpType | str, detector: Detector | str, geometry: 
 
 
 class IfuScene(NamedTuple):
-    """What an IFU exposure sees: geometry, calibration, the source (spectrum, position in arcsec) and sky."""
+    """What an IFU exposure sees: geometry, calibration, the source (spectrum, position in this exposure's slicer
+    frame, arcsec), sky, and the dither ``offset`` (arcsec along alpha, beta) that moved the source there."""
 
     geometry: IfuGeometry
     photometry: Photometry
     spectrum: SourceSpectrum
     source: tuple[float, float]
     sky: float  # MJy/sr
+    offset: tuple[float, float] = (0.0, 0.0)
 
 
 def ifu_scene(exp_type: ExpType | str, detector: Detector | str, optics: dict[str, str], *,
-              spectrum: SourceSpectrum | None = None, source: tuple[float, float] | None = None) -> IfuScene:
+              spectrum: SourceSpectrum | None = None, source: tuple[float, float] | None = None,
+              offset: tuple[float, float] = (0.0, 0.0)) -> IfuScene:
     """The scene of an IFU exposure: the default spectrum (1 mJy at the band centre) unless one is given, the
     mode's default source position unless one is given, and a sky of 1 % of the default source's peak surface
     brightness [U].
+
+    ``offset`` is the telescope's dither offset (the header's XOFFSET, YOFFSET, arcsec), taken along (alpha,
+    beta) [U: the slicer's axes are those of the dither frame; the real MRS and NIRSpec IFU frames are rotated
+    and distorted against it]: the sky moves by −offset, so the source lands at ``source − offset`` in this
+    exposure's slicer frame (``source`` stays where it is on the sky: its place in the undithered frame).
 
     Raises
     ------
@@ -158,8 +166,9 @@ def ifu_scene(exp_type: ExpType | str, detector: Detector | str, optics: dict[st
     centre = 0.5 * (lo + hi)
     sigma = float(geometry.psf_sigma_at(centre))
     peak = float(default.flux_at(centre)) / (2 * np.pi * sigma**2 * _ARCSEC2_TO_SR) / 1e6
+    on_sky = source if source is not None else _BANDS[ExpType(str(exp_type))].source
     return IfuScene(geometry, ifu_photometry(exp_type, detector, geometry), spectrum,
-                    source if source is not None else _BANDS[ExpType(str(exp_type))].source, _SKY_FRACTION * peak)
+                    (on_sky[0] - offset[0], on_sky[1] - offset[1]), _SKY_FRACTION * peak, offset)
 
 
 class IfuRender(NamedTuple):

@@ -216,8 +216,8 @@ _CATALOGUE: tuple[ModeSpec, ...] = (
        FILTER="F290LP", GRATING="G395H", FXD_SLIT="S200A1"),
     _m(_E.NRS_IFU, "NRS1", "NRSRAPID", ("ALLSLITS", 5, 1), ("FULL", 10, 1), _S.MULTI_TRACE, wavelength=3.5,
        FILTER="F290LP", GRATING="G395H"),
-    _m(_E.NRS_MSASPEC, "NRS1", "NRSRAPID", ("ALLSLITS", 5, 1), ("FULL", 10, 1), _S.MULTI_TRACE, wavelength=1.4,
-       FILTER="F100LP", GRATING="G140H"),
+    _m(_E.NRS_MSASPEC, "NRS1", "NRSRAPID", ("ALLSLITS", 5, 1), ("FULL", 10, 1), _S.MULTI_TRACE, wavelength=3.5,
+       FILTER="F290LP", GRATING="G395H"),  # the MSA's forward model (simulate/msa.py) is G395H on NRS1
     _m(_E.NRS_BRIGHTOBJ, "NRS1", "NRSRAPID", ("SUB2048", 4, 4), ("SUB2048", 10, 50), _S.TRACE, wavelength=3.5,
        tso="always", FILTER="F290LP", GRATING="G395H", FXD_SLIT="S1600A1"),
     # Beyond the seed table (routing.yaml's extension rows)

@@ -16,6 +16,7 @@ from types import MappingProxyType
 
 import numpy as np
 
+from streamcal.simulate.ami import AmiBinary
 from streamcal.simulate.exposure import SimulatedExposure, simulate_exposure
 from streamcal.simulate.modes import MODES, Size
 from streamcal.simulate.ramp import Effects
@@ -32,14 +33,15 @@ PROGRAMS: MappingProxyType[str, str] = MappingProxyType({
                       "0.6 px (image2 → image3)",
     "tso": "NRC_TSIMAGE transit (TSOVISIT=T) split into 2 segments (tso3)",
     "coron": "NRC_CORON science exposure plus an IS_PSF=T reference star (coron3)",
-    "ami": "NIS_AMI science exposure plus an IS_PSF=T calibrator (ami3)",
+    "ami": "NIS_AMI binary (AmiBinary defaults: 250 mas, PA 60°, contrast 0.1) plus an IS_PSF=T point-source "
+           "calibrator (ami3)",
     "wfsc": "two NRC_IMAGE PATTTYPE=WFSC exposures, same ACT_ID and detector (wfs-image3)",
     "darks": "NRC_DARK and MIR_DARKIMG (calwebb_dark)",
     "guider": "FGS_ID-STACK, FGS_TRACK and FGS_FINEGUIDE (calwebb_guider)",
     "spectroscopy": "NRS_FIXEDSLIT, MIR_MRS and NIS_SOSS (spec2 → spec3)",
     "miri_imaging": "MIR_IMAGE 4-point CYCLING dither (image2 → image3)",
     "all_modes": "one exposure of every EXP_TYPE; TSO-optional modes with TSOVISIT F and T",
-    "demo": "imaging_dither + tso + coron + wfsc + darks + guider + spectroscopy",
+    "demo": "imaging_dither + tso + coron + ami + wfsc + darks + guider + spectroscopy",
 })
 
 
@@ -92,6 +94,11 @@ def _with_psf(exp_type: str, observation: int, seed: int) -> list[ExposureSpec]:
     ]
 
 
+def _ami(seed: int) -> list[ExposureSpec]:
+    science, psf = _with_psf("NIS_AMI", 4, seed)
+    return [replace(science, binary=AmiBinary()), psf]
+
+
 def _wfsc(seed: int, full: bool) -> list[ExposureSpec]:
     return _dithered("NRC_IMAGE", observation=5, patttype="WFSC", offsets=[(0.0, 0.0), (3.0, 3.0)],
                      scale=10.0 if full else 1.0, scene_seed=seed, visitype="PRIME_WFSC_ROUTINE", activity="03")
@@ -115,7 +122,7 @@ _BUILDERS: MappingProxyType[str, Callable[[int, bool], list[ExposureSpec]]] = Ma
     "imaging_dither": _imaging_dither,
     "tso": _tso,
     "coron": lambda seed, full: _with_psf("NRC_CORON", 3, seed),
-    "ami": lambda seed, full: _with_psf("NIS_AMI", 4, seed),
+    "ami": lambda seed, full: _ami(seed),
     "wfsc": _wfsc,
     "darks": lambda seed, full: _set(6, ["NRC_DARK", "MIR_DARKIMG"]),
     "guider": lambda seed, full: _set(7, ["FGS_ID-STACK", "FGS_TRACK", "FGS_FINEGUIDE"]),
@@ -124,7 +131,7 @@ _BUILDERS: MappingProxyType[str, Callable[[int, bool], list[ExposureSpec]]] = Ma
                                                  offsets=_DITHER4, scale=5.0 if full else 1.0, scene_seed=seed),
     "all_modes": _all_modes,
 })
-_DEMO = ("imaging_dither", "tso", "coron", "wfsc", "darks", "guider", "spectroscopy")
+_DEMO = ("imaging_dither", "tso", "coron", "ami", "wfsc", "darks", "guider", "spectroscopy")
 
 
 def _seed_for(seed: int, index: int) -> int:

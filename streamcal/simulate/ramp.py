@@ -237,8 +237,8 @@ def simulate_ramp(
     effects : Effects
     rng : numpy.random.Generator
         Source of all randomness; the same seed gives the same ramp.
-    int_scale : ndarray, shape (nints,), optional
-        Per-integration multiplier of ``rate_dn`` (TSO light curves).
+    int_scale : ndarray, shape (nints,) or (nints, ny, nx), optional
+        Per-integration multiplier of ``rate_dn`` (TSO light curves; per pixel for a wavelength-dependent depth).
     zeroframe : bool
         Also return frame 0 of every integration (NIRCam ZEROFRAME).
 

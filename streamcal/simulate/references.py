@@ -22,6 +22,9 @@ The IFU modes (MIR_MRS on MIRIFUSHORT, NRS_IFU on NRS1: :mod:`streamcal.simulate
 ``photmjsr`` (MJy/sr per DN/s) and the relresponse table, selected on EXP_TYPE as well (so it beats the
 detector's PHOTOM): jwst's IFU photom references are separate files too.
 
+NRS_MSASPEC on NRS1 (:mod:`streamcal.simulate.msa`) has a SPECWCS whose ``MSAQUADS`` table is the MSA geometry
+per quadrant (:mod:`streamcal.models.msa`); its photometry is the detector PHOTOM's F290LP/G395H row.
+
 APCORR holds, like the CRDS files, aperture radii and corrections derived from the PSF model: for each
 (FILTER, PUPIL) the radius enclosing 10 … 90 % of the simulator's Moffat PSF (:func:`moffat_apcorr`). The
 catalogue measures drizzled mosaics, whose PSF is broader than the Moffat: the simulator samples it at pixel
@@ -46,6 +49,7 @@ import numpy.typing as npt
 from streamcal.datamodels import Extension
 from streamcal.dq import Pixel
 from streamcal.models.ifu import ifu_table
+from streamcal.models.msa import msaquads_table
 from streamcal.models.spectral import specwcs_table
 from streamcal.references import ManifestEntry, ReferenceSetWriter, RefType
 from streamcal.simulate.detector import DEFAULT_DETECTOR_SEED, DetectorModel
@@ -53,6 +57,7 @@ from streamcal.simulate.geometry import DETECTORS, READOUT_PATTERNS, Detector, S
 from streamcal.simulate.ifu import IFU_MODES, ifu_geometry, ifu_photometry
 from streamcal.simulate.linearity import linearity_coeffs
 from streamcal.simulate.modes import MODES
+from streamcal.simulate.msa import MSA_MODES, msa_geometry
 from streamcal.simulate.photom import SPECTRAL_ELEMENTS, apcorr_wavelengths, photom_rows
 from streamcal.simulate.scene import moffat_fwhm
 from streamcal.simulate.spectral_layouts import spectral_layouts
@@ -306,6 +311,27 @@ def _ifu_entries(writer: ReferenceSetWriter, detector: Detector, useafter: str) 
     return entries
 
 
+def _msa_entries(writer: ReferenceSetWriter, detector: Detector, useafter: str) -> list[ManifestEntry]:
+    """The MOS SPECWCS (MSAQUADS) of a detector: one per MSA mode with a geometry on it (the PHOTOM is the
+    detector's, whose F290LP/G395H row the fixed slit uses too)."""
+    entries = []
+    full = subarray_for(detector, "FULL")
+    for exp_type in sorted(MSA_MODES):
+        optics = dict(MODES[exp_type].optics)
+        try:
+            geometry = msa_geometry(detector, optics)
+        except KeyError:
+            continue
+        selectors: dict[str, str] = {"INSTRUME": detector.instrument, "DETECTOR": detector.name,
+                                     "EXP_TYPE": str(exp_type), "SUBARRAY": "FULL"}
+        selectors.update({k: optics[k] for k in ("FILTER", "GRATING") if k in optics})
+        head = {**_base_header(detector, full, f"simulated MSA geometry of {exp_type}"), **selectors}
+        entries.append(writer.add(RefType.SPECWCS, f"jwst_{detector.instrument.lower()}_specwcs_"
+                                  f"{detector.name}_{exp_type}.fits".lower(), selectors=selectors, useafter=useafter,
+                                  primary=head, extensions=[Extension("MSAQUADS", msaquads_table(geometry))]))
+    return entries
+
+
 def write_reference_set(
     refs_dir: str | os.PathLike[str],
     *,
@@ -357,6 +383,7 @@ def write_reference_set(
             entries += _detector_refs(writer, model, useafter)
             entries += _specwcs_entries(writer, det, useafter)
             entries += _ifu_entries(writer, det, useafter)
+            entries += _msa_entries(writer, det, useafter)
             frames = _dark_frames_needed(det)
             entries.append(_dark_entry(writer, model, frames["FULL"], useafter))
             del model
@@ -376,6 +403,7 @@ def _write_layouts(root: Path, layouts: list[tuple[str, str]], *, seed: int, use
         for det_name in sorted({name for name, _ in layouts}):
             entries += _specwcs_entries(writer, DETECTORS[det_name], useafter)
             entries += _ifu_entries(writer, DETECTORS[det_name], useafter)
+            entries += _msa_entries(writer, DETECTORS[det_name], useafter)
         for det_name, sub_name in layouts:
             det = DETECTORS[det_name]
             model = DetectorModel.build(det, subarray_for(det, sub_name), seed=seed)

@@ -72,7 +72,7 @@ def _peak_to_flux(peak: float, fwhm: float) -> float:
 
 
 def star_field(rng: np.random.Generator, wcs: TanWcs, shape: tuple[int, int], *, peak: float,
-               fwhm: float, crowded: bool, companion: bool = False) -> np.ndarray:
+               fwhm: float, crowded: bool) -> np.ndarray:
     """A star catalogue around the pointing: the target at the reference pixel, then fainter field stars.
 
     Parameters
@@ -88,8 +88,6 @@ def star_field(rng: np.random.Generator, wcs: TanWcs, shape: tuple[int, int], *,
         PSF FWHM, px.
     crowded : bool
         Add field stars (imaging) or only the target (acquisition, guiding, TSO).
-    companion : bool
-        Add a companion 5 mag fainter at (6, 3)·FWHM from the target (coronagraphy).
 
     Returns
     -------
@@ -101,10 +99,6 @@ def star_field(rng: np.random.Generator, wcs: TanWcs, shape: tuple[int, int], *,
     x = np.concatenate([[wcs.crpix1 - 1.0], rng.uniform(-margin, nx - 1 + margin, n_field)])
     y = np.concatenate([[wcs.crpix2 - 1.0], rng.uniform(-margin, ny - 1 + margin, n_field)])
     delta_mag = np.concatenate([[0.0], rng.uniform(1.0, 7.0, n_field)])
-    if companion:
-        x = np.append(x, x[0] + 6.0 * fwhm)
-        y = np.append(y, y[0] + 3.0 * fwhm)
-        delta_mag = np.append(delta_mag, 5.0)
     stars = np.zeros(x.size, STAR_DTYPE)
     stars["ra"], stars["dec"] = wcs.pixel_to_world(x, y)
     stars["flux"] = _peak_to_flux(peak, fwhm) * 10.0 ** (-0.4 * delta_mag)
@@ -203,19 +197,10 @@ def render_scene(kind: SceneKind, *, shape: tuple[int, int], wcs: TanWcs, stars:
         image = _render_traces(shape, level, rng, ntraces=ntraces, dispaxis=dispaxis,
                                lines=kind is SceneKind.LINES)
         return SceneResult(image, empty)
-    result = _render_stars(shape, wcs, stars, fwhm * (1.5 if kind is SceneKind.AMI else 1.0))
+    if kind in (SceneKind.CORON, SceneKind.AMI):
+        raise ValueError("coronagraphic and AMI scenes are rendered by streamcal.simulate.coron and .ami")
+    result = _render_stars(shape, wcs, stars, fwhm)
     image = result.rate
     if kind is SceneKind.STARS:
         image += np.float32(0.004 * level)  # sky
-    elif kind in (SceneKind.CORON, SceneKind.AMI):
-        x0, y0 = wcs.crpix1 - 1.0, wcs.crpix2 - 1.0
-        yy, xx = np.mgrid[0:ny, 0:nx]
-        if kind is SceneKind.CORON:  # the mask suppresses the core of the on-axis star
-            image *= (1.0 - 0.995 * np.exp(-((xx - x0) ** 2 + (yy - y0) ** 2) / (2 * (1.5 * fwhm) ** 2))).astype(
-                np.float32)
-        else:  # non-redundant-mask fringes
-            period = 2.5 * fwhm
-            image *= (1.0 + 0.6 * np.cos(2 * np.pi * (xx - x0) / period)
-                      * np.cos(2 * np.pi * (yy - y0) / period)).astype(np.float32)
-        image += np.float32(0.002 * level)
     return SceneResult(image, result.sources)

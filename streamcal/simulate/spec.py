@@ -15,10 +15,13 @@ from dataclasses import dataclass, field
 
 from streamcal.datamodels import ExposureName
 from streamcal.routing import ExpType
+from streamcal.simulate.ami import AmiBinary
+from streamcal.simulate.coron import CoronScene
 from streamcal.simulate.detector import DEFAULT_DETECTOR_SEED
 from streamcal.simulate.geometry import DETECTORS, READOUT_PATTERNS, Detector, Subarray, frame_time, subarray_for
 from streamcal.simulate.ifu import IFU_MODES, IfuScene, ifu_scene
 from streamcal.simulate.modes import ModeSpec, Size, mode_spec
+from streamcal.simulate.msa import MSA_MODES, MsaScene, msa_scene
 from streamcal.simulate.ramp import Effects, RampTiming
 from streamcal.simulate.spectra import (
     SINGLE_TRACE_MODES,
@@ -27,6 +30,7 @@ from streamcal.simulate.spectra import (
     default_spectrum_for,
     layout_for,
 )
+from streamcal.simulate.transit import Transit
 from streamcal.simulate.wcs import TanWcs
 
 __all__ = ["ExposurePlan", "ExposureSpec", "Target", "plan_exposure"]
@@ -91,9 +95,21 @@ class ExposureSpec:
         it must cover the wavelengths the mode's layout lights. Default:
         :func:`~streamcal.simulate.spectra.default_spectrum_for` the layout (1 mJy at the band centre). For the
         IFU modes (MIR_MRS, NRS_IFU: :mod:`streamcal.simulate.ifu`) it must cover the slicer's band.
+        NRS_MSASPEC (:mod:`streamcal.simulate.msa`): every source's spectrum, scaled by its brightness.
     ifu_source : tuple of float, optional
         IFU modes: the point source's (alpha, beta) in the slicer frame, arcsec (default: the mode's, a little
-        off the field centre).
+        off the field centre), before the dither: ``dither`` (XOFFSET, YOFFSET in arcsec) moves it by
+        ``−dither × pixel scale`` along (alpha, beta) (:func:`~streamcal.simulate.ifu.ifu_scene`).
+    coron : CoronScene, optional
+        Coronagraphic modes (SceneKind.CORON): companions, speckle field, the star's brightness and offset from
+        the mask centre (:mod:`streamcal.simulate.coron`; default: the science or PSF-reference defaults by
+        ``is_psf``).
+    transit : Transit
+        TSO exposures (TSOVISIT=T): the transit applied per integration (:mod:`streamcal.simulate.transit`;
+        default a 1 % limb-darkened transit centred in the exposure).
+    binary : AmiBinary, optional
+        NIS_AMI: a companion to the target (separation mas, PA deg east of north, contrast; defaults 250 mas,
+        60°, 0.1: :mod:`streamcal.simulate.ami`); None (default) for a point source.
     """
 
     exp_type: ExpType | str
@@ -130,6 +146,9 @@ class ExposureSpec:
     effects: Effects = field(default_factory=Effects)
     spectrum: SourceSpectrum | None = None
     ifu_source: tuple[float, float] | None = None
+    coron: CoronScene | None = None
+    transit: Transit = field(default_factory=Transit)
+    binary: AmiBinary | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -154,6 +173,7 @@ class ExposurePlan:
     layout: SpectralLayout | None = None  # single-trace spectroscopic modes: where the spectrum falls (calibrated)
     spectrum: SourceSpectrum | None = None  # and what it is (spec.spectrum or the default)
     ifu: IfuScene | None = None  # IFU modes: the slicer, its calibration, the source and the sky
+    msa: MsaScene | None = None  # NRS_MSASPEC: the MSA geometry, configuration, sources and sky (simulate/msa.py)
 
     @property
     def expend(self) -> float:
@@ -178,7 +198,7 @@ def _spectral(spec: ExposureSpec, mode: ModeSpec,
               detector: Detector) -> tuple[SpectralLayout | None, SourceSpectrum | None]:
     """The layout and spectrum of a single-trace spectroscopic exposure; (None, None) for other modes."""
     if mode.exp_type not in SINGLE_TRACE_MODES:
-        if spec.spectrum is not None and mode.exp_type not in IFU_MODES:
+        if spec.spectrum is not None and mode.exp_type not in IFU_MODES | MSA_MODES:
             raise ValueError(f"{mode.exp_type} is not a single-trace spectroscopic mode: it takes no spectrum")
         return None, None
     layout = layout_for(mode.exp_type, detector, mode.optics)
@@ -209,8 +229,14 @@ def plan_exposure(spec: ExposureSpec) -> ExposurePlan:
     layout, spectrum = _spectral(spec, mode, detector)
     ifu = None
     if mode.exp_type in IFU_MODES:
-        ifu = ifu_scene(mode.exp_type, detector, dict(mode.optics), spectrum=spec.spectrum, source=spec.ifu_source)
+        offset = (spec.dither[0] * detector.pixel_scale, spec.dither[1] * detector.pixel_scale)  # XOFFSET, YOFFSET
+        ifu = ifu_scene(mode.exp_type, detector, dict(mode.optics), spectrum=spec.spectrum, source=spec.ifu_source,
+                        offset=offset)
         spectrum = ifu.spectrum
+    msa = None
+    if mode.exp_type in MSA_MODES:
+        msa = msa_scene(detector, dict(mode.optics), program=int(spec.program), dither_point=spec.patt_num,
+                        spectrum=spec.spectrum)
     subarray = subarray_for(detector, spec.subarray or size.subarray)
     readpatt = spec.readpatt or mode.readpatt
     readout = READOUT_PATTERNS[readpatt]
@@ -241,4 +267,5 @@ def plan_exposure(spec: ExposureSpec) -> ExposurePlan:
         nints_total=nints_total, intstart=intstart, intend=intend, tsovisit=tsovisit, name=name,
         base_wcs=base, wcs=wcs, header_wcs=header_wcs,
         duration=nints_total * (timing.frames_per_int + 1) * tframe, layout=layout, spectrum=spectrum, ifu=ifu,
+        msa=msa,
     )

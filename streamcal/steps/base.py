@@ -24,10 +24,13 @@ from __future__ import annotations
 import enum
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Generic, Protocol, TypeVar, runtime_checkable
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, Protocol, TypeVar, runtime_checkable
 
 from streamcal.errors import MissingReferenceError
 from streamcal.references import ReferenceFile, References, RefType
+
+if TYPE_CHECKING:
+    from streamcal.models.msa import MsaConfiguration
 
 __all__ = [
     "STATUS_KEYWORDS",
@@ -64,6 +67,12 @@ STATUS_KEYWORDS = {
     "wfss_contam": "S_CONTAM", "badpix_selfcal": "S_BPXSLF", "targ_centroid": "S_TACNTR",
     "adaptive_trace_model": "S_TRCMOD", "combine_1d": "S_COMB1D", "master_background": "S_MSBSUB",
     "spectral_leak": "S_SPLEAK",
+    # AMI (stdatamodels' core schema)
+    "ami_analyze": "S_AMIANA", "ami_normalize": "S_AMINOR",
+    # coronagraphy (stdatamodels: stack_psfs, align_psfs, klip)
+    "stack_refs": "S_PSFSTK", "align_refs": "S_PSFALI", "klip": "S_KLIP",
+    # time series (stdatamodels' core schema)
+    "tso_photometry": "S_TSPHOT", "white_light": "S_WHTLIT",
 }
 
 
@@ -119,12 +128,15 @@ class NoReferences:
 class Context:
     """What every step may read about the exposure it works on (stage 3: the association's first member).
 
-    ``header`` is the primary header, ``refs`` the references selected for it (arrays read-only).
+    ``header`` is the primary header, ``refs`` the references selected for it (arrays read-only). ``msa`` is a
+    MOS exposure's MSA configuration, read by the pipeline from the MSA metadata file its MSAMETFL names (steps do
+    no I/O; :mod:`streamcal.models.msa`).
     """
 
     header: Mapping[str, object]
     refs: References | NoReferences
     source: str = ""
+    msa: MsaConfiguration | None = None
 
     @property
     def exp_type(self) -> str:

@@ -38,7 +38,8 @@ def test_calibrate_runs_each_files_stage1_and_reports_failures(tmp_path):
 
 
 def test_calibrate_picks_the_pipeline_a_file_is_input_to(tmp_path):
-    """uncal → stage 1, rate → stage 2, an image3 ASN → calwebb_image3, an ASN nobody reads → a clear failure."""
+    """uncal → stage 1, rate → stage 2, a wfs-image3 ASN → calwebb_wfs-image3, a tso3 ASN of ``_cal`` images
+    (calwebb_tso3 combines ``_calints``) → a clear failure."""
     program = simulate_program("wfsc", tmp_path / "in", seed=3)
     refs, out = tmp_path / "refs", tmp_path / "out"
     write_reference_set(refs, only={(e.header["DETECTOR"], e.header["SUBARRAY"]) for e in program.exposures})
@@ -62,4 +63,4 @@ def test_calibrate_picks_the_pipeline_a_file_is_input_to(tmp_path):
     # jwst's WFS&C name: the suffix before the activity id (..._wfscmb-03.fits)
     assert "calwebb_wfs-image3 in" in report and (out / product_file(asn.products[0].name, "wfscmb")).exists()
     assert product_file(asn.products[0].name, "wfscmb").endswith("-nrca3_wfscmb-03.fits")
-    assert "FAILED (config)" in report and "calwebb_tso3" in report
+    assert "FAILED (bad_association)" in report and "calwebb_tso3 combines _calints files" in report

@@ -64,8 +64,8 @@ def test_serve_and_run_fail_fast_on_bad_configuration(tmp_path, no_env, monkeypa
     base = ["--products", str(tmp_path / "p"), "--refs", str(tmp_path)]
     assert main(["serve", "worker", *base]) == 2
     assert "needs --pipeline" in capsys.readouterr().err
-    assert main(["serve", "worker", "--pipeline", "calwebb_ami3", *base]) == 2
-    assert "no implementation of calwebb_ami3" in capsys.readouterr().err
+    assert main(["serve", "worker", "--pipeline", "calwebb_nonesuch", *base]) == 2  # calwebb_ami3 before issue 12
+    assert "no implementation of calwebb_nonesuch" in capsys.readouterr().err
     assert main(["run", "--products", str(tmp_path / "p"), "--refs", str(tmp_path)]) == 2
     assert "ingest_dir is not set" in capsys.readouterr().err
     monkeypatch.setenv("STREAMCAL_PARTITION", "3")

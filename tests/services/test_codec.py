@@ -103,7 +103,8 @@ def test_topic_names():
     ({"EXP_TYPE": "NIS_SOSS", "TSOVISIT": True}, "streamcal.work.calwebb_spec2"),  # a time series: rateints
     ({"EXP_TYPE": "NRS_BRIGHTOBJ"}, "streamcal.work.calwebb_spec2"),  # always a time series
     ({"EXP_TYPE": "MIR_MRS"}, "streamcal.work.calwebb_spec2"),  # IFU: cube_build → _s3d
-    ({"EXP_TYPE": "NRS_MSASPEC"}, "streamcal.pending.calwebb_spec2"),
+    ({"EXP_TYPE": "NRS_MSASPEC"}, "streamcal.work.calwebb_spec2"),  # MOS: MultiSlitModel _cal/_s2d
+    ({"EXP_TYPE": "NIS_WFSS"}, "streamcal.pending.calwebb_spec2"),
     ({"EXP_TYPE": "NRC_IMAGE"}, "streamcal.work.calwebb_image2"),
 ])
 def test_stage2_work_a_pipeline_does_not_take_yet_goes_to_its_pending_topic(header: dict, topic: str) -> None:
@@ -118,14 +119,15 @@ def test_stage2_work_a_pipeline_does_not_take_yet_goes_to_its_pending_topic(head
     ({"EXP_TYPE": "NRS_FIXEDSLIT"}, "streamcal.work.calwebb_spec3"),
     ({"EXP_TYPE": "MIR_LRS-FIXEDSLIT"}, "streamcal.work.calwebb_spec3"),
     ({"EXP_TYPE": "NIS_SOSS", "TSOVISIT": False}, "streamcal.work.calwebb_spec3"),
-    ({"EXP_TYPE": "MIR_MRS"}, "streamcal.pending.calwebb_spec3"),
+    ({"EXP_TYPE": "MIR_MRS"}, "streamcal.work.calwebb_spec3"),  # IFU: one combined cube per band
+    ({"EXP_TYPE": "NRS_IFU"}, "streamcal.work.calwebb_spec3"),
     ({"EXP_TYPE": "NRS_MSASPEC"}, "streamcal.pending.calwebb_spec3"),
     ({"EXP_TYPE": "NIS_WFSS"}, "streamcal.pending.calwebb_spec3"),
-    ({"EXP_TYPE": "NIS_SOSS", "TSOVISIT": True}, "streamcal.work.calwebb_tso3"),  # undeclared: its work topic
+    ({"EXP_TYPE": "NIS_SOSS", "TSOVISIT": True}, "streamcal.work.calwebb_tso3"),  # tso3 takes every TSO mode
     ({"EXP_TYPE": "NRC_IMAGE"}, "streamcal.work.calwebb_image3"),
 ])
 def test_stage3_work_a_pipeline_does_not_take_yet_goes_to_its_pending_topic(header: dict, topic: str) -> None:
-    """calwebb_spec3 takes the single-trace modes; its MOS, IFU and WFSS work waits in its pending topic (the
+    """calwebb_spec3 takes the single-trace and IFU modes; its MOS and WFSS work waits in its pending topic (the
     worker parks what the tracker releases to it); stage 3 of an undeclared pipeline keeps its work topic."""
     found = route({"INSTRUME": "X", **header}, load_routing_table())
     assert found.stage3 is not None

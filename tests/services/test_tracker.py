@@ -122,8 +122,8 @@ async def test_the_trigger_fires_exactly_once_when_the_last_member_finishes(prog
 async def test_state_is_rebuilt_from_storage_after_a_restart(program, tmp_path):
     """3. A new tracker on the same storage re-sends a release whose stage-3 products are missing (harmless),
     keeps an incomplete TSO association open, and fires it exactly once when its last segment arrives.
-    4. Another restart re-sends the TSO release too: tso3 has no implementation, so no products, and asking the
-    pipelines about them must not stop the tracker."""
+    4. Another restart re-sends the TSO release too: no calwebb_tso3 worker runs here, so its products are
+    missing, and asking the pipelines about them must not stop the tracker."""
     bus, products = InMemoryBus(), tmp_path / "products"
     async with tracker_on(bus, products):
         for raw in program.files(DITHER):
@@ -141,7 +141,7 @@ async def test_state_is_rebuilt_from_storage_after_a_restart(program, tmp_path):
     [tso] = releases(restarted, "calwebb_tso3")
     assert [m.expname for m in read_asn(tso.input_path).products[0].members] == [
         "jw01234002001_02101_00001-seg001_nrca3_calints.fits", "jw01234002001_02101_00001-seg002_nrca3_calints.fits"]
-    again = InMemoryBus()  # 4. a release to a stage 3 streamcal does not implement (no products) survives a restart
+    again = InMemoryBus()  # 4. a release whose stage-3 products are missing is re-sent after a restart
     async with tracker_on(again, products) as (tracker, _):
         assert tracker.ready and len(releases(again, "calwebb_tso3")) == 1
 

@@ -220,11 +220,11 @@ async def test_a_crashed_pool_process_is_retried_and_a_stuck_one_times_out(progr
 
 
 async def test_work_a_pipeline_does_not_take_yet_is_parked_not_failed(program, tmp_path):
-    """An NRS_MSASPEC item on calwebb_spec2's work topic (a backlog from before spec2 existed, an older router, a
+    """An NIS_WFSS item on calwebb_spec2's work topic (a backlog from before spec2 existed, an older router, a
     replayed dead letter) is moved to the pending topic untouched: no run, no dead letter. (The program's spectra
     are all taken now, so the exposure is simulated here.)"""
     bus = InMemoryBus()
-    raw = simulate_exposure(ExposureSpec(exp_type="NRS_MSASPEC"), tmp_path / "raw", rng_seed=1).path
+    raw = simulate_exposure(ExposureSpec(exp_type="NIS_WFSS"), tmp_path / "raw", rng_seed=1).path
     stage1 = stage1_item(raw)
     item = WorkItem(pipeline="calwebb_spec2", input_path=tmp_path / "products" / f"{stage1.exposure_id}_rate.fits",
                     raw_path=raw, spec=stage1.spec, exposure_id=stage1.exposure_id, landed_at=utcnow())

@@ -21,6 +21,7 @@ scales the error instead, ``ifu_covar_scale``).
 
 from __future__ import annotations
 
+import warnings
 from typing import NamedTuple
 
 import numpy as np
@@ -138,7 +139,8 @@ def locate_source(cube: npt.ArrayLike, *, alpha: F64, beta: F64, sigma: float) -
         The cube has no data, or the fit does not converge inside the field. Not retriable.
     """
     data = np.asarray(cube, np.float64)
-    with np.errstate(all="ignore"):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # spaxels without data (a dithered cube's edges): NaN
         image = np.nanmedian(np.where(np.isfinite(data), data, np.nan), axis=0) if np.isfinite(data).any() else None
     if image is None or not np.isfinite(image).any():
         raise ValueError("the cube has no data to find the source in")

@@ -15,6 +15,19 @@ makes, so the steps are written against these bases and dispatch on the concrete
 assign_wcs: ImageData → SpectralImage; flat_field, photom: SpectralImage → SpectralImage; cube_build:
 SpectralImage → SpectralProduct (a cube from an IfuImage, anything else passed on, SKIPPED); extract_1d:
 SpectralProduct → Spectrum.
+
+calwebb_spec3 (:mod:`streamcal.steps.spec.spec3`) does the same with its members::
+
+    Spec3Product                 what extract_1d takes
+    ├── Spec3Members             what outlier_detection, resample_spec and cube_build take
+    │   ├── SpecMemberSet        single-trace members rectified onto one grid (streamcal.steps.spec.spec3)
+    │   └── IfuMemberSet         IFU members placed on one cube grid (streamcal.steps.spec.spec3_ifu)
+    ├── Spec2D                   resample_spec's output
+    └── IfuCombinedCube          cube_build's output (all members in one cube; streamcal.steps.spec.spec3_ifu)
+
+outlier_detection: Spec3Members → Spec3Members; resample_spec: Spec3Members → Spec3Product (a Spec2D of
+single-trace members, IFU members passed on, SKIPPED); cube_build: Spec3Product → Spec3Product (an
+IfuCombinedCube of IFU members, anything else passed on, SKIPPED); extract_1d: Spec3Product → Spec3Spectrum.
 """
 
 from __future__ import annotations
@@ -23,7 +36,7 @@ from abc import ABC, abstractmethod
 
 from streamcal.models.image import ImageData
 
-__all__ = ["SpectralImage", "SpectralProduct"]
+__all__ = ["Spec3Members", "Spec3Product", "SpectralImage", "SpectralProduct"]
 
 
 class SpectralProduct(ABC):  # noqa: B024  (a marker base: the chain's types, no behaviour of its own)
@@ -41,3 +54,19 @@ class SpectralImage(SpectralProduct):
     @abstractmethod
     def replace_image(self, image: ImageData) -> SpectralImage:
         """The same spectral WCS on another image (a step's output)."""
+
+
+class Spec3Product(ABC):  # noqa: B024  (a marker base, as SpectralProduct)
+    """Anything calwebb_spec3's extract_1d extracts a spectrum from."""
+
+    __slots__ = ()
+
+
+class Spec3Members(Spec3Product):
+    """The members of one spec3 product, on one grid."""
+
+    __slots__ = ()
+
+    @abstractmethod
+    def __len__(self) -> int:
+        """How many members."""

@@ -1,6 +1,8 @@
 """calwebb_spec2's steps for every spectroscopic kind it takes: each dispatches on the model it is given
-(:mod:`streamcal.steps.spec.kinds`) to the single-trace steps (:mod:`streamcal.steps.spec.single_trace`) or the
-IFU ones (:mod:`streamcal.steps.spec.ifu`; issue 11).
+(:mod:`streamcal.steps.spec.kinds`) to the single-trace steps (:mod:`streamcal.steps.spec.single_trace`), the
+IFU ones (:mod:`streamcal.steps.spec.ifu`) or the MOS ones (:mod:`streamcal.steps.spec.mos`: an ``MSAQUADS``
+SPECWCS makes an MsaImage, extract_2d its slit cutouts, which flat_field, photom and extract_1d treat per slit;
+issue 11).
 
 - assign_wcs reads the SPECWCS reference: a ``SPECWCS`` layout makes a TraceImage, an ``IFUSLICES`` slicer an
   IfuImage;
@@ -24,10 +26,12 @@ from streamcal.errors import InvalidInputError
 from streamcal.kernels.image.flat_field import flat_field
 from streamcal.models.ifu import geometry_from_table
 from streamcal.models.image import ImageData
+from streamcal.models.msa import geometry_from_msaquads
 from streamcal.references import RefType
 from streamcal.steps.base import Context, StepOutcome, StepStatus
 from streamcal.steps.spec.ifu import IfuCube, IfuImage, extract_cube, ifu_image, ifu_photom
 from streamcal.steps.spec.kinds import SpectralImage, SpectralProduct
+from streamcal.steps.spec.mos import MsaImage, MultiSlit, extract_mos, mos_flat, mos_photom
 from streamcal.steps.spec.single_trace import Extract1dStep, SpecAssignWcsStep, SpecPhotomStep, Spectrum, TraceImage
 
 __all__ = ["Spec2AssignWcsStep", "Spec2Extract1dStep", "Spec2FlatFieldStep", "Spec2PhotomStep"]
@@ -39,6 +43,22 @@ def _widen(outcome: StepOutcome[TraceImage]) -> StepOutcome[SpectralImage]:
     return StepOutcome(outcome.model, outcome.status, outcome.references_used, outcome.counts, outcome.note)
 
 
+def _msa_wcs(image: ImageData, ctx: Context, name: str, table: np.ndarray) -> StepOutcome[SpectralImage]:
+    """assign_wcs of a MOS exposure: the MSA geometry with the configuration the pipeline read."""
+    if ctx.msa is None:
+        raise InvalidInputError(f"{image.root}: a MOS exposure needs its MSA configuration (the MSA metadata file "
+                                "MSAMETFL names), and none was read")
+    msa = MsaImage(image.replace(primary={**image.primary, "DISPAXIS": 1}),
+                   geometry_from_msaquads(table, source=name), ctx.msa)
+    counts = {"n_slitlets": len(ctx.msa.slitlets), "n_sources": sum(s.has_source for s in ctx.msa.slitlets)}
+    return StepOutcome(msa, _DONE, ((RefType.SPECWCS, name),), counts)
+
+
+def _no_msa_image(image: SpectralProduct, step: str) -> None:
+    if isinstance(image, MsaImage):
+        raise InvalidInputError(f"{step} takes a MOS exposure's slit cutouts: extract_2d must run")
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Spec2AssignWcsStep:
     """The spectral WCS of the SPECWCS reference: a trace's or an IFU slicer's."""
@@ -48,6 +68,8 @@ class Spec2AssignWcsStep:
 
     def apply(self, image: ImageData, ctx: Context) -> StepOutcome[SpectralImage]:
         ref = ctx.refs.require(RefType.SPECWCS)
+        if "MSAQUADS" in ref.arrays:
+            return _msa_wcs(image, ctx, ref.name, ref["MSAQUADS"])
         if "IFUSLICES" not in ref.arrays:
             return _widen(SpecAssignWcsStep().apply(image, ctx))
         ifu = ifu_image(image, geometry_from_table(ref["IFUSLICES"], source=ref.name))
@@ -65,6 +87,10 @@ class Spec2FlatFieldStep:
 
     def apply(self, image: SpectralImage, ctx: Context) -> StepOutcome[SpectralImage]:
         flat = ctx.refs.require(RefType.FLAT)
+        _no_msa_image(image, self.name)
+        if isinstance(image, MultiSlit):
+            multi, counts = mos_flat(image, flat)
+            return StepOutcome(multi, _DONE, ((RefType.FLAT, flat.name),), counts)
         out = flat_field(image.image, flat["SCI"], flat.arrays.get("ERR"), flat.arrays.get("DQ"))
         return StepOutcome(image.replace_image(out.image), _DONE, ((RefType.FLAT, flat.name),), out.counts)
 
@@ -79,6 +105,11 @@ class Spec2PhotomStep:
     def apply(self, image: SpectralImage, ctx: Context) -> StepOutcome[SpectralImage]:
         if isinstance(image, TraceImage):
             return _widen(SpecPhotomStep().apply(image, ctx))
+        _no_msa_image(image, self.name)
+        if isinstance(image, MultiSlit):
+            phot = ctx.refs.require(RefType.PHOTOM)
+            multi, mos_counts = mos_photom(image, phot)
+            return StepOutcome(multi, _DONE, ((RefType.PHOTOM, phot.name),), mos_counts)
         if not isinstance(image, IfuImage):
             raise InvalidInputError(f"photom has no rule for a {type(image).__name__}")
         table = ctx.refs.require(RefType.PHOTOM)
@@ -90,12 +121,17 @@ class Spec2PhotomStep:
 class Spec2Extract1dStep(Extract1dStep):
     """Boxcar extraction along a trace (the single-trace parameters), or from an IFU cube: aperture radius and
     background annulus in units of the PSF's FWHM at each wavelength, centred on the source found in the cube
-    (``ifu_autocen``) or on the field centre."""
+    (``ifu_autocen``) or on the field centre; or along each MOS source's trace in its slit cutout, half-width and
+    background region (the slitlet's other shutters) in units of the trace σ (``mos_*`` [U]: 4 σ as for a single
+    trace, and a 1×3 slitlet of 5.3 px shutters leaves 2–3 px each side beyond 5 σ; 3.5 σ lost ~0.1 %)."""
 
     ifu_radius_fwhm: float = 2.5
     ifu_bkg_inner_fwhm: float = 3.0
     ifu_bkg_outer_fwhm: float = 4.0
     ifu_autocen: bool = True
+    mos_half_width_sigma: float = 4.0
+    mos_bkg_inner_sigma: float | None = 5.0
+    mos_bkg_outer_sigma: float | None = 12.0
 
     def __post_init__(self) -> None:
         checks = getattr(Extract1dStep, "__post_init__", None)  # the single-trace parameters' own, if any
@@ -103,10 +139,22 @@ class Spec2Extract1dStep(Extract1dStep):
             checks(self)
         if not 0 < self.ifu_radius_fwhm <= self.ifu_bkg_inner_fwhm < self.ifu_bkg_outer_fwhm:
             raise ValueError("IFU extraction needs 0 < ifu_radius_fwhm <= ifu_bkg_inner_fwhm < ifu_bkg_outer_fwhm")
+        inner, outer = self.mos_bkg_inner_sigma, self.mos_bkg_outer_sigma
+        background_ok = (inner is None and outer is None) or (
+            inner is not None and outer is not None and self.mos_half_width_sigma <= inner < outer)
+        if not (self.mos_half_width_sigma > 0 and background_ok):
+            raise ValueError("MOS extraction needs 0 < mos_half_width_sigma <= mos_bkg_inner_sigma < "
+                             "mos_bkg_outer_sigma (or no background region)")
 
     def apply(self, model: SpectralProduct, ctx: Context) -> StepOutcome[Spectrum]:
         if isinstance(model, TraceImage):
             return Extract1dStep.apply(self, model, ctx)
+        if isinstance(model, MultiSlit):
+            spectra, counts = extract_mos(model, ctx, half_width_sigma=self.mos_half_width_sigma,
+                                          bkg_inner_sigma=self.mos_bkg_inner_sigma,
+                                          bkg_outer_sigma=self.mos_bkg_outer_sigma)
+            return StepOutcome(spectra, _DONE, counts=counts)
+        _no_msa_image(model, self.name)
         if not isinstance(model, IfuCube):
             raise InvalidInputError(f"extract_1d takes a trace or an IFU cube, not a {type(model).__name__} (an IFU "
                                     "exposure is extracted from its cube: cube_build must run)")

@@ -15,7 +15,13 @@ The members arrive rectified onto one wavelength grid × whole-pixel offsets fro
 - combine_1d averages the members' spectra by exposure time (:mod:`streamcal.kernels.spec.combine1d`) into
   the ``_c1d`` columns.
 
-Simplified against jwst: one source per association (no exp_to_source regrouping, no MOS/WFSS/IFU); NIS_SOSS
+IFU members (MIR_MRS, NRS_IFU: :class:`~streamcal.steps.spec.spec3_ifu.IfuMemberSet`) take the same steps, each
+dispatching on the members' kind (:mod:`streamcal.steps.spec.kinds`): outlier_detection against the other
+members' median cube, resample_spec SKIPPED, cube_build combining all members into one cube
+(:class:`Spec3CubeBuildStep`), extract_1d in an aperture with a background annulus from that cube, and
+combine_1d SKIPPED (jwst runs it for non-IFU spectra only); :mod:`streamcal.steps.spec.spec3_ifu` says how.
+
+Simplified against jwst: one source per association (no exp_to_source regrouping, no MOS/WFSS); NIS_SOSS
 goes through the same rectify-combine-extract path instead of jwst's per-member extract_1d → photom →
 combine_1d (streamcal's spec2 already applied photom to the SOSS ``_cal``).
 """
@@ -32,6 +38,7 @@ import numpy as np
 import numpy.typing as npt
 
 from streamcal.dq import Pixel
+from streamcal.errors import InvalidInputError
 from streamcal.kernels.spec import BoxcarAperture, extract_boxcar
 from streamcal.kernels.spec.combine1d import CombinedColumns, combine_spectra
 from streamcal.kernels.spec.combine2d import combine_rectified
@@ -39,11 +46,14 @@ from streamcal.kernels.spec.outlier import flag_spectral_outliers
 from streamcal.kernels.spec.rectify import Rectified, common_grid, grid_edges, rectify_trace
 from streamcal.references import RefType
 from streamcal.steps.base import Context, StepOutcome, StepStatus
+from streamcal.steps.spec.ifu import extract_cube
+from streamcal.steps.spec.kinds import Spec3Members, Spec3Product
 from streamcal.steps.spec.single_trace import Spectrum, TraceImage
+from streamcal.steps.spec.spec3_ifu import IfuCombinedCube, IfuMemberSet, build_combined_cube, flag_members
 
 __all__ = ["CROSS_HALF_EXTENT_SIGMA", "Combine1dStep", "CombinedSpectrum", "RectifiedMember", "Spec2D",
-           "Spec3Extract1dStep", "Spec3OutlierDetectionStep", "Spec3Spectrum", "SpecMemberSet",
-           "SpecResampleStep", "rectify_members", "source_id"]
+           "Spec3CubeBuildStep", "Spec3Extract1dStep", "Spec3OutlierDetectionStep", "Spec3Spectrum",
+           "SpecMemberSet", "SpecResampleStep", "rectify_members", "source_id"]
 
 _DONE = StepStatus.COMPLETE
 _MJY_TO_JY = 1e6
@@ -66,7 +76,7 @@ class RectifiedMember:
 
 
 @dataclass(frozen=True, slots=True)
-class SpecMemberSet:
+class SpecMemberSet(Spec3Members):
     """The members of one spec3 product on one grid: ``wavelength`` (µm, increasing) is the bin centres."""
 
     members: tuple[RectifiedMember, ...]
@@ -78,7 +88,7 @@ class SpecMemberSet:
 
 
 @dataclass(frozen=True, slots=True)
-class Spec2D:
+class Spec2D(Spec3Product):
     """The combined trace (the ``_s2d``): the rectified planes, WHT and N_INPUT, and the members it came from."""
 
     rectified: Rectified
@@ -95,7 +105,8 @@ class Spec2D:
 
 @dataclass(frozen=True, slots=True)
 class Spec3Spectrum:
-    """extract_1d's output: the combined spectrum and each member's own spectrum on the same grid."""
+    """extract_1d's output: the combined spectrum and each member's own spectrum on the same grid (none for an
+    IFU cube: combine_1d does not run for IFU)."""
 
     combined: Spectrum
     members: tuple[Spectrum, ...]
@@ -151,7 +162,9 @@ def _pair(value: object) -> tuple[float, float]:
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Spec3OutlierDetectionStep:
     """Flags pixels deviating from the members' median on the common grid (jwst ``spec`` mode, §5.7):
-    DO_NOT_USE|OUTLIER and NaN, as jwst marks them. Needs ``min_members`` members (3)."""
+    DO_NOT_USE|OUTLIER and NaN, as jwst marks them. Needs ``min_members`` members (3). IFU members are tested
+    against the other members' median cube, blotted back to their pixels, with the first (snr, scale) pair
+    (:mod:`streamcal.kernels.spec.ifu_outlier`)."""
 
     name: ClassVar[str] = "outlier_detection"
     reference_types: ClassVar[tuple[RefType, ...]] = ()
@@ -168,11 +181,17 @@ class Spec3OutlierDetectionStep:
             except (TypeError, ValueError) as exc:
                 raise ValueError(f"{name} must be two numbers such as '5.0 4.0', not {getattr(self, name)!r}") from exc
 
-    def apply(self, members: SpecMemberSet, ctx: Context) -> StepOutcome[SpecMemberSet]:
+    def apply(self, members: Spec3Members, ctx: Context) -> StepOutcome[Spec3Members]:
         n = len(members)
+        if isinstance(members, IfuMemberSet) and n >= self.min_members:
+            ifu, counts = flag_members(members, snr=self.snr[0], scale=self.scale[0], min_members=self.min_members)
+            return StepOutcome(ifu, _DONE, counts={"n_members": n, "n_flagged": int(sum(counts)),
+                                                   "n_tested_members": n})
         if n < self.min_members:
             # recorded as doing nothing: the median of fewer than three members cannot tell which one is wrong
             return StepOutcome(members, _DONE, counts={"n_members": n, "n_flagged": 0, "n_tested_members": 0})
+        if not isinstance(members, SpecMemberSet):
+            raise TypeError(f"outlier_detection has no rule for a {type(members).__name__}")
         rects = [m.rectified for m in members.members]
         found = flag_spectral_outliers([r.sci for r in rects], [np.sqrt(r.variance) for r in rects],
                                        [r.dq for r in rects], snr=self.snr, scale=self.scale, backg=self.backg,
@@ -200,7 +219,9 @@ class SpecResampleStep:
         if self.weight_type not in ("ivm", "exptime"):
             raise ValueError(f"weight_type must be 'ivm' or 'exptime', not {self.weight_type!r}")
 
-    def apply(self, members: SpecMemberSet, ctx: Context) -> StepOutcome[Spec2D]:
+    def apply(self, members: Spec3Members, ctx: Context) -> StepOutcome[Spec3Product]:
+        if not isinstance(members, SpecMemberSet):
+            return StepOutcome.skipped(members, "IFU members: cube_build combines them")
         exptimes = [_exptime(m.primary) for m in members.members]
         combined = combine_rectified([m.rectified for m in members.members], weight_type=self.weight_type,
                                      exptimes=exptimes)
@@ -222,15 +243,56 @@ def _exptime(primary: dict[str, object]) -> float:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class Spec3CubeBuildStep:
+    """jwst's cube_build in calwebb_spec3: all IFU members drizzled into one cube in the common frame
+    (:func:`~streamcal.steps.spec.spec3_ifu.build_combined_cube`); anything else passes on, SKIPPED. Parameters
+    as spec2's :class:`~streamcal.steps.spec.ifu.CubeBuildStep`."""
+
+    name: ClassVar[str] = "cube_build"
+    reference_types: ClassVar[tuple[RefType, ...]] = ()
+    scalexy: float = 0.0
+    scalew: float = 0.0
+    wavemin: float | None = None
+    wavemax: float | None = None
+    weighting: str = "drizzle"
+
+    def __post_init__(self) -> None:
+        if self.weighting != "drizzle":
+            raise ValueError(f"weighting {self.weighting!r} is not implemented (only 'drizzle')")
+        if self.scalexy < 0 or self.scalew < 0:
+            raise ValueError("scalexy and scalew must be >= 0 (0: the default)")
+
+    def apply(self, model: Spec3Product, ctx: Context) -> StepOutcome[Spec3Product]:
+        if not isinstance(model, IfuMemberSet):
+            return StepOutcome.skipped(model, "not IFU members (cube_build combines MIR_MRS and NRS_IFU)")
+        cube = build_combined_cube(model, scalexy=self.scalexy, scalew=self.scalew, wavemin=self.wavemin,
+                                   wavemax=self.wavemax)
+        return StepOutcome(IfuCombinedCube(cube, model), _DONE, counts={
+            "n_members": len(model), "n_voxels": int(cube.sci.size),
+            "n_empty_voxels": int(np.count_nonzero(cube.wmap == 0)),
+            "n_pixels_used": int(cube.weights.matrix.shape[1])})
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Spec3Extract1dStep:
     """Boxcar extraction of the combined ``_s2d`` (and of each member on the same grid, for combine_1d): the
-    aperture and background region in units of the trace's σ, as spec2's extract_1d."""
+    aperture and background region in units of the trace's σ, as spec2's extract_1d. From a combined IFU cube:
+    spec2's IFU extraction (aperture radius and background annulus in units of the PSF's FWHM per plane, centred
+    on the source found in the cube with ``ifu_autocen``, else on the common frame's origin)."""
 
     name: ClassVar[str] = "extract_1d"
     reference_types: ClassVar[tuple[RefType, ...]] = ()
     half_width_sigma: float = 4.0
     bkg_inner_sigma: float | None = 6.0
     bkg_outer_sigma: float | None = 12.0
+    ifu_radius_fwhm: float = 2.5
+    ifu_bkg_inner_fwhm: float = 3.0
+    ifu_bkg_outer_fwhm: float = 4.0
+    ifu_autocen: bool = True
+
+    def __post_init__(self) -> None:
+        if not 0 < self.ifu_radius_fwhm <= self.ifu_bkg_inner_fwhm < self.ifu_bkg_outer_fwhm:
+            raise ValueError("IFU extraction needs 0 < ifu_radius_fwhm <= ifu_bkg_inner_fwhm < ifu_bkg_outer_fwhm")
 
     def _extract(self, rect: Rectified, sigma: float, wavelength: F64, root: str, primary: dict[str, object],
                  meta: dict[str, object]) -> tuple[Spectrum, int]:
@@ -250,7 +312,20 @@ class Spec3Extract1dStep:
         complete = out.npixels >= aperture.half_width * 2 - 1e-9
         return Spectrum(root, columns, meta, primary), int((~complete).sum())
 
-    def apply(self, s2d: Spec2D, ctx: Context) -> StepOutcome[Spec3Spectrum]:
+    def _extract_cube(self, combined: IfuCombinedCube) -> StepOutcome[Spec3Spectrum]:
+        cube = combined.cube
+        out = extract_cube(cube, radius_fwhm=self.ifu_radius_fwhm, inner_fwhm=self.ifu_bkg_inner_fwhm,
+                           outer_fwhm=self.ifu_bkg_outer_fwhm, centre=None if self.ifu_autocen else (0.0, 0.0))
+        spectrum = Spectrum(cube.root, out.columns, {**out.meta, "SOURCEID": source_id(cube.primary)},
+                            dict(cube.primary))
+        return StepOutcome(Spec3Spectrum(spectrum, (), ()), _DONE, counts=out.counts)
+
+    def apply(self, s2d: Spec3Product, ctx: Context) -> StepOutcome[Spec3Spectrum]:
+        if isinstance(s2d, IfuCombinedCube):
+            return self._extract_cube(s2d)
+        if not isinstance(s2d, Spec2D):
+            raise InvalidInputError(f"extract_1d takes a combined trace or cube, not a {type(s2d).__name__} (IFU "
+                                    "members are extracted from their combined cube: cube_build must run)")
         members = s2d.members
         sigma = max(m.sigma_px for m in members.members)
         first = members.members[0]
@@ -283,6 +358,10 @@ class Combine1dStep:
     reference_types: ClassVar[tuple[RefType, ...]] = ()
 
     def apply(self, spectra: Spec3Spectrum, ctx: Context) -> StepOutcome[CombinedSpectrum]:
+        if not spectra.members:
+            # the spectrum passes on unchanged (the runner keeps each kind's last model)
+            note = "an IFU cube's spectrum: jwst's combine_1d runs for non-IFU spectra"
+            return StepOutcome.skipped(spectra, note)  # type: ignore[arg-type]
         cols = [s.columns for s in spectra.members]
         combined = combine_spectra([c["FLUX"] for c in cols], [c["FLUX_ERROR"] for c in cols],
                                    [c["DQ"] for c in cols], weights=spectra.exptimes)

@@ -163,9 +163,9 @@ def _layout(chain: Chain, header: dict[str, object]) -> SpectralLayout:
     return layout_from_specwcs(ref["SPECWCS"], source=ref.name)
 
 
-def test_spec3_takes_the_single_trace_modes_only() -> None:
-    assert PARTIAL[ALIAS] == {"NRS_FIXEDSLIT", "MIR_LRS-FIXEDSLIT", "NIS_SOSS"}
-    assert not implements(ALIAS, "MIR_MRS") and not implements(ALIAS, "NRS_MSASPEC")
+def test_spec3_takes_the_single_trace_and_ifu_modes_only() -> None:
+    assert PARTIAL[ALIAS] == {"NRS_FIXEDSLIT", "MIR_LRS-FIXEDSLIT", "NIS_SOSS", "MIR_MRS", "NRS_IFU"}
+    assert not implements(ALIAS, "NRS_MSASPEC") and not implements(ALIAS, "NIS_WFSS")
 
 
 def test_products_open_in_stdatamodels_as_jwst_writes_them(chain: Chain) -> None:
@@ -328,6 +328,8 @@ def test_a_member_path_outside_the_folder_is_refused(nrs: Chain, tmp_path: Path)
 @pytest.mark.parametrize("module", ["streamcal.kernels.spec.rectify", "streamcal.kernels.spec.combine2d",
                                     "streamcal.kernels.spec.combine1d", "streamcal.kernels.spec.outlier",
                                     "streamcal.steps.spec.spec3", "streamcal.pipelines.spec3",
+                                    "streamcal.kernels.spec.ifu_outlier", "streamcal.steps.spec.spec3_ifu",
+                                    "streamcal.pipelines.spec3_ifu",
                                     "streamcal.datamodels.combined"])
 def test_every_public_name_is_importable(module: str) -> None:
     mod = importlib.import_module(module)

@@ -145,9 +145,9 @@ def test_emission_lines_are_where_they_were_injected(case: Case) -> None:
 
 
 def test_a_mode_without_a_trace_layout_is_refused_before_any_work(tmp_path: Path) -> None:
-    """NIRSpec MOS has no single-trace layout (no SPECWCS): the runner asks for every reference before the
-    first step, so the exposure fails at once, naming the missing reference."""
-    exposure = simulate_exposure(ExposureSpec(exp_type="NRS_MSASPEC"), tmp_path / "raw", rng_seed=2)
+    """NIRISS WFSS has no spectral layout (no SPECWCS): the runner asks for every reference before the first
+    step, so the exposure fails at once, naming the missing reference."""
+    exposure = simulate_exposure(ExposureSpec(exp_type="NIS_WFSS"), tmp_path / "raw", rng_seed=2)
     header = exposure.header
     write_reference_set(tmp_path / "refs", only=[(header["DETECTOR"], header["SUBARRAY"])])
     rate = calibrate(exposure.path, pipeline_alias="calwebb_detector1", refs_dir=tmp_path / "refs",
@@ -248,7 +248,7 @@ def tso_score(case: TsoCase) -> dict[str, float]:
                          in_mean * np.sqrt((white_err[~inside] ** 2).sum()) / (~inside).sum() / out_mean ** 2)
     return {"worst_ratio": float(max(ratios, key=lambda r: abs(r - 1))), "pull_std": float(np.std(pulls)),
             "snr50": float(good.mean()), "depth": float(depth), "depth_err": float(depth_err),
-            "true_depth": float(1 - case.curve.min())}
+            "true_depth": float(1 - case.curve[inside].mean())}  # the light curve's mean in transit
 
 
 def test_a_time_series_writes_calints_and_an_x1dints_that_stdatamodels_opens(tso_case: TsoCase) -> None:

@@ -161,8 +161,8 @@ def test_missing_reference_and_unknown_alias_are_typed(workdir, imaging):
     write_reference_set(workdir / "wrong_refs", only=[("NRCA3", "SUB64P")])  # no SUB160 layout at all
     with pytest.raises(MissingReferenceError, match="SUBARRAY=SUB160P"):
         calibrate(exp.path, pipeline_alias="calwebb_detector1", refs_dir=workdir / "wrong_refs", out_dir=workdir / "x")
-    with pytest.raises(ConfigError, match="calwebb_ami3"):
-        calibrate(exp.path, pipeline_alias="calwebb_ami3", refs_dir=workdir / "img_refs", out_dir=workdir / "x")
+    with pytest.raises(ConfigError, match="calwebb_nonesuch"):
+        calibrate(exp.path, pipeline_alias="calwebb_nonesuch", refs_dir=workdir / "img_refs", out_dir=workdir / "x")
     assert {"calwebb_detector1", "calwebb_dark", "calwebb_guider"} <= implemented_aliases()
 
 

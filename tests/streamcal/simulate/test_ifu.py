@@ -10,7 +10,7 @@ from streamcal.models.ifu import read_ifu_geometry
 from streamcal.references import Manifest, ReferenceStore, RefType
 from streamcal.simulate import ExposureSpec, write_reference_set
 from streamcal.simulate import ifu as ifu_module
-from streamcal.simulate.geometry import subarray_for
+from streamcal.simulate.geometry import DETECTORS, subarray_for
 from streamcal.simulate.headers import primary_header
 from streamcal.simulate.ifu import IfuScene, ifu_truth, render_ifu
 from streamcal.simulate.spec import plan_exposure
@@ -85,3 +85,13 @@ def test_a_spectrum_that_does_not_cover_the_band_is_refused() -> None:
         plan_exposure(ExposureSpec(exp_type="MIR_MRS", spectrum=default_spectrum(5.0, 6.0)))
     with pytest.raises(KeyError, match="no IFU geometry for NRS_IFU on NRS2"):
         plan_exposure(ExposureSpec(exp_type="NRS_IFU", detector="NRS2"))
+
+
+def test_a_dither_moves_the_source_by_minus_the_offset_along_alpha_and_beta() -> None:
+    """XOFFSET, YOFFSET (dither × pixel scale, arcsec) move the sky by −offset across the slicer (issue 11)."""
+    still = plan_exposure(ExposureSpec(exp_type="MIR_MRS")).ifu
+    moved = plan_exposure(ExposureSpec(exp_type="MIR_MRS", dither=(0.5, -1.0))).ifu
+    assert still is not None and moved is not None and still.offset == (0.0, 0.0)
+    scale = DETECTORS["MIRIFUSHORT"].pixel_scale
+    assert moved.offset == pytest.approx((0.5 * scale, -1.0 * scale))
+    assert moved.source == pytest.approx((still.source[0] - 0.5 * scale, still.source[1] + 1.0 * scale))
