@@ -14,6 +14,7 @@ from prometheus_client import CollectorRegistry
 
 from services.bus import InMemoryBus
 from services.codec import encode
+from services.confine import Roots
 from services.consumer import RetryPolicy
 from services.deadletters import DeadLetters
 from services.events import (
@@ -50,13 +51,14 @@ def stage1_item(raw: Path) -> WorkItem:
 @contextlib.asynccontextmanager
 async def worker_on(bus: InMemoryBus, tmp_path: Path, program: Program, alias: str = "calwebb_detector1", *,
                     refs: Path | None = None, timeout_s: float = 120.0, processes: int = 2,
-                    max_attempts: int = 2, pool: bool = False):
+                    max_attempts: int = 2, pool: bool = False, ingest: Path | None = None):
     metrics = Metrics(CollectorRegistry())
     runner = (PipelinePool(processes=processes, timeout_s=timeout_s) if pool
               else InProcessRunner(processes=processes, timeout_s=timeout_s))
     async with runner:
         worker = Worker(alias=alias, bus=bus, metrics=metrics, deadletters=DeadLetters(bus, metrics), runner=runner,
-                        refs_dir=refs or program.refs, products_dir=tmp_path / "products",
+                        roots=Roots.of(ingest=ingest or program.ingest, products=tmp_path / "products",
+                                       refs=refs or program.refs),
                         policy=RetryPolicy(max_attempts=max_attempts, base_s=0.05, max_s=0.2))
         stop = asyncio.Event()
         task = asyncio.create_task(worker.run(stop))
