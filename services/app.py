@@ -218,9 +218,9 @@ async def _replay_queued(proc: Process) -> None:
     if store is None:
         return
     for record in store.queued():
-        await replay(proc.bus, [record.letter])
-        record.path.unlink()
-        log.info("replayed dead letter %s to %s", record.path.name, record.letter.source_topic)
+        if await replay(proc.bus, [record.letter]):  # a letter without its original stays where it is
+            record.path.unlink()
+            log.info("replayed dead letter %s to %s", record.path.name, record.letter.source_topic)
 
 
 async def run_system(settings: Settings, *, until_idle: float | None = None, progress: TextIO | None = None,

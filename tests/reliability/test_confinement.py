@@ -1,17 +1,20 @@
 """Confinement (issue 13): no file or event makes a service read outside its folders, and nothing the ingest
-folder holds can wedge it.
+folder or the bus holds can wedge it.
 
 Each vector is tried on the real service it targets (router, worker, tracker on the memory bus; the whole
 embedded system for the ingest folder): ``..`` out of a root, an absolute path elsewhere, a symbolic link out,
-a crafted work item or member-done event, a FIFO, a link to ``/dev/zero`` and a directory under a watched name.
-Each ends as one dead letter with its reason, and the valid work next to it still completes.
+a crafted work item or member-done event, a FIFO, a link to ``/dev/zero`` and a directory under a watched name,
+and a poison message too large for the dead-letter topic. Each ends as one dead letter with its reason, and the
+valid work next to it still completes.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import os
+import re
 import shutil
 from pathlib import Path
 
@@ -23,7 +26,7 @@ from services.bus import InMemoryBus
 from services.codec import encode
 from services.confine import Roots, regular_file
 from services.consumer import RetryPolicy
-from services.deadletters import DeadLetters, DeadLetterStore
+from services.deadletters import DeadLetters, DeadLetterStore, replay
 from services.events import (
     ARRIVED,
     DEADLETTER,
@@ -234,3 +237,26 @@ async def test_hostile_names_in_the_ingest_folder_do_not_wedge_the_system(exposu
                        "jw01234009001_02101_00003_nrca3": "forbidden_path",
                        "jw01234009001_02101_00004_nrca3": "invalid_input",
                        "jw01234-o009_20240101t000000_image3_00001_asn.json": "invalid_input"}
+
+
+async def test_a_poison_message_too_large_for_the_topic_is_one_small_dead_letter(tmp_path):
+    """A 1.2 MB message that is not an event: its dead letter keeps its size, digest and position but not its
+    bytes (a Kafka producer refuses records over 1 MB, so the letter would be retried forever and stop the
+    service); the message after it is still handled, and replay skips the unkept original."""
+    bus = InMemoryBus()
+    metrics = Metrics(CollectorRegistry())
+    router = Router(bus=bus, metrics=metrics, deadletters=DeadLetters(bus, metrics), config=CONFIG,
+                    roots=Roots.of(ingest=tmp_path), policy=POLICY)
+    poison = b"{" + b"x" * 1_200_000
+    async with running(router):
+        await bus.publish(ARRIVED, "poison", poison)
+        await bus.publish(ARRIVED, "small", b"not an event")
+        await eventually(lambda: len(letters(bus)) == 2)
+    big, small = letters(bus)["poison"], letters(bus)["small"]
+    assert big.reason == small.reason == "malformed_event"
+    assert big.original == "" and not big.replayable and big.original_size == len(poison)
+    assert big.original_sha256 == hashlib.sha256(poison).hexdigest()
+    assert re.fullmatch(rf"{re.escape(ARRIVED)}\[\d+\]@0", big.original_at or "")
+    assert len(encode(big)) < 16_000 and small.replayable
+    again = InMemoryBus()
+    assert await replay(again, [big, small]) == 1 and [r.value for r in again.records(ARRIVED)] == [b"not an event"]
