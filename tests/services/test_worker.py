@@ -126,10 +126,12 @@ async def test_two_files_with_one_header_identity_give_two_sets_of_products(prog
     """2c. Identity follows the file name, as jwst's does: a copy of an exposure under another name is another
     exposure (its own products), not a silent "already done" of the first (issue 10)."""
     bus = InMemoryBus()
-    original = program.files("jw01234001001_02101_00001")[0]
-    copy = tmp_path / "resent-by-hand_uncal.fits"
-    shutil.copyfile(original, copy)
-    async with worker_on(bus, tmp_path, program) as _:
+    ingest = tmp_path / "ingest"
+    ingest.mkdir()
+    source = program.files("jw01234001001_02101_00001")[0]
+    original = Path(shutil.copyfile(source, ingest / source.name))
+    copy = Path(shutil.copyfile(source, ingest / "resent-by-hand_uncal.fits"))
+    async with worker_on(bus, tmp_path, program, ingest=ingest) as _:
         for raw in (original, copy):
             item = stage1_item(raw)
             await bus.publish(work_topic(item.pipeline), item.exposure_id, encode(item))
