@@ -18,6 +18,7 @@ from typing import TextIO
 from prometheus_client import CollectorRegistry
 
 from services.bus import Bus, InMemoryBus, make_bus
+from services.confine import Roots
 from services.consumer import Activity, RetryPolicy
 from services.deadletters import DeadLetters, DeadLetterStore, replay
 from services.events import all_topics, utcnow
@@ -141,8 +142,9 @@ async def _add_role(proc: Process, role: str, stack: AsyncExitStack, pipelines: 
                                activity=proc.activity)
         proc.services.append(proc.watcher)
     elif role == "router":
+        s.require("ingest_dir")
         proc.services.append(Router(bus=bus, metrics=metrics, deadletters=proc.deadletters, config=proc.config,
-                                    policy=policy, activity=proc.activity))
+                                    roots=Roots.of(ingest=s.ingest_dir), policy=policy, activity=proc.activity))
     elif role == "tracker":
         s.require("products_dir")
         assert s.products_dir is not None
@@ -168,11 +170,12 @@ async def _add_workers(proc: Process, stack: AsyncExitStack, pipelines: Sequence
         raise ConfigError(f"no implementation of {', '.join(missing)}; implemented: "
                           f"{', '.join(sorted(implemented_aliases()))}")
     # One pool for every worker of the process: its size bounds the CPU used, whatever the pipeline.
+    roots = Roots.of(ingest=s.ingest_dir, products=s.products_dir, refs=s.refs_dir)
     pool = await stack.enter_async_context(PipelinePool(processes=s.concurrency, timeout_s=s.timeout_s,
                                                         mp_start=s.mp_start))
     for alias in chosen:
         worker = Worker(alias=alias, bus=proc.bus, metrics=proc.metrics, deadletters=proc.deadletters, runner=pool,
-                        refs_dir=s.refs_dir, products_dir=s.products_dir, policy=policy, activity=proc.activity)
+                        roots=roots, policy=policy, activity=proc.activity)
         proc.workers.append(worker)
         proc.services.append(worker)
 
@@ -215,9 +218,9 @@ async def _replay_queued(proc: Process) -> None:
     if store is None:
         return
     for record in store.queued():
-        await replay(proc.bus, [record.letter])
-        record.path.unlink()
-        log.info("replayed dead letter %s to %s", record.path.name, record.letter.source_topic)
+        if await replay(proc.bus, [record.letter]):  # a letter without its original stays where it is
+            record.path.unlink()
+            log.info("replayed dead letter %s to %s", record.path.name, record.letter.source_topic)
 
 
 async def run_system(settings: Settings, *, until_idle: float | None = None, progress: TextIO | None = None,

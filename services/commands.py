@@ -119,7 +119,9 @@ def deadletters_command(args: argparse.Namespace, out: TextIO) -> int:
                 print(summary_line(letter), file=out)
             print(f"{len(letters)} dead letter(s) in {DEADLETTER}", file=out)
         else:
-            print(f"replayed {asyncio.run(_kafka_replay(url.bootstrap, letters))} dead letter(s)", file=out)
+            done = asyncio.run(_kafka_replay(url.bootstrap, letters))
+            print(f"replayed {done} dead letter(s)" + (f"; {len(letters) - done} could not be (original too large "
+                                                         "to keep)" if done < len(letters) else ""), file=out)
         return 0
     settings.require("products_dir")
     assert settings.products_dir is not None
@@ -132,7 +134,11 @@ def deadletters_command(args: argparse.Namespace, out: TextIO) -> int:
         print(f"{len(records)} dead letter(s) in {store.root}" + (f"; {queued} queued for replay" if queued else ""),
               file=out)
         return 0
-    moved = store.queue_replay(records)
+    kept = [r for r in records if r.letter.replayable]
+    moved = store.queue_replay(kept)
     print(f"queued {len(moved)} dead letter(s) for replay: the next `streamcal run` republishes them", file=out)
+    if len(kept) < len(records):
+        print(f"{len(records) - len(kept)} dead letter(s) cannot be replayed: their original message was too large "
+              "to keep (the record gives its size, SHA-256 and where it was read)", file=out)
     return 0
 

@@ -204,7 +204,8 @@ class Consumer:
         """Send the dead letter, retrying until it is acknowledged (it must not be lost); False if stopping."""
         reason = (result.reason.value if result.reason is not None else "internal")
         letter = make_dead_letter(reason=reason, error=result.error, service=self.name, topic=message.topic,
-                                  key=message.key, raw=message.value, attempts=attempts)
+                                  key=message.key, raw=message.value, attempts=attempts,
+                                  partition=message.partition, offset=message.offset)
         tries = 0
         while True:
             tries += 1

@@ -30,6 +30,8 @@ from streamcal.datamodels import atomic_path
 from streamcal.errors import MalformedEventError
 
 __all__ = [
+    "MAX_ERROR_CHARS",
+    "MAX_ORIGINAL_BYTES",
     "DeadLetterStore",
     "DeadLetters",
     "StoredDeadLetter",
@@ -55,13 +57,28 @@ def identify(raw: bytes) -> tuple[str | None, str | None]:
     return exposure_id, None if path is None else str(path)
 
 
+#: Original messages up to this size are kept in their dead letter (base64 grows them by 4/3, and a Kafka
+#: producer refuses records over 1 MB); larger ones keep their size, digest and where they were read.
+MAX_ORIGINAL_BYTES = 256 * 1024
+#: Error texts are cut to this many characters (an exception may quote its whole input).
+MAX_ERROR_CHARS = 4000
+
+
 def make_dead_letter(*, reason: str, error: str, service: str, topic: str, key: str, raw: bytes,
-                     attempts: int) -> DeadLetter:
-    """A dead letter for a message, identified as well as its bytes allow."""
+                     attempts: int, partition: int | None = None, offset: int | None = None) -> DeadLetter:
+    """A dead letter for a message, identified as well as its bytes allow, never larger than the dead-letter
+    topic can carry: a message over :data:`MAX_ORIGINAL_BYTES` keeps only its size, SHA-256 and position
+    (``topic[partition]@offset``), the error text at most :data:`MAX_ERROR_CHARS`, the key 200."""
     exposure_id, path = identify(raw)
-    return DeadLetter(reason=reason, error=error, service=service, source_topic=topic, key=key,
-                      original=base64.b64encode(raw).decode("ascii"), exposure_id=exposure_id, path=path,
-                      attempts=attempts)
+    kept = len(raw) <= MAX_ORIGINAL_BYTES
+    where = None if partition is None or offset is None else f"{topic}[{partition}]@{offset}"
+    if len(error) > MAX_ERROR_CHARS:
+        error = error[:MAX_ERROR_CHARS] + f"… ({len(error)} characters)"
+    return DeadLetter(reason=reason, error=error, service=service, source_topic=topic, key=key[:200],
+                      original=base64.b64encode(raw).decode("ascii") if kept else "",
+                      exposure_id=None if exposure_id is None else exposure_id[:200],
+                      path=None if path is None else path[:1000], attempts=attempts, original_size=len(raw),
+                      original_sha256=hashlib.sha256(raw).hexdigest(), original_at=where)
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,7 +104,8 @@ class DeadLetterStore:
 
     def record_name(self, letter: DeadLetter) -> str:
         """Deterministic: the same input failing for the same reason maps to the same record."""
-        digest = hashlib.sha1(letter.original.encode(), usedforsecurity=False).hexdigest()[:12]
+        digest = (letter.original_sha256[:12] if letter.original_sha256
+                  else hashlib.sha1(letter.original.encode(), usedforsecurity=False).hexdigest()[:12])
         return f"{_UNSAFE.sub('_', letter.key)[:120]}.{letter.reason}.{digest}.json"
 
     def write(self, letter: DeadLetter) -> Path:
@@ -164,10 +182,18 @@ class DeadLetters:
 
 
 async def replay(bus: Bus, letters: list[DeadLetter]) -> int:
-    """Republish the original bytes of dead letters to their source topics; returns how many."""
+    """Republish the original bytes of dead letters to their source topics; returns how many. A letter whose
+    original was too large to keep is skipped with a warning naming where it was read."""
+    done = 0
     for letter in letters:
+        if not letter.replayable:
+            log.warning("dead letter %s (%s) cannot be replayed: its %d-byte original was not kept (read at %s, "
+                        "sha256 %s)", letter.key, letter.reason, letter.original_size, letter.original_at,
+                        letter.original_sha256)
+            continue
         await bus.publish(letter.source_topic, letter.key, base64.b64decode(letter.original))
-    return len(letters)
+        done += 1
+    return done
 
 
 def summary_line(letter: DeadLetter) -> str:

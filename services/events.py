@@ -300,7 +300,10 @@ class DeadLetter:
     source_topic, key : str
         Where the original message came from; a replay publishes ``original`` there with ``key``.
     original : str
-        The original message bytes, base64.
+        The original message bytes, base64; empty when the message was larger than the dead-letter topic can
+        carry (:data:`services.deadletters.MAX_ORIGINAL_BYTES`): then only ``original_size``,
+        ``original_sha256`` and ``original_at`` (``topic[partition]@offset``, where it was read) say what it was,
+        and it cannot be replayed.
     exposure_id, path : str or None
         Best-effort identification (absent when the original could not be decoded).
     attempts : int
@@ -317,12 +320,20 @@ class DeadLetter:
     exposure_id: str | None = None
     path: str | None = None
     attempts: int = 1
+    original_size: int = 0
+    original_sha256: str = ""
+    original_at: str | None = None
     event_id: UUID = field(default_factory=uuid4)
     created: datetime = field(default_factory=utcnow)
     schema_version: int = SCHEMA_VERSION
 
     def __post_init__(self) -> None:
         _check_aware(self.created)
+
+    @property
+    def replayable(self) -> bool:
+        """Whether the original bytes were kept (a message too large for the topic keeps only its digest)."""
+        return bool(self.original) or self.original_size == 0
 
 
 Event = (ExposureArrived | WorkItem | MemberDone | AssociationDeclared | AssociationReady | ProductsWritten

@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import stat
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -91,7 +92,16 @@ def arrival(path: Path, size: int, mtime_ns: int) -> ExposureArrived:
 
 
 def looks_whole(path: Path, size: int) -> bool:
-    """FITS: a multiple of 2880 bytes whose headers (and SCI extent) parse; ASN: valid JSON; pool: parses."""
+    """FITS: a multiple of 2880 bytes whose headers (and SCI extent) parse; ASN: valid JSON; pool: parses.
+
+    Anything but a regular file (a FIFO, a device, a directory, a symbolic link) "looks whole" without being
+    opened — opening a FIFO blocks, reading ``/dev/zero`` never ends — so it is passed on at once and the
+    router dead-letters it (:mod:`services.confine`)."""
+    try:
+        if not stat.S_ISREG(os.lstat(path).st_mode):
+            return True
+    except OSError:
+        return False
     if file_kind(path) == "pool":
         try:
             read_pool(path)
@@ -183,11 +193,12 @@ class Gate:
 
 
 def stat_all(paths: Iterable[Path]) -> dict[Path, tuple[int, int] | None]:
-    """(size, mtime_ns) of each path, None for a path that is gone (blocking: run in a thread)."""
+    """(size, mtime_ns) of each path itself (a symbolic link's own, not its target's), None for a path that is
+    gone (blocking: run in a thread)."""
     out: dict[Path, tuple[int, int] | None] = {}
     for path in paths:
         try:
-            st = os.stat(path)
+            st = os.lstat(path)
             out[path] = (st.st_size, st.st_mtime_ns)
         except FileNotFoundError:
             out[path] = None
@@ -232,6 +243,8 @@ def finished(path: Path, *, products: Mapping[str, list[Path]], products_dir: Pa
         return (products_dir / path.name).exists() or (declared_dir(products_dir) / path.name).exists()
     if kind == "pool":
         try:
+            if not stat.S_ISREG(os.lstat(path).st_mode):
+                return False  # never opened here: the router dead-letters it
             return all((declared_dir(products_dir) / name).exists() for name, _ in pool_declarations(path))
         except (OSError, ValueError):  # unreadable or malformed: the router dead-letters it with the reason
             return False

@@ -7,14 +7,23 @@ to an event loop and threads) through ``run_in_executor``; at most ``processes``
 A run that exceeds ``timeout_s`` cannot be cancelled inside its process, so the pool is recycled: its
 processes are terminated and a new pool replaces it. Runs that shared the old pool fail with
 ``BrokenProcessPool``, which is retriable, and are retried on the new one.
+
+Pool processes die with the process that started them (:func:`die_with_parent`): a worker killed with
+SIGKILL (an OOM kill, a node failure) cannot leave orphans that keep calibrating and writing products while
+another worker redoes the same work.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import ctypes
 import logging
 import multiprocessing
 import os
+import signal
+import threading
+import time
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from types import TracebackType
@@ -22,9 +31,36 @@ from typing import Self
 
 from streamcal.pipelines import PipelineResult, RunRequest, run_pipeline
 
-__all__ = ["PipelinePool", "warm_up"]
+__all__ = ["PipelinePool", "die_with_parent", "warm_up"]
 
 log = logging.getLogger(__name__)
+
+
+_PR_SET_PDEATHSIG = 1  # linux/prctl.h
+
+
+def die_with_parent(parent: int | None = None) -> None:
+    """Pool process initializer: exit as soon as the parent process is gone.
+
+    ``parent`` is the pid of the process that started this one (None: whatever the parent is now — the
+    forkserver start method's parent is the fork server). On Linux the kernel sends SIGKILL at the parent's
+    death (``prctl(PR_SET_PDEATHSIG)``); everywhere, a daemon thread also checks every 0.5 s that the parent is
+    still that process (an orphan is re-parented) and exits otherwise. A process whose parent died while it
+    was still starting exits at once.
+    """
+    parent = os.getppid() if parent is None else parent
+    with contextlib.suppress(OSError, AttributeError):  # not Linux, or no libc to ask
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    if os.getppid() != parent:  # the parent died before the request took effect
+        os._exit(1)
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="die-with-parent", daemon=True).start()
 
 
 def warm_up() -> int:
@@ -58,7 +94,9 @@ class PipelinePool:
         self._starting = asyncio.Lock()
 
     def _new_pool(self) -> ProcessPoolExecutor:
-        return ProcessPoolExecutor(max_workers=self.processes, mp_context=multiprocessing.get_context(self.mp_start))
+        parent = None if self.mp_start == "forkserver" else os.getpid()
+        return ProcessPoolExecutor(max_workers=self.processes, mp_context=multiprocessing.get_context(self.mp_start),
+                                   initializer=die_with_parent, initargs=(parent,))
 
     async def start(self) -> None:
         """Create the pool and import the calibration code in every process (idempotent)."""

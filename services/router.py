@@ -18,6 +18,7 @@ from pathlib import Path
 
 from services.bus import Bus, Message
 from services.codec import decode_as, encode
+from services.confine import Roots
 from services.consumer import Activity, Consumer, RetryPolicy
 from services.deadletters import DeadLetters
 from services.events import ARRIVED, MEMBER_DONE, AssociationDeclared, ExposureArrived, WorkItem, work_topic
@@ -109,6 +110,8 @@ class Router:
         Shared plumbing.
     config : RoutingConfig
         The routing table and the parameter files, loaded (and checked) once at start.
+    roots : Roots
+        Arrivals are read only if they are regular files inside ``roots.ingest`` (:mod:`services.confine`).
     policy : RetryPolicy
     activity : Activity, optional
     """
@@ -116,10 +119,11 @@ class Router:
     name = "router"
 
     def __init__(self, *, bus: Bus, metrics: Metrics, deadletters: DeadLetters, config: RoutingConfig,
-                 policy: RetryPolicy, activity: Activity | None = None) -> None:
+                 roots: Roots, policy: RetryPolicy, activity: Activity | None = None) -> None:
         self.bus = bus
         self.metrics = metrics
         self.config = config
+        self.roots = roots
         self.consumer = Consumer(name=self.name, bus=bus, topics=[ARRIVED], group=GROUP, handler=self.handle,
                                  metrics=metrics, deadletters=deadletters, policy=policy, concurrency=4,
                                  activity=activity)
@@ -137,6 +141,8 @@ class Router:
         """Route one arrival (raises on failure; the consumer classifies)."""
         event = decode_as(message.value, ExposureArrived)
         with log_context(exposure_id=event.exposure_id):
+            # before any read: inside the ingest folder, a regular file, no symbolic link
+            await asyncio.to_thread(self.roots.require_file, event.path, "ingest", what=f"arrived {event.file_kind}")
             if event.file_kind == "asn":
                 await self._declare(event)
             elif event.file_kind == "pool":

@@ -40,6 +40,7 @@ from pathlib import Path
 
 from services.bus import Bus, Message
 from services.codec import decode, encode
+from services.confine import Roots
 from services.consumer import Activity, Consumer, RetryPolicy
 from services.deadletters import DeadLetters, make_dead_letter
 from services.events import (
@@ -139,6 +140,7 @@ class Tracker:
         self.metrics = metrics
         self.deadletters = deadletters
         self.products_dir = products_dir
+        self.roots = Roots.of(products=products_dir)  # a member-done's product must lie in it
         self.config = config
         self.deadline_s = deadline_s
         self.sweep_interval_s = sweep_interval_s
@@ -244,6 +246,7 @@ class Tracker:
                 await self._member_done(event, message.value)
 
     async def _member_done(self, event: MemberDone, raw: bytes) -> None:
+        await asyncio.to_thread(self.roots.require_inside, event.product_path, "products", what="stage-2 product")
         name = event.product_path.name
         if self.ledger.is_member(name):
             await self._declared_member_done(event, raw)

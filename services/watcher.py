@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import functools
 import logging
+import os
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -60,7 +61,9 @@ class Watcher:
                  activity: Activity | None = None) -> None:
         self.bus = bus
         self.metrics = metrics
-        self.ingest_dir = ingest_dir
+        # absolute, as watchfiles reports paths: a relative --ingest would make the rescan's listing and the
+        # watch name one file two ways, and the gate would emit it twice
+        self.ingest_dir = Path(os.path.abspath(ingest_dir))
         self.products_dir = products_dir
         self.config = config
         self.gate = gate
@@ -128,7 +131,7 @@ class Watcher:
         todo = []
         for path in self.ingest_dir.iterdir():
             try:
-                st = path.stat()
+                st = path.lstat()  # the gate's signature: a symbolic link's own (services.ingest.stat_all)
             except FileNotFoundError:
                 continue
             if eligible(path) and (path, st.st_size, st.st_mtime_ns) not in self.gate.emitted:

@@ -22,6 +22,7 @@ from pathlib import Path
 
 from services.bus import Bus, Message
 from services.codec import decode_as, encode
+from services.confine import Roots
 from services.consumer import Activity, Consumer, RetryPolicy
 from services.deadletters import DeadLetters
 from services.events import MEMBER_DONE, PRODUCTS, MemberDone, ProductsWritten, WorkItem, topic_for, work_topic
@@ -29,7 +30,7 @@ from services.metrics import Metrics
 from services.products import expected_products, outputs_of, products_done
 from services.runner import Runner
 from services.runtime import log_context
-from streamcal.errors import InvalidInputError, MalformedEventError
+from streamcal.errors import ConfigError, InvalidInputError, MalformedEventError
 from streamcal.pipelines import RunRequest, pipeline
 from streamcal.routing import RunSpec
 
@@ -55,21 +56,26 @@ class Worker:
     runner : Runner
         Where pipelines run (the process pool; in tests an in-process runner); its ``processes`` bounds the
         concurrency.
-    refs_dir, products_dir : Path
+    roots : Roots
+        The references and products folders it reads and writes, and the ingest folder a stage-1 input must
+        lie in (:mod:`services.confine`; without one, stage-1 work is refused as forbidden).
     policy : RetryPolicy
     activity : Activity, optional
     """
 
     def __init__(self, *, alias: str, bus: Bus, metrics: Metrics, deadletters: DeadLetters, runner: Runner,
-                 refs_dir: Path, products_dir: Path, policy: RetryPolicy, activity: Activity | None = None) -> None:
+                 roots: Roots, policy: RetryPolicy, activity: Activity | None = None) -> None:
         pipeline(alias)  # ConfigError now, at startup, for an alias without an implementation
+        if roots.products is None or roots.refs is None:
+            raise ConfigError(f"worker {alias} needs its products and references folders")
         self.alias = alias
         self.name = f"worker.{alias}"
         self.bus = bus
         self.metrics = metrics
         self.runner = runner
-        self.refs_dir = refs_dir
-        self.products_dir = products_dir
+        self.roots = roots
+        self.refs_dir = roots.refs
+        self.products_dir = roots.products
         # one lock per exposure being run; an entry lives as long as a handler holds or awaits its lock
         self._running: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
         self.consumer = Consumer(name=self.name, bus=bus, topics=[work_topic(alias)], group=worker_group(alias),
@@ -100,6 +106,7 @@ class Worker:
             log.info("%s does not take %s yet: %s waits in %s", self.alias, route.exp_type, item.exposure_id, parked)
             return
         with log_context(exposure_id=item.exposure_id, exp_type=route.exp_type, pipeline=self.alias):
+            await asyncio.to_thread(self._confine, item, route.stage1)
             # A duplicate delivered while the first is running waits for it, then finds the products done.
             lock = self._running.setdefault(item.exposure_id, asyncio.Lock())
             async with lock:
@@ -110,6 +117,15 @@ class Worker:
                                       products=products, seconds=seconds, skipped=skipped,
                                       exp_type=str(route.exp_type), landed_at=item.landed_at, next_topic=next_topic)
             await self.bus.publish(PRODUCTS, item.exposure_id, encode(written))
+
+    def _confine(self, item: WorkItem, stage1: str) -> None:
+        """Refuse a work item whose paths leave this service's folders (blocking: resolves links): a stage-1
+        input is a regular raw file in the ingest folder, a later stage's lies in the products folder; the raw
+        path it carries along must lie in the ingest folder (:mod:`services.confine`)."""
+        first = self.alias == stage1
+        self.roots.require_file(item.input_path, "ingest" if first else "products", what=f"{self.alias} input")
+        if item.raw_path is not None:
+            self.roots.require_inside(item.raw_path, "ingest", what="raw file")
 
     async def _run(self, item: WorkItem, spec: RunSpec) -> tuple[tuple[Path, ...], float, bool]:
         if self.alias != spec.route.stage3:  # stage 3 always reruns: a re-release brings new members

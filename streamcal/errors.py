@@ -16,7 +16,9 @@ subclasses the builtin it naturally is, so callers that only know Python still c
     │   ├── BadDataShapeError                        bad_shape
     │   ├── MosaicTooLargeError                      invalid_input
     │   ├── AssociationError                         bad_association
-    │   └── MalformedEventError                      malformed_event
+    │   ├── MalformedEventError                      malformed_event
+    │   ├── ForbiddenPathError                       forbidden_path
+    │   └── NotRegularFileError                      invalid_input
     ├── ConfigError (ValueError)                     config (a startup error, never a dead letter)
     │   └── UnknownPipelineError (+ KeyError)        config
     ├── MissingReferenceError (LookupError)          reference_missing
@@ -38,12 +40,14 @@ __all__ = [
     "ConfigError",
     "CorruptFileError",
     "DeadLetterReason",
+    "ForbiddenPathError",
     "InvalidInputError",
     "MalformedEventError",
     "MissingKeywordError",
     "MissingReferenceError",
     "MosaicTooLargeError",
     "NotFitsError",
+    "NotRegularFileError",
     "PoolError",
     "ReferenceUnavailableError",
     "StreamcalError",
@@ -67,6 +71,7 @@ class DeadLetterReason(enum.StrEnum):
     REFERENCE_MISSING = "reference_missing"
     REFERENCE_UNAVAILABLE = "reference_unavailable"
     MALFORMED_EVENT = "malformed_event"
+    FORBIDDEN_PATH = "forbidden_path"
     TIMEOUT = "timeout"
 
 
@@ -155,6 +160,17 @@ class MalformedEventError(InvalidInputError):
     """A message is not a valid event of this schema version (or asks for something impossible)."""
 
     reason = DeadLetterReason.MALFORMED_EVENT
+
+
+class ForbiddenPathError(InvalidInputError):
+    """A path from a file or an event lies outside the folders a service may use, or reaches them through a
+    symbolic link."""
+
+    reason = DeadLetterReason.FORBIDDEN_PATH
+
+
+class NotRegularFileError(InvalidInputError):
+    """A name the services would read is not a regular file (a FIFO, a device, a directory, a socket)."""
 
 
 class ConfigError(StreamcalError, ValueError):

@@ -12,6 +12,7 @@ from prometheus_client import CollectorRegistry
 
 from services.bus import InMemoryBus
 from services.codec import encode
+from services.confine import Roots
 from services.consumer import RetryPolicy
 from services.deadletters import DeadLetters, DeadLetterStore
 from services.events import ARRIVED, DEADLETTER, MEMBER_DONE, AssociationDeclared, DeadLetter, WorkItem, work_topic
@@ -31,8 +32,10 @@ async def router_on(tmp_path: Path):
     bus = InMemoryBus()
     metrics = Metrics(CollectorRegistry())
     store = DeadLetterStore(tmp_path / "products" / "deadletter")
+    # these tests route files from the shared program folder and their own tmp folder: the whole file system
+    # is their ingest folder (confinement is tests/reliability's)
     router = Router(bus=bus, metrics=metrics, deadletters=DeadLetters(bus, metrics, store),
-                    config=RoutingConfig(TABLE, load_pars(registry=TABLE.registry)),
+                    config=RoutingConfig(TABLE, load_pars(registry=TABLE.registry)), roots=Roots.of(ingest=Path("/")),
                     policy=RetryPolicy(max_attempts=2, base_s=0.01))
     stop = asyncio.Event()
     task = asyncio.create_task(router.run(stop))

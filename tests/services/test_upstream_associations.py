@@ -21,6 +21,7 @@ from prometheus_client import CollectorRegistry
 from services.bus import InMemoryBus
 from services.bus.memory import Faults
 from services.codec import encode
+from services.confine import Roots
 from services.consumer import RetryPolicy
 from services.deadletters import DeadLetters, DeadLetterStore
 from services.events import (
@@ -72,7 +73,8 @@ async def services_on(bus: InMemoryBus, products: Path, *, deadline_s: float = 3
     metrics = Metrics(CollectorRegistry())
     deadletters = DeadLetters(bus, metrics, DeadLetterStore(products / "deadletter"))
     policy = RetryPolicy(max_attempts=2, base_s=0.01)
-    router = Router(bus=bus, metrics=metrics, deadletters=deadletters, config=CONFIG, policy=policy)
+    router = Router(bus=bus, metrics=metrics, deadletters=deadletters, config=CONFIG, policy=policy,
+                    roots=Roots.of(ingest=Path("/")))  # files from several tmp folders; confinement: tests/reliability
     tracker = Tracker(bus=bus, metrics=metrics, deadletters=deadletters, products_dir=products, config=CONFIG,
                       deadline_s=deadline_s, sweep_interval_s=0.1, policy=policy)
     stop = asyncio.Event()

@@ -14,6 +14,7 @@ from prometheus_client import CollectorRegistry
 
 from services.bus import InMemoryBus
 from services.codec import encode
+from services.confine import Roots
 from services.consumer import RetryPolicy
 from services.deadletters import DeadLetters
 from services.events import (
@@ -50,13 +51,14 @@ def stage1_item(raw: Path) -> WorkItem:
 @contextlib.asynccontextmanager
 async def worker_on(bus: InMemoryBus, tmp_path: Path, program: Program, alias: str = "calwebb_detector1", *,
                     refs: Path | None = None, timeout_s: float = 120.0, processes: int = 2,
-                    max_attempts: int = 2, pool: bool = False):
+                    max_attempts: int = 2, pool: bool = False, ingest: Path | None = None):
     metrics = Metrics(CollectorRegistry())
     runner = (PipelinePool(processes=processes, timeout_s=timeout_s) if pool
               else InProcessRunner(processes=processes, timeout_s=timeout_s))
     async with runner:
         worker = Worker(alias=alias, bus=bus, metrics=metrics, deadletters=DeadLetters(bus, metrics), runner=runner,
-                        refs_dir=refs or program.refs, products_dir=tmp_path / "products",
+                        roots=Roots.of(ingest=ingest or program.ingest, products=tmp_path / "products",
+                                       refs=refs or program.refs),
                         policy=RetryPolicy(max_attempts=max_attempts, base_s=0.05, max_s=0.2))
         stop = asyncio.Event()
         task = asyncio.create_task(worker.run(stop))
@@ -124,10 +126,12 @@ async def test_two_files_with_one_header_identity_give_two_sets_of_products(prog
     """2c. Identity follows the file name, as jwst's does: a copy of an exposure under another name is another
     exposure (its own products), not a silent "already done" of the first (issue 10)."""
     bus = InMemoryBus()
-    original = program.files("jw01234001001_02101_00001")[0]
-    copy = tmp_path / "resent-by-hand_uncal.fits"
-    shutil.copyfile(original, copy)
-    async with worker_on(bus, tmp_path, program) as _:
+    ingest = tmp_path / "ingest"
+    ingest.mkdir()
+    source = program.files("jw01234001001_02101_00001")[0]
+    original = Path(shutil.copyfile(source, ingest / source.name))
+    copy = Path(shutil.copyfile(source, ingest / "resent-by-hand_uncal.fits"))
+    async with worker_on(bus, tmp_path, program, ingest=ingest) as _:
         for raw in (original, copy):
             item = stage1_item(raw)
             await bus.publish(work_topic(item.pipeline), item.exposure_id, encode(item))
