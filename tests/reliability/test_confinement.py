@@ -158,7 +158,7 @@ async def test_a_worker_refuses_crafted_work_items(exposure, tmp_path):
 
     def item(pipeline: str, input_path: Path, raw_path: Path, key: str) -> WorkItem:
         return WorkItem(pipeline=pipeline, input_path=input_path, raw_path=raw_path, spec=spec, exposure_id=key,
-                        landed_at=utcnow())
+                        association_id=routed.association_id, landed_at=utcnow())
 
     crafted = {"outside": item("calwebb_detector1", raw, raw, "outside"),
                "dotdot": item("calwebb_detector1", ingest / ".." / ".." / raw.parent.name / raw.name, valid, "dotdot"),
