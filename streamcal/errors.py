@@ -105,13 +105,15 @@ class UnknownExposureTypeError(InvalidInputError):
 
 
 class MissingKeywordError(InvalidInputError, KeyError):
-    """A header keyword the code needs is absent."""
+    """A header keyword the code needs is absent (``message`` replaces the standard sentence when the caller
+    says more, e.g. which of two keywords would do)."""
 
     reason = DeadLetterReason.MISSING_KEYWORD
 
-    def __init__(self, keyword: str, source: str | None = None, hdu: str = "PRIMARY") -> None:
+    def __init__(self, keyword: str, source: str | None = None, hdu: str = "PRIMARY", *,
+                 message: str | None = None) -> None:
         where = f" of {source}" if source else ""
-        super().__init__(f"keyword {keyword} is missing from the {hdu} header{where}")
+        super().__init__(message or f"keyword {keyword} is missing from the {hdu} header{where}")
         self.keyword = keyword
         self.source = source
         self.hdu = hdu

@@ -325,8 +325,8 @@ def msa_metadata_path(header: Mapping[str, object], exposure: str | os.PathLike[
     value = str(header.get("MSAMETFL", "") or "").strip()
     exposure_path = Path(exposure)
     if not value:
-        raise MissingKeywordError(f"{exposure_path.name}: a MOS exposure needs MSAMETFL, the name of its MSA "
-                                  "metadata file")
+        raise MissingKeywordError("MSAMETFL", exposure_path.name, message=f"{exposure_path.name}: a MOS exposure "
+                                  "needs MSAMETFL, the name of its MSA metadata file")
     if Path(value).name != value or value in (".", "..") or "/" in value or "\\" in value or "\x00" in value:
         raise BadKeywordValueError(f"{exposure_path.name}: MSAMETFL {value!r} must be a bare file name in the "
                                    "exposure's folder, not a path")

@@ -36,7 +36,8 @@ _PLANES = ("SCI", "ERR", "DQ", "VAR_POISSON", "VAR_RNOISE", "VAR_FLAT", "WAVELEN
 def _int(header: Mapping[str, object], key: str, source: Path) -> int:
     value = header.get(key)
     if value is None or str(value).strip() == "":
-        raise MissingKeywordError(f"{source.name}: a MOS exposure needs {key} to select its MSA metadata rows")
+        raise MissingKeywordError(key, source.name, message=f"{source.name}: a MOS exposure needs {key} to select its "
+                                  "MSA metadata rows")
     try:
         return int(str(value))
     except ValueError as exc:

@@ -58,3 +58,15 @@ def test_dq_names_and_bits_are_stdatamodels_own():
     assert {p.name for p in Pixel} | {"GOOD"} == set(dqflags.pixel)
     for name, bit in dqflags.group.items():
         assert int(Pixel[name]) == bit and bit <= 0xFF  # group flags fit GROUPDQ's uint8
+
+
+def test_missing_keyword_messages_say_it_once():
+    """Issue 13: a caller that explains more passes its own sentence; the standard one is not wrapped around it
+    ("keyword keyword …: … is missing from the PRIMARY header is missing from the PRIMARY header")."""
+    from streamcal.kernels.image.wcs import pixel_scale_arcsec
+
+    plain = errors.MissingKeywordError("EXP_TYPE", "a_uncal.fits")
+    assert str(plain) == "keyword EXP_TYPE is missing from the PRIMARY header of a_uncal.fits"
+    with pytest.raises(errors.MissingKeywordError) as caught:
+        pixel_scale_arcsec({"INSTRUME": "NOSUCH"})
+    assert str(caught.value) == "no nominal pixel scale for INSTRUME='NOSUCH'" and caught.value.keyword == "INSTRUME"

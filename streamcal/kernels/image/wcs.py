@@ -41,7 +41,7 @@ def pixel_scale_arcsec(primary: Mapping[str, object]) -> float:
         key = "NIRCAM_LONG" if detector.endswith("LONG") or detector.endswith("5") else "NIRCAM_SHORT"
         return NOMINAL_PIXEL_SCALE[key]
     if instrument not in NOMINAL_PIXEL_SCALE:
-        raise MissingKeywordError(f"no nominal pixel scale for INSTRUME={instrument!r}")
+        raise MissingKeywordError("INSTRUME", message=f"no nominal pixel scale for INSTRUME={instrument!r}")
     return NOMINAL_PIXEL_SCALE[instrument]
 
 
@@ -50,7 +50,8 @@ def _value(header: Mapping[str, object], key: str, fallback: str, source: str) -
         return header_float(header, key, source=source)
     if header.get(fallback) is not None:
         return header_float(header, fallback)
-    raise MissingKeywordError(f"{source}: the SCI header has neither {key} nor {fallback}; cannot build a WCS")
+    raise MissingKeywordError(key, source, "SCI", message=f"{source}: the SCI header has neither {key} nor "
+                              f"{fallback}; cannot build a WCS")
 
 
 def _pc(header: Mapping[str, object], source: str) -> npt.NDArray[np.float64]:
@@ -60,7 +61,8 @@ def _pc(header: Mapping[str, object], source: str) -> npt.NDArray[np.float64]:
                          [header_float(header, "PC2_1"), header_float(header, "PC2_2")]])
     for key in ("ROLL_REF", "V3I_YANG", "VPARITY"):
         if header.get(key) is None:
-            raise MissingKeywordError(f"{source}: no PC matrix and no {key} in the SCI header; cannot build a WCS")
+            raise MissingKeywordError(key, source, "SCI", message=f"{source}: no PC matrix and no {key} in the SCI "
+                                      "header; cannot build a WCS")
     rel = math.radians(header_float(header, "ROLL_REF")
                        - header_int(header, "VPARITY") * header_float(header, "V3I_YANG"))
     p = header_int(header, "VPARITY")
