@@ -14,8 +14,11 @@ SKIPPED for the other modes (:mod:`streamcal.steps.spec.spec2_steps`). NIRSpec M
 SPECWCS and the MSA metadata file MSAMETFL names, read here before the steps) runs assign_wcs → extract_2d (a
 cutout per open slitlet) → srctype → flat_field → photom → resample_spec → extract_1d per source and writes the
 ``_cal`` and ``_s2d`` as MultiSlitModel (:mod:`streamcal.pipelines.spec2_mos`) and one x1d EXTRACT1D per source;
-extract_2d, srctype and resample_spec are SKIPPED for the other modes. The other jwst steps of the parameter
-file (pathloss, barshadow, master_background_mos among them) are recorded SKIPPED "not implemented in streamcal".
+extract_2d and srctype are SKIPPED for the other modes. resample_spec also rectifies the trace of NRS_FIXEDSLIT
+and MIR_LRS-FIXEDSLIT (not time series, as jwst) into ``<root>_s2d.fits`` (SlitModel, MJy) and is SKIPPED for the
+rest; their extract_1d reads the calibrated trace itself, which holds the same flux (the rectification is
+flux-conserving). The other jwst steps of the parameter file (pathloss, barshadow, master_background_mos among
+them) are recorded SKIPPED "not implemented in streamcal".
 
 The services send it only the exposures it takes (:data:`streamcal.pipelines.PARTIAL`); the other spectroscopic
 work waits in ``streamcal.pending.calwebb_spec2``.
@@ -31,6 +34,7 @@ from pathlib import Path
 import numpy as np
 
 from streamcal.datamodels import split_suffix
+from streamcal.datamodels.combined import write_s2d
 from streamcal.datamodels.products import read_product
 from streamcal.datamodels.quicklook import render_spectrum
 from streamcal.datamodels.spectra import Spectrum1D, write_x1d, write_x1dints
@@ -56,6 +60,7 @@ from streamcal.steps.spec import (
     TraceImage,
 )
 from streamcal.steps.spec.mos import Spec2ResampleSpecStep
+from streamcal.steps.spec.single_trace import S2D_EXP_TYPES, RectifiedTrace
 
 __all__ = ["IFU_EXP_TYPES", "MOS_EXP_TYPES", "NOT_IMPLEMENTED", "SPEC2", "Spec2Params"]
 
@@ -102,6 +107,13 @@ def _run(request: RunRequest, plan: Plan) -> PipelineResult:
                                    bunit=unit, tables=None if int_times is None else {"INT_TIMES": int_times}))
     written.extend(write_ifu_products(run, request.out_dir, root))  # MIR_MRS, NRS_IFU: _cal and _s3d
     written.extend(write_mos_products(run, request.out_dir, root))  # NRS_MSASPEC: _cal and _s2d (MultiSlitModel)
+    rectified = run.last(RectifiedTrace)  # NRS_FIXEDSLIT, MIR_LRS-FIXEDSLIT: the rectified trace (SlitModel)
+    if rectified is not None:
+        head = rectified.image.primary
+        slit = {"SLTNAME": str(head.get("FXD_SLIT", "") or head.get("SUBARRAY", "")), "SOURCEID": 1,
+                "SRCTYPE": "POINT"}
+        written.append(write_s2d(request.out_dir / f"{root}_s2d.fits", rectified.planes, slit=slit,
+                                 primary={**head, **run.recorder.keywords(before="extract_1d")}))
     spectrum = run.last(MultiSpectrum) or run.last(Spectrum)  # by exact kind: MOS makes the subclass
     if spectrum is not None:
         primary = {**spectrum.primary, **run.recorder.keywords()}
@@ -143,7 +155,7 @@ def _outputs(root: str, spec: RunSpec) -> Outputs:
     ints = "ints" if spec.route.stage2_input == "rateints" else ""
     exp_type = str(spec.route.exp_type).upper()
     cube = (f"{root}_s3d.fits",) if exp_type in IFU_EXP_TYPES else ()
-    s2d = (f"{root}_s2d.fits",) if exp_type in MOS_EXP_TYPES else ()
+    s2d = (f"{root}_s2d.fits",) if exp_type in MOS_EXP_TYPES or (exp_type in S2D_EXP_TYPES and not ints) else ()
     return Outputs((f"{root}_cal{ints}.fits", *s2d, *cube, f"{root}_x1d{ints}.fits"), member=f"{root}_cal{ints}.fits")
 
 

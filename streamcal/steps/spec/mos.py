@@ -45,7 +45,14 @@ from streamcal.models.spectral import SpectralLayout
 from streamcal.references import ReferenceFile, RefType
 from streamcal.steps.base import Context, StepOutcome, StepStatus
 from streamcal.steps.spec.kinds import SpectralImage
-from streamcal.steps.spec.single_trace import Extract1dStep, Spectrum, trace_image
+from streamcal.steps.spec.single_trace import (
+    S2D_EXP_TYPES,
+    Extract1dStep,
+    Spectrum,
+    TraceImage,
+    rectify,
+    trace_image,
+)
 
 __all__ = ["POINT_STELLARITY", "MosSlit", "MsaImage", "MultiSlit", "MultiSpectrum", "Spec2Extract2dStep",
            "Spec2ResampleSpecStep", "Spec2SrctypeStep", "extract_mos", "extract_slits", "mos_flat", "mos_photom",
@@ -354,16 +361,21 @@ def rectify_slits(multi: MultiSlit, *, half_extent: int) -> tuple[MultiSlit, dic
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Spec2ResampleSpecStep:
-    """resample_spec: MOS slits rectified along their traces (the ``_s2d``); other exposures pass on, SKIPPED
-    (their spec2 writes no ``_s2d`` yet). ``half_extent``: rows each side of the trace [U: the slitlet's half
-    height, 8 px]."""
+    """resample_spec, as jwst's spec2 runs it: MOS slits, and the fixed-slit traces of NRS_FIXEDSLIT and
+    MIR_LRS-FIXEDSLIT (not time series), rectified along their traces (the ``_s2d``); other exposures pass on,
+    SKIPPED. ``half_extent``: rows each side of the trace [U: a MOS slitlet's half height, 8 px]."""
 
     name: ClassVar[str] = "resample_spec"
     reference_types: ClassVar[tuple[RefType, ...]] = ()
     half_extent: int = 8
 
     def apply(self, image: SpectralImage, ctx: Context) -> StepOutcome[SpectralImage]:
-        if not isinstance(image, MultiSlit):
-            return StepOutcome(image, StepStatus.SKIPPED, note="not a MOS exposure (no _s2d for this mode yet)")
-        multi, counts = rectify_slits(image, half_extent=self.half_extent)
-        return StepOutcome(multi, _DONE, counts=counts)
+        if isinstance(image, MultiSlit):
+            multi, counts = rectify_slits(image, half_extent=self.half_extent)
+            return StepOutcome(multi, _DONE, counts=counts)
+        exp_type = str(image.image.primary.get("EXP_TYPE", "")).strip().upper()
+        if isinstance(image, TraceImage) and exp_type in S2D_EXP_TYPES and not image.image.is_cube:
+            rectified = rectify(image, half_extent=self.half_extent)
+            return StepOutcome(rectified, _DONE, counts={"n_rectified": 1})
+        return StepOutcome(image, StepStatus.SKIPPED, note=f"no _s2d for {exp_type or 'this exposure'} (jwst "
+                           "resamples NRS_FIXEDSLIT, NRS_MSASPEC and MIR_LRS-FIXEDSLIT, not time series)")

@@ -24,14 +24,15 @@ from streamcal.errors import BadDataShapeError, MissingReferenceError
 from streamcal.kernels.image.calibrate import photom_row
 from streamcal.kernels.image.flat_field import flat_field
 from streamcal.kernels.spec import BoxcarAperture, extract_boxcar, spectral_conversion
+from streamcal.kernels.spec.rectify import grid_edges, rectify_trace
 from streamcal.models.image import ImageData
 from streamcal.models.spectral import SpectralLayout, layout_from_specwcs
 from streamcal.references import RefType
 from streamcal.steps.base import Context, StepOutcome, StepStatus
 from streamcal.steps.spec.kinds import SpectralImage
 
-__all__ = ["Extract1dStep", "SpecAssignWcsStep", "SpecFlatFieldStep", "SpecPhotomStep", "Spectrum", "TraceImage",
-           "trace_image"]
+__all__ = ["S2D_EXP_TYPES", "Extract1dStep", "RectifiedTrace", "SpecAssignWcsStep", "SpecFlatFieldStep",
+           "SpecPhotomStep", "Spectrum", "TraceImage", "rectify", "trace_image"]
 
 _DONE = StepStatus.COMPLETE
 _MJY_TO_JY = 1e6
@@ -50,6 +51,37 @@ class TraceImage(SpectralImage):
 
     def replace_image(self, image: ImageData) -> TraceImage:
         return TraceImage(image, self.layout, self.wavelength, self.centre, self.lit)
+
+
+@dataclass(frozen=True, slots=True)
+class RectifiedTrace(TraceImage):
+    """A calibrated trace and, in ``planes``, resample_spec's rectification of it (the ``_s2d``: SCI, ERR, DQ,
+    VAR_*, WAVELENGTH, WHT; rows about the trace × the trace's own wavelength bins). extract_1d reads it as the
+    trace image it is."""
+
+    planes: dict[str, npt.NDArray[np.generic]] = field(default_factory=dict)
+
+
+#: The single-trace EXP_TYPEs whose spec2 writes a rectified ``_s2d``, as jwst's does (not time series).
+S2D_EXP_TYPES = frozenset({"NRS_FIXEDSLIT", "MIR_LRS-FIXEDSLIT"})
+
+
+def rectify(traced: TraceImage, *, half_extent: int) -> RectifiedTrace:
+    """resample_spec on a single trace: the calibrated image rectified along its trace onto the grid of its own
+    lit wavelengths (flux-conserving; :func:`~streamcal.kernels.spec.rectify.rectify_trace`), rows
+    ``−half_extent … +half_extent`` about it."""
+    image = traced.image
+    edges = grid_edges(traced.wavelength[traced.lit])
+    rect = rectify_trace(image.sci, var_poisson=image.var_poisson, var_rnoise=image.var_rnoise,
+                         var_flat=image.var_flat, dq=image.dq, dispaxis=traced.layout.dispaxis, centre=traced.centre,
+                         wavelength=traced.wavelength, lit=traced.lit, edges=edges, half_extent=half_extent)
+    centres = 0.5 * (edges[1:] + edges[:-1])
+    good = (rect.dq & np.uint32(Pixel.DO_NOT_USE)) == 0
+    planes: dict[str, npt.NDArray[np.generic]] = {
+        "SCI": rect.sci, "ERR": np.sqrt(rect.variance), "DQ": rect.dq, "VAR_POISSON": rect.var_poisson,
+        "VAR_RNOISE": rect.var_rnoise, "VAR_FLAT": rect.var_flat,
+        "WAVELENGTH": np.broadcast_to(centres, rect.sci.shape).copy(), "WHT": good.astype(np.float32)}
+    return RectifiedTrace(image, traced.layout, traced.wavelength, traced.centre, traced.lit, planes)
 
 
 @dataclass(frozen=True, slots=True)

@@ -34,7 +34,7 @@ from streamcal.routing import RoutingConfig
 from streamcal.simulate import ExposureSpec, simulate_exposure, write_reference_set
 from streamcal.simulate.spec import plan_exposure
 from streamcal.simulate.spectra import default_spectrum_for
-from streamcal.steps.spec.single_trace import trace_image
+from streamcal.steps.spec.single_trace import S2D_EXP_TYPES, trace_image
 
 #: EXP_TYPE → (NGROUPS, brightness × the default spectrum's 1 mJy): bright enough for S/N > 50 per dispersion
 #: pixel, below saturation. Every single-trace mode the seed table sends to calwebb_spec2 (NRC_GRISM stops at
@@ -128,8 +128,29 @@ def test_spec2_writes_a_cal_and_an_x1d_that_stdatamodels_opens(case: Case) -> No
     again = render_quicklook(case.result.product("x1d"), png.with_name("again.png"))  # `streamcal quicklook`
     assert again.stat().st_size > 10_000
     skipped = {s.name for s in case.result.steps if s.status == "SKIPPED"}
-    assert {"extract_2d", "resample_spec", "pathloss"} <= skipped
+    assert {"extract_2d", "pathloss"} <= skipped
+    assert ("resample_spec" in skipped) == (case.exp_type not in S2D_EXP_TYPES)
     np.testing.assert_allclose(case.wavelength, case.truth["WAVELENGTH"], rtol=1e-12)
+
+
+def test_fixed_slit_modes_write_a_rectified_s2d_that_holds_the_extracted_flux(case: Case) -> None:
+    """NRS_FIXEDSLIT and MIR_LRS-FIXEDSLIT also get jwst's ``_s2d`` (SlitModel, MJy, a 2-D WAVELENGTH): summed
+    across its rows, less the sky its edge rows show, each wavelength bin holds the x1d's flux (the
+    rectification conserves flux); the other modes write none, as jwst's spec2 does not."""
+    if case.exp_type not in S2D_EXP_TYPES:
+        with pytest.raises(KeyError):
+            case.result.product("s2d")
+        return
+    with dm.open(case.result.product("s2d")) as s2d:
+        assert isinstance(s2d, dm.SlitModel) and s2d.meta.bunit_data == "MJy"
+        data, wavelength = np.array(s2d.data, dtype=np.float64), np.array(s2d.wavelength)
+    assert data.shape == wavelength.shape and np.all(np.diff(wavelength[0]) > 0)
+    sky = np.nanmedian(np.concatenate([data[:2], data[-2:]]), axis=0)
+    held = (np.nansum(data, axis=0) - data.shape[0] * sky) * 1e6  # MJy → Jy
+    order = np.argsort(case.wavelength)
+    extracted = np.interp(wavelength[0], case.wavelength[order], case.flux[order])
+    ok = np.isfinite(held) & np.isfinite(extracted) & (extracted > 0)
+    assert ok.mean() > 0.9 and np.median(held[ok] / extracted[ok]) == pytest.approx(1.0, abs=0.005)
 
 
 def test_flux_is_within_2_percent_of_the_injected_spectrum_and_errors_are_calibrated(case: Case) -> None:
