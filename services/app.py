@@ -170,6 +170,10 @@ async def _add_workers(proc: Process, stack: AsyncExitStack, pipelines: Sequence
         raise ConfigError(f"no implementation of {', '.join(missing)}; implemented: "
                           f"{', '.join(sorted(implemented_aliases()))}")
     # One pool for every worker of the process: its size bounds the CPU used, whatever the pipeline.
+    stage1 = sorted(set(chosen) & {rule.stage1 for rule in proc.config.table.rules})
+    if stage1 and s.ingest_dir is None:  # their inputs must lie in it (services.confine): say so now, not per item
+        raise ConfigError(f"ingest_dir is not set: {', '.join(stage1)} read raw files from the ingest folder; pass "
+                          "--ingest or set STREAMCAL_INGEST_DIR")
     roots = Roots.of(ingest=s.ingest_dir, products=s.products_dir, refs=s.refs_dir)
     pool = await stack.enter_async_context(PipelinePool(processes=s.concurrency, timeout_s=s.timeout_s,
                                                         mp_start=s.mp_start))

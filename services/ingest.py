@@ -35,6 +35,7 @@ from services.membership import declared_dir
 from services.products import route_finished
 from streamcal.associations import Asn
 from streamcal.associations.generator import named_associations, pool_version_id
+from streamcal.associations.model import MAX_ASN_BYTES
 from streamcal.associations.pool import read_pool
 from streamcal.datamodels import input_root, read_header, read_headers, split_suffix
 from streamcal.datamodels.fitsio import FITS_BLOCK
@@ -109,6 +110,8 @@ def looks_whole(path: Path, size: int) -> bool:
         except (OSError, ValueError):  # PoolError is a ValueError; a probe never raises
             return False
     if file_kind(path) == "asn":
+        if size > MAX_ASN_BYTES:
+            return True  # never read here: the router refuses it with the reason
         try:
             json.loads(path.read_text(encoding="utf-8"))
             return True

@@ -58,7 +58,7 @@ class Worker:
         concurrency.
     roots : Roots
         The references and products folders it reads and writes, and the ingest folder a stage-1 input must
-        lie in (:mod:`services.confine`; without one, stage-1 work is refused as forbidden).
+        lie in (:mod:`services.confine`; without one, stage-1 work is refused as forbidden, later stages run).
     policy : RetryPolicy
     activity : Activity, optional
     """
@@ -119,13 +119,12 @@ class Worker:
             await self.bus.publish(PRODUCTS, item.exposure_id, encode(written))
 
     def _confine(self, item: WorkItem, stage1: str) -> None:
-        """Refuse a work item whose paths leave this service's folders (blocking: resolves links): a stage-1
-        input is a regular raw file in the ingest folder, a later stage's lies in the products folder; the raw
-        path it carries along must lie in the ingest folder (:mod:`services.confine`)."""
+        """Refuse a work item whose input leaves this service's folders (blocking: resolves links): a stage-1
+        input is a regular raw file in the ingest folder, a later stage's one in the products folder
+        (:mod:`services.confine`). The raw path an item carries along is never opened, so it is not checked (a
+        stage-2 worker needs no ingest folder)."""
         first = self.alias == stage1
         self.roots.require_file(item.input_path, "ingest" if first else "products", what=f"{self.alias} input")
-        if item.raw_path is not None:
-            self.roots.require_inside(item.raw_path, "ingest", what="raw file")
 
     async def _run(self, item: WorkItem, spec: RunSpec) -> tuple[tuple[Path, ...], float, bool]:
         if self.alias != spec.route.stage3:  # stage 3 always reruns: a re-release brings new members

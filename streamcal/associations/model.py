@@ -227,6 +227,10 @@ def read_asn(source: str | os.PathLike[str]) -> Asn:
         path = Path(source)
         name = str(path)
         try:
+            size = path.stat().st_size
+            if size > MAX_ASN_BYTES:  # read nothing of a file no association needs to be
+                raise AssociationError(f"{name}: {size} bytes, more than the {MAX_ASN_BYTES} an association file "
+                                       "may have")
             text = path.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as exc:
             raise AssociationError(f"{name}: cannot read association: {exc}") from exc
@@ -239,6 +243,9 @@ def read_asn(source: str | os.PathLike[str]) -> Asn:
 
 _BARE_FILE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]{0,200}\.fits$")
 _PRODUCT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]{0,200}$")
+#: The largest association file read (jwst's largest are a few hundred kB).
+MAX_ASN_BYTES = 8 * 1024 * 1024
+_ASN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 PRODUCT_NAME_TEMPLATES = ("{suffix}", "{source_id}", "{slit_name}")
 """The placeholders jwst writes into level-3 product names, filled in by the stage-3 pipeline."""
 
@@ -247,9 +254,9 @@ def check_upstream(asn: Asn, source: str) -> None:
     """Refuse an association from outside that the services cannot follow safely.
 
     Upstream ASN files and pools are not trusted as paths: every member must be a bare ``*.fits`` file name
-    (no folder, no ``..``), resolved in the products folder; every product name a plain name (jwst's
-    ``{suffix}``, ``{source_id}`` and ``{slit_name}`` placeholders allowed), since stage 3 writes files
-    named after it. Only level-3 associations are tracked.
+    (no folder, no ``..``), resolved in the products folder; the asn_id a plain id; every product name a plain
+    name (jwst's ``{suffix}``, ``{source_id}`` and ``{slit_name}`` placeholders allowed), since stage 3 writes
+    files named after both. Only level-3 associations are tracked.
 
     Raises
     ------
@@ -258,6 +265,8 @@ def check_upstream(asn: Asn, source: str) -> None:
     """
     if asn.level != 3:
         raise AssociationError(f"{source}: a level-{asn.level} association has nothing to wait for")
+    if asn.asn_id and not _ASN_ID.fullmatch(asn.asn_id):  # stage 3 puts it in file names (<member>_<asn_id>_crf)
+        raise AssociationError(f"{source}: asn_id {asn.asn_id[:80]!r} is not a plain id (letters, digits, _ . -)")
     for product in asn.products:
         bare = product.name
         for template in PRODUCT_NAME_TEMPLATES:

@@ -265,7 +265,14 @@ def level3_product_name(
     name = f"{program}-{acid or observation}_{_target(h, source)}_{_value(h, 'INSTRUME', source)}_{'-'.join(parts)}"
     if kind is AsnType.WFS_IMAGE3:  # jwst: the suffix goes before the activity, ..._wfscmb-04
         name += "_{suffix}-" + _value(h, "ACT_ID", source).zfill(2)
-    return name.lower()
+    name = name.lower()
+    if not _PLAIN_NAME.fullmatch(name.replace("{suffix}", "x")):  # header values become a file name: no paths
+        raise AssociationError(f"{source}: the product name {name[:80]!r} its header values make is not a plain "
+                               "file name (a keyword such as FXD_SLIT or FILTER holds a path or odd characters)")
+    return name
+
+
+_PLAIN_NAME = re.compile(r"[a-z0-9][a-z0-9_.+-]{0,200}")
 
 
 def asn_file_name(*, program: int, acid: str, asn_type: AsnType | str, version_id: str, sequence: int = 1) -> str:

@@ -48,7 +48,9 @@ finds it next to its ``_rate`` input wherever the products are written.
 from __future__ import annotations
 
 import os
+import re
 import shutil
+import stat
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -307,11 +309,17 @@ def write_msa_metadata(path: str | os.PathLike[str], config: MsaConfiguration) -
                                   Extension("SOURCE_INFO", sources)])
 
 
+#: MSA metadata file names (jwst's are ``jw<program><observation><visit>_<n>_msa.fits``): ``*_msa.fits``, so
+#: MSAMETFL can name no product.
+_MSA_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,120}_msa\.fits")
+
+
 def msa_metadata_path(header: Mapping[str, object], exposure: str | os.PathLike[str]) -> Path:
     """The MSA metadata file an exposure names (MSAMETFL), in the exposure's own folder.
 
-    The keyword comes from a file, so it is not trusted: it must be a bare file name (no folder, no ``..``, not
-    absolute), and the file must exist next to the exposure.
+    The keyword comes from a file, so it is not trusted: it must be a bare file name of jwst's MSA metadata form
+    (``*_msa.fits``: it can name no product), and the file must be a regular file next to the exposure, not a
+    symbolic link (which could bring in a file from anywhere).
 
     Raises
     ------
@@ -330,10 +338,18 @@ def msa_metadata_path(header: Mapping[str, object], exposure: str | os.PathLike[
     if Path(value).name != value or value in (".", "..") or "/" in value or "\\" in value or "\x00" in value:
         raise BadKeywordValueError(f"{exposure_path.name}: MSAMETFL {value!r} must be a bare file name in the "
                                    "exposure's folder, not a path")
+    if not _MSA_NAME.fullmatch(value):
+        raise BadKeywordValueError(f"{exposure_path.name}: MSAMETFL {value[:80]!r} is not an MSA metadata file "
+                                   "name (*_msa.fits)")
     path = exposure_path.parent / value
-    if not path.is_file():
+    try:
+        mode = os.lstat(path).st_mode
+    except OSError:
         raise InvalidInputError(f"{exposure_path.name}: its MSA metadata file {value} (MSAMETFL) is missing from "
-                                f"{exposure_path.parent}")
+                                f"{exposure_path.parent}") from None
+    if not stat.S_ISREG(mode):  # a link, a FIFO, a folder
+        raise InvalidInputError(f"{exposure_path.name}: its MSA metadata file {value} (MSAMETFL) is not a regular "
+                                f"file in {exposure_path.parent}")
     return path
 
 

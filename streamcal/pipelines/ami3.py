@@ -20,7 +20,7 @@ import dataclasses
 import time
 from pathlib import Path
 
-from streamcal.associations import Asn, AsnProduct, member_paths, read_asn
+from streamcal.associations import Asn, AsnProduct, check_upstream, member_paths, read_asn
 from streamcal.datamodels import product_file
 from streamcal.datamodels.oifits import write_oifits
 from streamcal.errors import AssociationError
@@ -86,8 +86,11 @@ def _run(request: RunRequest, plan: Plan) -> PipelineResult:
     path = request.input_path
     request.out_dir.mkdir(parents=True, exist_ok=True)
     asn = read_asn(path)
+    if str(asn.asn_type) != "ami3":
+        raise AssociationError(f"{path.name}: a {asn.asn_type} association; calwebb_ami3 takes ami3")
     if not asn.products:
         raise AssociationError(f"{path.name}: the association has no products")
+    check_upstream(asn, path.name)  # bare member names in the association's folder, plain product names
     members = [read_ami_members(asn, product, path) for product in asn.products]  # all checked before any work
     products: list[Path] = []
     records: list[StepRecord] = []
@@ -107,4 +110,4 @@ def _outputs(name: str, spec: RunSpec) -> Outputs:
 
 
 AMI3 = Pipeline(alias="calwebb_ami3", input=AmiMembers, steps=(AmiAnalyzeStep, AmiNormalizeStep), run=_run,
-                outputs=_outputs)
+                outputs=_outputs, requires=("ami_analyze", "ami_normalize"))

@@ -147,4 +147,4 @@ def _outputs(name: str, spec: RunSpec) -> Outputs:
 
 CORON3 = Pipeline(alias="calwebb_coron3", input=CoronInput,
                   steps=(CoronOutlierStep, StackRefsStep, AlignRefsStep, KlipStep, CoronResampleStep),
-                  run=_run, outputs=_outputs)
+                  run=_run, outputs=_outputs, requires=("stack_refs", "align_refs", "klip", "resample"))

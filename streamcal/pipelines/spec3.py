@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import re
 import time
 from pathlib import Path
 
@@ -87,11 +88,25 @@ NOT_IMPLEMENTED = ("assign_mtwcs", "master_background", "adaptive_trace_model", 
 SPEC3_EXP_TYPES = frozenset({"NRS_FIXEDSLIT", "MIR_LRS-FIXEDSLIT", "NIS_SOSS"}) | IFU_EXP_TYPES
 
 
+_PLAIN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.+-]{0,200}")
+
+
 def product_name(template: str, primary: dict[str, object]) -> str:
-    """The product name with jwst's ``{source_id}`` and ``{slit_name}`` filled in for a single source."""
+    """The product name with jwst's ``{source_id}`` and ``{slit_name}`` filled in for a single source.
+
+    Raises
+    ------
+    AssociationError
+        The filled name is not a plain file name (FXD_SLIT comes from a file: ``../x`` would write elsewhere).
+        Not retriable.
+    """
     source = source_id(primary)
     slit = str(primary.get("FXD_SLIT", "") or "").strip().lower() or "none"
-    return template.replace("{source_id}", f"s{source:09d}").replace("{slit_name}", slit)
+    name = template.replace("{source_id}", f"s{abs(source):09d}").replace("{slit_name}", slit)
+    if not _PLAIN.fullmatch(name):
+        raise AssociationError(f"product name {template!r} filled from its first member (FXD_SLIT "
+                               f"{slit[:40]!r}) is not a plain file name")
+    return name
 
 
 def _member_error(asn_path: Path, product: AsnProduct, message: str) -> AssociationError:

@@ -197,7 +197,9 @@ def _write_crfints(series: TsoSeries, asn: Asn, out_dir: Path, keywords: dict[st
         part = crf.replace(root=root, sci=crf.sci[rows], err=crf.err[rows], dq=crf.dq[rows],
                            var_poisson=crf.var_poisson[rows], var_rnoise=crf.var_rnoise[rows], var_flat=var_flat,
                            primary={**primary, **keywords})
-        written.append(write_image(out_dir / f"{root}_{asn.asn_id}_crfints.fits", part, tables={"INT_TIMES": times}))
+        unit = str(part.sci_header.get("BUNIT", "") or "") or None  # spectra: MJy per pixel, images MJy/sr
+        written.append(write_image(out_dir / f"{root}_{asn.asn_id}_crfints.fits", part, tables={"INT_TIMES": times},
+                                   bunit=unit))
     return written
 
 

@@ -102,7 +102,8 @@ def finished(program: Program, tmp_path: Path) -> bool:
 def serve_worker(tmp_path: Path, program: Program, kafka: str, name: str) -> tuple[subprocess.Popen[bytes], int]:
     port_file = tmp_path / f"{name}.log"
     command = [sys.executable, "-m", "services.cli", "serve", "worker", "--pipeline", "calwebb_detector1",
-               "--bus", kafka, "--products", str(tmp_path / "products"), "--refs", str(program.refs),
+               "--bus", kafka, "--ingest", str(program.ingest), "--products", str(tmp_path / "products"),
+               "--refs", str(program.refs),
                "--metrics-port", "0", "--concurrency", "1"]
     with port_file.open("wb") as log:
         proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env(), start_new_session=True)

@@ -144,9 +144,9 @@ async def test_the_router_refuses_paths_out_of_ingest_and_files_it_must_not_open
 
 
 async def test_a_worker_refuses_crafted_work_items(exposure, tmp_path):
-    """A work item is an event anyone on the bus can write: a stage-1 input outside the ingest folder, a raw
-    path outside it, a link, or a stage-2 input outside the products folder is a forbidden_path dead letter
-    before any run; the valid item next to them is calibrated."""
+    """A work item is an event anyone on the bus can write: a stage-1 input outside the ingest folder, a link, or
+    a stage-2 input outside the products folder is a forbidden_path dead letter before any run; the valid item
+    next to them is calibrated."""
     raw, refs = exposure
     ingest, products = tmp_path / "ingest", tmp_path / "products"
     ingest.mkdir()
@@ -163,7 +163,6 @@ async def test_a_worker_refuses_crafted_work_items(exposure, tmp_path):
     crafted = {"outside": item("calwebb_detector1", raw, raw, "outside"),
                "dotdot": item("calwebb_detector1", ingest / ".." / ".." / raw.parent.name / raw.name, valid, "dotdot"),
                "link": item("calwebb_detector1", link, link, "link"),
-               "rawpath": item("calwebb_detector1", valid, raw, "rawpath"),
                "stage2": item("calwebb_image2", valid, valid, "stage2")}  # a stage-2 input must be a product
     bus = InMemoryBus()
     metrics = Metrics(CollectorRegistry())
@@ -260,3 +259,60 @@ async def test_a_poison_message_too_large_for_the_topic_is_one_small_dead_letter
     assert len(encode(big)) < 16_000 and small.replayable
     again = InMemoryBus()
     assert await replay(again, [big, small]) == 1 and [r.value for r in again.records(ARRIVED)] == [b"not an event"]
+
+
+@pytest.mark.parametrize("slit", ["../../../tmp/evil", "s200a1/../../x"])
+def test_spec3_does_not_fill_a_product_name_with_a_path(slit: str) -> None:
+    """Review of issue 13: an upstream ASN whose product name is jwst's bare ``{slit_name}`` passes
+    check_upstream; filling it from a member's FXD_SLIT must not make a path spec3 would write to."""
+    from streamcal.errors import AssociationError
+    from streamcal.pipelines.spec3 import product_name
+
+    assert product_name("jw01234-o008_{source_id}_nirspec_{slit_name}", {"FXD_SLIT": "S200A1"}) == (
+        "jw01234-o008_s000000001_nirspec_s200a1")
+    with pytest.raises(AssociationError, match="not a plain file name"):
+        product_name("{slit_name}", {"FXD_SLIT": slit})
+
+
+@pytest.mark.parametrize(("field", "value", "message"), [
+    ("member", "../elsewhere_cal.fits", "not a bare"),
+    ("member", "/etc/passwd_cal.fits", "not a bare"),
+    ("product", "../../tmp/evil", "not a plain name"),
+    ("product", "/abs/evil", "not a plain name"),
+    ("asn_id", "a/../../b", "not a plain id"),
+])
+def test_an_upstream_association_cannot_name_paths(field: str, value: str, message: str) -> None:
+    """ASN files and pools come from outside: members must be bare file names, the product name and the asn_id
+    plain names (stage 3 writes files named after them); anything else is refused before it is tracked."""
+    from streamcal.associations import asn_from_dict, check_upstream
+    from streamcal.errors import AssociationError
+
+    doc = {"asn_type": "image3", "asn_rule": "candidate_Asn_Lv3Image", "asn_id": "o001", "asn_pool": "p",
+           "program": "01234", "version_id": "20240101t000000", "code_version": "x", "degraded_status": "none",
+           "target": "t001", "products": [{"name": "jw01234-o001_t001_nircam_clear-f200w",
+                                           "members": [{"expname": "jw01234001001_02101_00001_nrca3_cal.fits",
+                                                        "exptype": "science"}]}]}
+    check_upstream(asn_from_dict(doc, source="ok_asn.json"), "ok_asn.json")  # the plain one passes
+    if field == "member":
+        doc["products"][0]["members"][0]["expname"] = value  # type: ignore[index]
+    elif field == "product":
+        doc["products"][0]["name"] = value  # type: ignore[index]
+    else:
+        doc["asn_id"] = value
+    with pytest.raises(AssociationError, match=message):
+        check_upstream(asn_from_dict(doc, source="bad_asn.json"), "bad_asn.json")
+
+
+def test_an_oversized_association_file_is_refused_unread(tmp_path: Path) -> None:
+    """A huge (here sparse) ``*_asn.json`` is not read into memory by the watcher's gate or the router."""
+    from services.ingest import looks_whole
+    from streamcal.associations import read_asn
+    from streamcal.associations.model import MAX_ASN_BYTES
+    from streamcal.errors import AssociationError
+
+    big = tmp_path / "jw01234-o001_20240101t000000_image3_00001_asn.json"
+    with big.open("wb") as handle:
+        handle.truncate(MAX_ASN_BYTES + 1)
+    assert looks_whole(big, big.stat().st_size)  # passed on at once, to be refused with the reason
+    with pytest.raises(AssociationError, match="more than the"):
+        read_asn(big)

@@ -66,6 +66,8 @@ def test_serve_and_run_fail_fast_on_bad_configuration(tmp_path, no_env, monkeypa
     assert "needs --pipeline" in capsys.readouterr().err
     assert main(["serve", "worker", "--pipeline", "calwebb_nonesuch", *base]) == 2  # calwebb_ami3 before issue 12
     assert "no implementation of calwebb_nonesuch" in capsys.readouterr().err
+    assert main(["serve", "worker", "--pipeline", "calwebb_detector1", *base]) == 2  # stage 1 reads the ingest
+    assert "calwebb_detector1 read raw files from the ingest folder" in capsys.readouterr().err
     assert main(["run", "--products", str(tmp_path / "p"), "--refs", str(tmp_path)]) == 2
     assert "ingest_dir is not set" in capsys.readouterr().err
     monkeypatch.setenv("STREAMCAL_PARTITION", "3")

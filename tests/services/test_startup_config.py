@@ -28,7 +28,8 @@ def _configs_with(tmp_path: Path, old: str, new: str) -> Path:
 
 def _serve_worker(tmp_path: Path, *extra: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     command = [sys.executable, "-m", "services.cli", "serve", "worker", "--pipeline", "calwebb_detector1",
-               "--products", str(tmp_path / "products"), "--refs", str(tmp_path / "refs"), *extra]
+               "--ingest", str(tmp_path / "ingest"), "--products", str(tmp_path / "products"),
+               "--refs", str(tmp_path / "refs"), *extra]
     environment = {k: v for k, v in os.environ.items() if not k.startswith("STREAMCAL_")} | (env or {})
     return subprocess.run(command, capture_output=True, text=True, timeout=120, env=environment, check=False)
 

@@ -125,5 +125,8 @@ class AmiNormalizeStep:
         if not science or not psf:
             return StepOutcome.skipped(analysis, "needs a science and a psf member")
         pairs = tuple(NormalizedPair(s, p, normalize_observables(s.observables, p.observables))
-                      for s, p in zip(science, psf, strict=False))
-        return StepOutcome(AmiAnalysis(analysis.exposures, pairs), StepStatus.COMPLETE, counts={"pairs": len(pairs)})
+                      for s, p in zip(science, psf, strict=False))  # jwst pairs them in order
+        # a member without a partner is not normalised: the counts say so rather than dropping it silently
+        return StepOutcome(AmiAnalysis(analysis.exposures, pairs), StepStatus.COMPLETE,
+                           counts={"pairs": len(pairs), "unpaired_science": len(science) - len(pairs),
+                                   "unpaired_psf": len(psf) - len(pairs)})

@@ -328,3 +328,13 @@ def test_build_asn_does_not_depend_on_arrival_order(order: list[int]) -> None:
 def test_build_asn_rejects(asn_type: str, members: list[tuple[str, Header]], message: str) -> None:
     with pytest.raises(AssociationError, match=message):
         build_asn(asn_type, members)
+
+
+@pytest.mark.parametrize("slit", ["../../../tmp/evil", "a/b", "S200A1 x"])
+def test_a_header_value_that_holds_a_path_cannot_become_a_product_name(slit: str) -> None:
+    """Review of issue 13: the tracker writes ``<product>_<type>_asn.json`` and stage 3 writes files named after
+    the product; FXD_SLIT (or any header value in the name) holding a path is refused, not written."""
+    header = nircam(INSTRUME="NIRSPEC", EXP_TYPE="NRS_FIXEDSLIT", FILTER="CLEAR", PUPIL=None, GRATING="PRISM",
+                    FXD_SLIT=slit)
+    with pytest.raises(AssociationError, match="not a plain file name"):
+        level3_product_name([header], asn_type="spec3")

@@ -96,6 +96,23 @@ def test_detector1_carries_the_metadata_file_next_to_its_products(tmp_path: Path
     assert not (tmp_path / "o2").exists()
 
 
+def test_msametfl_cannot_bring_in_a_file_through_a_link_or_name_a_product(tmp_path: Path) -> None:
+    """Review of issue 13: a link named like an MSA file would have copied any readable file into the products,
+    and MSAMETFL naming a product (``victim_cal.fits``) would have overwritten that product."""
+    raw = tmp_path / "raw" / "jw01234001001_02101_00001_nrs1_uncal.fits"
+    raw.parent.mkdir()
+    (tmp_path / "secret.txt").write_text("token")
+    (raw.parent / "jw01_msa.fits").symlink_to(tmp_path / "secret.txt")
+    (raw.parent / "victim_cal.fits").write_bytes(b"forged")
+    with pytest.raises(InvalidInputError, match="not a regular file"):
+        msa_metadata_path({"MSAMETFL": "jw01_msa.fits"}, raw)
+    with pytest.raises(BadKeywordValueError, match="not an MSA metadata file name"):
+        msa_metadata_path({"MSAMETFL": "victim_cal.fits"}, raw)
+    for name in ("jw01_msa.fits", "victim_cal.fits"):
+        assert carry_msa_metadata({"MSAMETFL": name}, raw, tmp_path / "out") is None
+    assert not (tmp_path / "out").exists()
+
+
 def _slit(source_id: int, stellarity: float) -> MosSlit:
     config, _ = default_msa_configuration()
     slitlet = dataclasses.replace(config.slitlets[0], source_id=source_id)

@@ -191,6 +191,7 @@ def test_segments_are_combined_in_time_order_without_gaps_or_duplicates(chain: T
             assert isinstance(crf, dm.CubeModel) and crf.data.shape == member.data.shape
             assert list(crf.int_times["integration_number"]) == list(member.int_times["integration_number"])
             assert crf.meta.cal_step.outlier_detection == "COMPLETE"
+            assert crf.meta.bunit_data == member.meta.bunit_data  # spectra MJy per pixel, images MJy/sr
         assert read_header(path)["EXSEGNUM"] == read_header(cal)["EXSEGNUM"]  # each keeps its own header
 
 
