@@ -11,16 +11,16 @@ need several exposures record SKIPPED.
 from __future__ import annotations
 
 import dataclasses
-import time
 from pathlib import Path
 
-from streamcal.associations import Asn, AsnProduct, member_paths, read_asn
+from streamcal.associations import Asn, AsnProduct, member_paths
 from streamcal.datamodels import Extension, product_file, write_fits
 from streamcal.errors import AssociationError
 from streamcal.kernels.image.catalog import CatalogResult, write_catalog
 from streamcal.kernels.image.resample import Mosaic
 from streamcal.kernels.image.wcs import with_header_wcs
 from streamcal.models.image import ImageData, ImageSet, read_image, write_image
+from streamcal.pipelines.association import run_association
 from streamcal.pipelines.plan import Outputs, Pipeline, PipelineResult, Plan, RunRequest
 from streamcal.pipelines.products import write_with_quicklook
 from streamcal.pipelines.runner import run_plan
@@ -102,19 +102,7 @@ def _run_product(asn: Asn, product: AsnProduct, asn_path: Path, out_dir: Path, s
 
 
 def _run(request: RunRequest, plan: Plan) -> PipelineResult:
-    started = time.perf_counter()
-    path = request.input_path
-    request.out_dir.mkdir(parents=True, exist_ok=True)
-    asn = read_asn(path)
-    store = ReferenceStore.open(request.refs_dir)
-    products: list[Path] = []
-    records: list[StepRecord] = []
-    for product in asn.products:
-        written, recs = _run_product(asn, product, path, request.out_dir, store, plan)
-        products.extend(written)
-        records.extend(recs)
-    return PipelineResult(plan.pipeline, asn.products[0].name, tuple(products), time.perf_counter() - started,
-                          tuple(records))
+    return run_association(request, plan, asn_type="image3", run_product=_run_product)
 
 
 def _outputs(name: str, spec: RunSpec) -> Outputs:

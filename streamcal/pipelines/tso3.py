@@ -22,12 +22,11 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import time
 from pathlib import Path
 
 import numpy as np
 
-from streamcal.associations import Asn, AsnProduct, check_upstream, member_paths, read_asn
+from streamcal.associations import Asn, AsnProduct, member_paths
 from streamcal.datamodels import product_file, split_suffix
 from streamcal.datamodels.products import read_product
 from streamcal.datamodels.spectra import Spectrum1D, write_x1dints
@@ -35,6 +34,7 @@ from streamcal.datamodels.tso import PHOT_COLUMNS, render_light_curve, table_met
 from streamcal.errors import AssociationError, BadDataShapeError
 from streamcal.models.image import ImageData, read_image, write_image
 from streamcal.models.spectral import layout_from_specwcs
+from streamcal.pipelines.association import run_association
 from streamcal.pipelines.plan import Outputs, Pipeline, PipelineResult, Plan, RunRequest
 from streamcal.pipelines.runner import run_plan
 from streamcal.references import ReferenceStore, RefType
@@ -263,24 +263,7 @@ def _run_product(asn: Asn, product: AsnProduct, asn_path: Path, out_dir: Path, s
 
 
 def _run(request: RunRequest, plan: Plan) -> PipelineResult:
-    started = time.perf_counter()
-    path = request.input_path
-    if path.suffix.lower() != ".json":
-        raise AssociationError(f"{path.name}: calwebb_tso3 takes a tso3 association (*_tso3_asn.json)")
-    asn = read_asn(path)
-    if str(asn.asn_type) != "tso3":
-        raise AssociationError(f"{path.name}: a {asn.asn_type} association; calwebb_tso3 takes tso3")
-    check_upstream(asn, path.name)
-    request.out_dir.mkdir(parents=True, exist_ok=True)
-    store = ReferenceStore.open(request.refs_dir)
-    products: list[Path] = []
-    records: list[StepRecord] = []
-    for product in asn.products:
-        written, recs = _run_product(asn, product, path, request.out_dir, store, plan)
-        products.extend(written)
-        records.extend(recs)
-    return PipelineResult(plan.pipeline, asn.products[0].name, tuple(products), time.perf_counter() - started,
-                          tuple(records))
+    return run_association(request, plan, asn_type="tso3", run_product=_run_product)
 
 
 def _outputs(name: str, spec: RunSpec) -> Outputs:
