@@ -104,8 +104,8 @@ class DeadLetterStore:
 
     def record_name(self, letter: DeadLetter) -> str:
         """Deterministic: the same input failing for the same reason maps to the same record."""
-        digest = (letter.original_sha256[:12] if letter.original_sha256
-                  else hashlib.sha1(letter.original.encode(), usedforsecurity=False).hexdigest()[:12])
+        digest = (hashlib.sha1(letter.original.encode(), usedforsecurity=False).hexdigest()[:12] if letter.original
+                  else letter.original_sha256[:12])  # kept originals name records as they always have
         return f"{_UNSAFE.sub('_', letter.key)[:120]}.{letter.reason}.{digest}.json"
 
     def write(self, letter: DeadLetter) -> Path:
