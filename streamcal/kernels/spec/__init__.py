@@ -2,6 +2,6 @@
 photometric calibration. No I/O; inputs are never modified."""
 
 from streamcal.kernels.spec.extract1d import BoxcarAperture, Extraction, extract_boxcar
-from streamcal.kernels.spec.photom import spectral_conversion
+from streamcal.kernels.spec.photom import apply_conversion, spectral_conversion
 
-__all__ = ["BoxcarAperture", "Extraction", "extract_boxcar", "spectral_conversion"]
+__all__ = ["BoxcarAperture", "Extraction", "apply_conversion", "extract_boxcar", "spectral_conversion"]

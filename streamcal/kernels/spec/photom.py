@@ -14,9 +14,11 @@ from collections.abc import Mapping
 import numpy as np
 import numpy.typing as npt
 
+from streamcal.dq import Pixel
 from streamcal.errors import MissingReferenceError
+from streamcal.models.image import ImageData
 
-__all__ = ["spectral_conversion"]
+__all__ = ["apply_conversion", "spectral_conversion"]
 
 
 def spectral_conversion(row: np.void | Mapping[str, object], wavelength_um: npt.ArrayLike, *,
@@ -45,3 +47,18 @@ def spectral_conversion(row: np.void | Mapping[str, object], wavelength_um: npt.
     out = np.full(wave.shape, np.nan)
     out[inside] = photmj * np.interp(wave[inside], table_wave, response)
     return out
+
+
+def apply_conversion(image: ImageData, factor: npt.ArrayLike, *, bunit: str) -> ImageData:
+    """The image times a per-pixel conversion (broadcast against it): SCI and ERR by the factor, the variances
+    by its square; a pixel whose factor is NaN (no response there) becomes NaN and DO_NOT_USE; BUNIT ``bunit``."""
+    scale = np.asarray(factor)
+    unusable = np.broadcast_to(~np.isfinite(scale), image.sci.shape)
+    square = scale ** 2
+    return image.replace(
+        sci=(image.sci * scale).astype(np.float32), err=(image.err * np.abs(scale)).astype(np.float32),
+        var_poisson=(image.var_poisson * square).astype(np.float32),
+        var_rnoise=(image.var_rnoise * square).astype(np.float32),
+        var_flat=None if image.var_flat is None else (image.var_flat * square).astype(np.float32),
+        dq=np.where(unusable, image.dq | np.uint32(Pixel.DO_NOT_USE), image.dq).astype(np.uint32),
+        sci_header={**image.sci_header, "BUNIT": bunit})

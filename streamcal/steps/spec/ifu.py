@@ -30,7 +30,7 @@ import numpy.typing as npt
 from streamcal.dq import Pixel
 from streamcal.errors import BadDataShapeError, InvalidInputError, MissingReferenceError
 from streamcal.kernels.image.calibrate import photom_row
-from streamcal.kernels.spec import spectral_conversion
+from streamcal.kernels.spec import apply_conversion, spectral_conversion
 from streamcal.kernels.spec.cube import CubeGrid, CubeWeights, drizzle_weights, resample
 from streamcal.kernels.spec.ifu_extract import extract_aperture, locate_source
 from streamcal.models.ifu import IfuGeometry, IfuPixels
@@ -39,7 +39,8 @@ from streamcal.references import ReferenceFile, RefType
 from streamcal.steps.base import Context, StepOutcome, StepStatus
 from streamcal.steps.spec.kinds import SpectralImage, SpectralProduct
 
-__all__ = ["CubeBuildStep", "IfuCube", "IfuExtraction", "IfuImage", "extract_cube", "ifu_image", "ifu_photom"]
+__all__ = ["CubeBuildStep", "CubeParameters", "IfuCube", "IfuExtraction", "IfuImage", "clamp_band", "cube_sampling",
+           "extract_cube", "ifu_image", "ifu_photom"]
 
 _ARCSEC2_TO_SR = (math.pi / (180.0 * 3600.0)) ** 2
 _FWHM = 2.0 * math.sqrt(2.0 * math.log(2.0))
@@ -129,17 +130,39 @@ def ifu_photom(ifu: IfuImage, table: ReferenceFile) -> tuple[IfuImage, dict[str,
         lo, hi = np.nanmin(ifu.pixels.wavelength), np.nanmax(ifu.pixels.wavelength)
         raise MissingReferenceError(f"{table.name}: its response table covers none of the slices' wavelengths "
                                     f"{lo:.4g}–{hi:.4g} µm")
-    image = ifu.image
+    out = apply_conversion(ifu.image, factor, bunit="MJy/sr")
     unusable = ~np.isfinite(factor)
-    var_flat = None if image.var_flat is None else (image.var_flat * factor**2).astype(np.float32)
-    out = image.replace(
-        sci=(image.sci * factor).astype(np.float32), err=(image.err * np.abs(factor)).astype(np.float32),
-        var_poisson=(image.var_poisson * factor**2).astype(np.float32),
-        var_rnoise=(image.var_rnoise * factor**2).astype(np.float32), var_flat=var_flat,
-        dq=np.where(unusable, image.dq | np.uint32(Pixel.DO_NOT_USE), image.dq).astype(np.uint32),
-        sci_header={**image.sci_header, "BUNIT": "MJy/sr"})
     return ifu.replace_image(out), {"n_outside_response": int(np.count_nonzero(unusable & on)),
                                     "n_between_slices": int(np.count_nonzero(~on))}
+
+
+def clamp_band(lo: float, hi: float, wavemin: float | None, wavemax: float | None, *, band: str,
+               where: str = "") -> tuple[float, float]:
+    """The band ``lo``–``hi`` (µm) cut to cube_build's ``wavemin``/``wavemax`` (None: that end is kept).
+
+    Raises
+    ------
+    InvalidInputError
+        The range asked for does not overlap the band (``band`` names it, ``where`` starts the message). Not
+        retriable.
+    """
+    if wavemin is None and wavemax is None:
+        return lo, hi
+    want_lo, want_hi = wavemin if wavemin is not None else lo, wavemax if wavemax is not None else hi
+    if not (want_lo < want_hi and want_hi > lo and want_lo < hi):
+        raise InvalidInputError(f"{where}cube_build's wavelength range {want_lo:.6g}–{want_hi:.6g} µm lies outside "
+                                f"{band} {lo:.6g}–{hi:.6g} µm")
+    return max(lo, want_lo), min(hi, want_hi)
+
+
+def cube_sampling(geometry: IfuGeometry, *, scalexy: float, scalew: float) -> tuple[tuple[float, float], float]:
+    """Spaxel size (alpha, beta; arcsec) and plane width (µm) of a cube: ``scalexy`` square spaxels or the
+    along-slice pixel by the slice width; ``scalew`` or the middle slice's dispersion at its centre."""
+    spaxel = (scalexy, scalexy) if scalexy else (geometry.alpha_scale, geometry.slice_width)
+    middle = geometry.slices[len(geometry.slices) // 2]
+    centre_d = 0.5 * (middle.d_range[0] + middle.d_range[1])
+    step = scalew or float(abs(middle.wavelength(centre_d + 0.5) - middle.wavelength(centre_d - 0.5)))
+    return spaxel, step
 
 
 def _grid(ifu: IfuImage, spaxel: tuple[float, float], step: float, wavemin: float | None, wavemax: float | None,
@@ -152,12 +175,7 @@ def _grid(ifu: IfuImage, spaxel: tuple[float, float], step: float, wavemin: floa
     present = np.unique(pixels.slice[on])
     lo = max(float(np.nanmin(pixels.wave_lo[pixels.slice == s])) for s in present)
     hi = min(float(np.nanmax(pixels.wave_hi[pixels.slice == s])) for s in present)
-    if wavemin is not None or wavemax is not None:
-        want_lo, want_hi = wavemin if wavemin is not None else lo, wavemax if wavemax is not None else hi
-        if not (want_lo < want_hi and want_hi > lo and want_lo < hi):
-            raise InvalidInputError(f"{root}: cube_build's wavelength range {want_lo:.6g}–{want_hi:.6g} µm lies "
-                                    f"outside the exposure's {lo:.6g}–{hi:.6g} µm")
-        lo, hi = max(lo, want_lo), min(hi, want_hi)
+    lo, hi = clamp_band(lo, hi, wavemin, wavemax, band="the exposure's", where=f"{root}: ")
     betas = pixels.beta[on]
     beta_lo, beta_hi = float(betas.min()) - geometry.slice_width / 2, float(betas.max()) + geometry.slice_width / 2
     half = geometry.alpha_half_length
@@ -186,7 +204,24 @@ def _wcs_header(grid: CubeGrid, primary: dict[str, object], bunit: str) -> dict[
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class CubeBuildStep:
+class CubeParameters:
+    """cube_build's parameters (jwst's names), shared by spec2's and spec3's step; see :class:`CubeBuildStep`."""
+
+    scalexy: float = 0.0
+    scalew: float = 0.0
+    wavemin: float | None = None
+    wavemax: float | None = None
+    weighting: str = "drizzle"
+
+    def __post_init__(self) -> None:
+        if self.weighting != "drizzle":
+            raise ValueError(f"weighting {self.weighting!r} is not implemented (only 'drizzle')")
+        if self.scalexy < 0 or self.scalew < 0:
+            raise ValueError("scalexy and scalew must be >= 0 (0: the default)")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CubeBuildStep(CubeParameters):
     """jwst's cube_build for one exposure: the IFU pixels resampled by 3-D drizzle onto a regular cube.
 
     Parameters (jwst's names): ``scalexy`` the (square) spaxel size in arcsec (0, the default: spaxels of the
@@ -199,17 +234,6 @@ class CubeBuildStep:
 
     name: ClassVar[str] = "cube_build"
     reference_types: ClassVar[tuple[RefType, ...]] = ()
-    scalexy: float = 0.0
-    scalew: float = 0.0
-    wavemin: float | None = None
-    wavemax: float | None = None
-    weighting: str = "drizzle"
-
-    def __post_init__(self) -> None:
-        if self.weighting != "drizzle":
-            raise ValueError(f"weighting {self.weighting!r} is not implemented (only 'drizzle')")
-        if self.scalexy < 0 or self.scalew < 0:
-            raise ValueError("scalexy and scalew must be >= 0 (0: the default)")
 
     def apply(self, image: SpectralImage, ctx: Context) -> StepOutcome[SpectralProduct]:
         if not isinstance(image, IfuImage):
@@ -231,10 +255,7 @@ def build_cube(ifu: IfuImage, *, scalexy: float = 0.0, scalew: float = 0.0, wave
         The wavelength range asked for lies outside the exposure's, or no good pixel is left. Not retriable.
     """
     image, pixels, geometry = ifu.image, ifu.pixels, ifu.geometry
-    middle = geometry.slices[len(geometry.slices) // 2]
-    spaxel = (scalexy, scalexy) if scalexy else (geometry.alpha_scale, geometry.slice_width)
-    centre_d = 0.5 * (middle.d_range[0] + middle.d_range[1])
-    step = scalew or float(abs(middle.wavelength(centre_d + 0.5) - middle.wavelength(centre_d - 0.5)))
+    spaxel, step = cube_sampling(geometry, scalexy=scalexy, scalew=scalew)
     grid = _grid(ifu, spaxel, step, wavemin, wavemax, image.root)
     var_flat = image.var_flat if image.var_flat is not None else np.zeros_like(image.sci)
     good = ((pixels.slice >= 0) & np.isfinite(image.sci) & np.isfinite(pixels.wavelength)

@@ -37,7 +37,7 @@ from streamcal.dq import Pixel
 from streamcal.errors import BadDataShapeError, InvalidInputError
 from streamcal.kernels.image.calibrate import photom_row
 from streamcal.kernels.image.flat_field import flat_field
-from streamcal.kernels.spec import spectral_conversion
+from streamcal.kernels.spec import apply_conversion, spectral_conversion
 from streamcal.kernels.spec.rectify import grid_edges, rectify_trace
 from streamcal.models.image import ImageData
 from streamcal.models.msa import MsaConfiguration, MsaGeometry, MsaSlitlet, MsaSource
@@ -243,17 +243,8 @@ def mos_photom(multi: MultiSlit, table: ReferenceFile) -> tuple[MultiSlit, dict[
         unit = "MJy"
         if slit.srctype == "EXTENDED":
             scale, unit = scale / pixar, "MJy/sr"
-        unusable = ~np.isfinite(scale) & np.isfinite(slit.wavelength)
-        outside += int(np.count_nonzero(unusable))
-        bad = ~np.isfinite(scale)
-        var_flat = None if image.var_flat is None else (image.var_flat * scale ** 2).astype(np.float32)
-        out = image.replace(
-            sci=(image.sci * scale).astype(np.float32), err=(image.err * np.abs(scale)).astype(np.float32),
-            var_poisson=(image.var_poisson * scale ** 2).astype(np.float32),
-            var_rnoise=(image.var_rnoise * scale ** 2).astype(np.float32), var_flat=var_flat,
-            dq=np.where(bad, image.dq | np.uint32(Pixel.DO_NOT_USE), image.dq).astype(np.uint32),
-            sci_header={**image.sci_header, "BUNIT": unit})
-        slits.append(dataclasses.replace(slit, image=out))
+        outside += int(np.count_nonzero(~np.isfinite(scale) & np.isfinite(slit.wavelength)))
+        slits.append(dataclasses.replace(slit, image=apply_conversion(image, scale, bunit=unit)))
     return multi.with_slits(slits), {"n_outside_response": outside}
 
 

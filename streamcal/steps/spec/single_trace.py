@@ -23,7 +23,7 @@ from streamcal.dq import Pixel
 from streamcal.errors import BadDataShapeError, MissingReferenceError
 from streamcal.kernels.image.calibrate import photom_row
 from streamcal.kernels.image.flat_field import flat_field
-from streamcal.kernels.spec import BoxcarAperture, extract_boxcar, spectral_conversion
+from streamcal.kernels.spec import BoxcarAperture, apply_conversion, extract_boxcar, spectral_conversion
 from streamcal.kernels.spec.rectify import grid_edges, rectify_trace
 from streamcal.models.image import ImageData
 from streamcal.models.spectral import SpectralLayout, layout_from_specwcs
@@ -174,16 +174,8 @@ class SpecPhotomStep:
         row = photom_row(table["PHOTOM"], traced.image.primary, reference=table.name)
         factor = _along_cross(spectral_conversion(row, traced.wavelength, reference=table.name),
                               traced.layout.dispaxis)
-        image = traced.image
-        scale = factor  # NaN off the response table
-        unusable = np.broadcast_to(~np.isfinite(scale), image.shape)
-        var_flat = None if image.var_flat is None else (image.var_flat * scale ** 2).astype(np.float32)
-        out = image.replace(
-            sci=(image.sci * scale).astype(np.float32), err=(image.err * np.abs(scale)).astype(np.float32),
-            var_poisson=(image.var_poisson * scale ** 2).astype(np.float32),
-            var_rnoise=(image.var_rnoise * scale ** 2).astype(np.float32), var_flat=var_flat,
-            dq=np.where(unusable, image.dq | np.uint32(Pixel.DO_NOT_USE), image.dq).astype(np.uint32),
-            sci_header={**image.sci_header, "BUNIT": "MJy"})
+        out = apply_conversion(traced.image, factor, bunit="MJy")  # NaN off the response table: DO_NOT_USE
+        unusable = np.broadcast_to(~np.isfinite(factor), traced.image.shape)
         return StepOutcome(traced.replace_image(out), _DONE, ((RefType.PHOTOM, table.name),),
                            {"n_outside_response": int(np.count_nonzero(unusable))})
 

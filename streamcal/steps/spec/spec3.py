@@ -46,7 +46,7 @@ from streamcal.kernels.spec.outlier import flag_spectral_outliers
 from streamcal.kernels.spec.rectify import Rectified, common_grid, grid_edges, rectify_trace
 from streamcal.references import RefType
 from streamcal.steps.base import Context, StepOutcome, StepStatus
-from streamcal.steps.spec.ifu import extract_cube
+from streamcal.steps.spec.ifu import CubeParameters, extract_cube
 from streamcal.steps.spec.kinds import Spec3Members, Spec3Product
 from streamcal.steps.spec.single_trace import Spectrum, TraceImage
 from streamcal.steps.spec.spec3_ifu import IfuCombinedCube, IfuMemberSet, build_combined_cube, flag_members
@@ -243,24 +243,13 @@ def _exptime(primary: dict[str, object]) -> float:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class Spec3CubeBuildStep:
+class Spec3CubeBuildStep(CubeParameters):
     """jwst's cube_build in calwebb_spec3: all IFU members drizzled into one cube in the common frame
     (:func:`~streamcal.steps.spec.spec3_ifu.build_combined_cube`); anything else passes on, SKIPPED. Parameters
     as spec2's :class:`~streamcal.steps.spec.ifu.CubeBuildStep`."""
 
     name: ClassVar[str] = "cube_build"
     reference_types: ClassVar[tuple[RefType, ...]] = ()
-    scalexy: float = 0.0
-    scalew: float = 0.0
-    wavemin: float | None = None
-    wavemax: float | None = None
-    weighting: str = "drizzle"
-
-    def __post_init__(self) -> None:
-        if self.weighting != "drizzle":
-            raise ValueError(f"weighting {self.weighting!r} is not implemented (only 'drizzle')")
-        if self.scalexy < 0 or self.scalew < 0:
-            raise ValueError("scalexy and scalew must be >= 0 (0: the default)")
 
     def apply(self, model: Spec3Product, ctx: Context) -> StepOutcome[Spec3Product]:
         if not isinstance(model, IfuMemberSet):

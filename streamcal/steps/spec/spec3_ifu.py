@@ -44,7 +44,7 @@ from streamcal.errors import InvalidInputError
 from streamcal.kernels.spec.cube import CubeGrid, CubeWeights, drizzle_weights, resample
 from streamcal.kernels.spec.ifu_outlier import flag_ifu_outliers
 from streamcal.models.ifu import IfuGeometry
-from streamcal.steps.spec.ifu import IfuCube, IfuImage
+from streamcal.steps.spec.ifu import IfuCube, IfuImage, clamp_band, cube_sampling
 from streamcal.steps.spec.kinds import Spec3Members, Spec3Product
 
 __all__ = ["MAX_GAP", "IfuCombinedCube", "IfuMember", "IfuMemberSet", "build_combined_cube", "common_grid",
@@ -146,17 +146,8 @@ def common_grid(members: Sequence[IfuMember], *, scalexy: float = 0.0, scalew: f
         The wavelength range asked for lies outside the members' common band. Not retriable.
     """
     geometry = members[0].ifu.geometry
-    spaxel = (scalexy, scalexy) if scalexy else (geometry.alpha_scale, geometry.slice_width)
-    middle = geometry.slices[len(geometry.slices) // 2]
-    centre_d = 0.5 * (middle.d_range[0] + middle.d_range[1])
-    step = scalew or float(abs(middle.wavelength(centre_d + 0.5) - middle.wavelength(centre_d - 0.5)))
-    lo, hi = _band(members)
-    if wavemin is not None or wavemax is not None:
-        want_lo, want_hi = wavemin if wavemin is not None else lo, wavemax if wavemax is not None else hi
-        if not (want_lo < want_hi and want_hi > lo and want_lo < hi):
-            raise InvalidInputError(f"cube_build's wavelength range {want_lo:.6g}–{want_hi:.6g} µm lies outside the "
-                                    f"members' common band {lo:.6g}–{hi:.6g} µm")
-        lo, hi = max(lo, want_lo), min(hi, want_hi)
+    spaxel, step = cube_sampling(geometry, scalexy=scalexy, scalew=scalew)
+    lo, hi = clamp_band(*_band(members), wavemin, wavemax, band="the members' common band")
     half_a, half_b = geometry.alpha_half_length, geometry.slice_width / 2
     a_lo, a_hi, b_lo, b_hi = [], [], [], []
     for m in members:
