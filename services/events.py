@@ -183,6 +183,10 @@ class WorkItem:
         Stage 3 only: the association was released at its deadline with members missing.
     landed_at : datetime or None
         When the raw file landed, for the file-landed → product latency.
+    raw_digest : str or None
+        The raw file's content identity (``sha256:<hex>``, :func:`services.ingest.content_digest`), taken by the
+        router and recorded in every product (SCRAWSUM): a stage whose products record another version is run
+        again, whatever the files' times say. None from an older router: file times decide.
     """
 
     type: Literal["work"] = "work"
@@ -195,6 +199,7 @@ class WorkItem:
     attempt: int = 1
     partial: bool = False
     landed_at: datetime | None = None
+    raw_digest: str | None = None
     event_id: UUID = field(default_factory=uuid4)
     created: datetime = field(default_factory=utcnow)
     schema_version: int = SCHEMA_VERSION

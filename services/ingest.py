@@ -5,20 +5,26 @@ All of it is blocking file-system work that the watcher runs in a thread.
 - :func:`eligible` — ``*_uncal.fits``, ``*_asn.json`` and ``*_pool.csv`` (an association pool) only; hidden,
   temporary and partial names (``.*``, ``*.tmp``, ``*.part``, ``*~``) never.
 - :class:`Gate` — the completeness gate. There is no "file closed" event (watchfiles#345), so a file is
-  complete when its size and mtime are unchanged across ``settle_polls`` polls **and** it looks whole: a
+  complete when its signature — size, mtime, ctime and inode, so that a re-delivery keeping its mtime
+  (``cp -p`` rewrites in place: a new ctime; ``rsync -a`` renames a new file in: a new inode) is a new version
+  — is unchanged across ``settle_polls`` polls **and** it looks whole: a
   FITS length that is a multiple of 2880 bytes whose headers parse (SCI data included), an ASN that is
   valid JSON, or a pool that parses. A file that is stable but never looks whole (corrupt, truncated, not
   FITS) is passed on after ``corrupt_after_s`` anyway, so that the router dead-letters it with the precise
   reason: every file that lands ends as products or a dead letter.
+- :func:`content_digest` — a file's content identity (SHA-256), which the router records in the work and the
+  products record (:mod:`services.products`).
 - :func:`finished` — whether the startup rescan may skip a file: it was already dead-lettered, or (ASN,
   pool) the tracker already took it (every association it declares is in the tracker's store,
-  :func:`declared_dir`), or its stage-1 and stage-2 products exist, newer than the file. Which products
+  :func:`declared_dir`), or its stage-1 and stage-2 products exist and record this file's content
+  (:func:`content_digest`; a file newer than its products is not finished without reading it). Which products
   those are comes from the run specification its products record (:meth:`RunSpec.from_header`), asked of
   the pipelines: the rescan never routes. A file without products is not finished.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -42,12 +48,24 @@ from streamcal.datamodels.fitsio import FITS_BLOCK
 from streamcal.errors import StreamcalError
 from streamcal.routing import RoutingConfig, RunSpec
 
-__all__ = ["Gate", "arrival", "eligible", "file_id", "file_kind", "finished", "looks_whole",
-           "pool_declarations", "product_index", "stat_all"]
+__all__ = ["Gate", "Signature", "arrival", "content_digest", "eligible", "file_id", "file_kind", "finished",
+           "looks_whole", "pool_declarations", "product_index", "signature_of", "stat_all"]
 
 log = logging.getLogger(__name__)
 
 FileKind = Literal["exposure", "asn", "pool"]
+#: A file version as the gate sees it: (size, mtime_ns, ctime_ns, inode) of the path itself.
+Signature = tuple[int, int, int, int]
+_DIGEST_CHUNK = 4 * 1024 * 1024
+
+
+def content_digest(path: Path) -> str:
+    """``sha256:<hex>`` of a regular file's bytes, read in 4 MiB chunks (blocking: about 1 s per GB)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(_DIGEST_CHUNK):
+            digest.update(chunk)
+    return f"sha256:{digest.hexdigest()}"
 _IGNORED_SUFFIXES = (".tmp", ".part", "~", ".swp")
 
 
@@ -128,7 +146,7 @@ def looks_whole(path: Path, size: int) -> bool:
 
 @dataclass(slots=True)
 class _Candidate:
-    signature: tuple[int, int] | None = None
+    signature: Signature | None = None
     polls: int = 0
     stable_since: float = field(default_factory=time.monotonic)
 
@@ -140,7 +158,7 @@ class Gate:
     Attributes
     ----------
     settle_polls : int
-        Consecutive polls with the same (size, mtime) needed.
+        Consecutive polls with the same signature (size, mtime, ctime, inode) needed.
     corrupt_after_s : float
         How long a stable file that does not look whole waits before it is passed on anyway.
     """
@@ -148,16 +166,16 @@ class Gate:
     settle_polls: int = 2
     corrupt_after_s: float = 5.0
     candidates: dict[Path, _Candidate] = field(default_factory=dict)
-    emitted: set[tuple[Path, int, int]] = field(default_factory=set)
+    emitted: set[tuple[Path, Signature]] = field(default_factory=set)
 
     def consider(self, path: Path) -> None:
         """Start watching a file (no-op for ineligible names and files already watched)."""
         if eligible(path) and path not in self.candidates:
             self.candidates[path] = _Candidate()
 
-    def settled(self, stats: Mapping[Path, tuple[int, int] | None],
-                now: Callable[[], float] = time.monotonic) -> list[tuple[Path, int, int]]:
-        """Take one round of (size, mtime_ns) stats (None: the file is gone); return the versions that have
+    def settled(self, stats: Mapping[Path, Signature | None],
+                now: Callable[[], float] = time.monotonic) -> list[tuple[Path, Signature]]:
+        """Take one round of signatures (None: the file is gone); return the versions that have
         been stable for ``settle_polls`` polls and were never emitted. Runs on the event loop (no I/O)."""
         stable = []
         for path, signature in stats.items():
@@ -171,14 +189,14 @@ class Gate:
                 cand.signature, cand.polls, cand.stable_since = signature, 1, now()
                 continue
             cand.polls += 1
-            version = (path, *signature)
+            version = (path, signature)
             if version in self.emitted:
                 del self.candidates[path]
             elif cand.polls >= self.settle_polls:
                 stable.append(version)
         return stable
 
-    def decide(self, version: tuple[Path, int, int], whole: bool, now: Callable[[], float] = time.monotonic) -> bool:
+    def decide(self, version: tuple[Path, Signature], whole: bool, now: Callable[[], float] = time.monotonic) -> bool:
         """Whether to emit a stable version: it looks whole, or it has been stable for ``corrupt_after_s``."""
         if whole:
             return True
@@ -189,20 +207,24 @@ class Gate:
             return True
         return False
 
-    def emitted_ok(self, version: tuple[Path, int, int]) -> None:
+    def emitted_ok(self, version: tuple[Path, Signature]) -> None:
         """Record an acknowledged emission: this version is never emitted again."""
         self.emitted.add(version)
         self.candidates.pop(version[0], None)
 
 
-def stat_all(paths: Iterable[Path]) -> dict[Path, tuple[int, int] | None]:
-    """(size, mtime_ns) of each path itself (a symbolic link's own, not its target's), None for a path that is
+def signature_of(st: os.stat_result) -> Signature:
+    """The gate's signature of a stat result."""
+    return (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
+
+
+def stat_all(paths: Iterable[Path]) -> dict[Path, Signature | None]:
+    """The signature of each path itself (a symbolic link's own, not its target's), None for a path that is
     gone (blocking: run in a thread)."""
-    out: dict[Path, tuple[int, int] | None] = {}
+    out: dict[Path, Signature | None] = {}
     for path in paths:
         try:
-            st = os.lstat(path)
-            out[path] = (st.st_size, st.st_mtime_ns)
+            out[path] = signature_of(os.lstat(path))
         except FileNotFoundError:
             out[path] = None
     return out
@@ -256,6 +278,10 @@ def finished(path: Path, *, products: Mapping[str, list[Path]], products_dir: Pa
     if spec is None:
         return False
     try:
-        return route_finished(spec, root, path, products_dir)
-    except StreamcalError:  # a stage with no implementation any more: let the router decide again
+        if not route_finished(spec, root, path, products_dir):  # times first: a newer file is not finished
+            return False
+        if not stat.S_ISREG(os.lstat(path).st_mode):
+            return False  # never read here: the router dead-letters it
+        return route_finished(spec, root, path, products_dir, digest=content_digest(path))
+    except (StreamcalError, OSError):  # a stage with no implementation any more, or unreadable: route again
         return False

@@ -22,6 +22,7 @@ from services.confine import Roots
 from services.consumer import Activity, Consumer, RetryPolicy
 from services.deadletters import DeadLetters
 from services.events import ARRIVED, MEMBER_DONE, AssociationDeclared, ExposureArrived, WorkItem, work_topic
+from services.ingest import content_digest
 from services.membership import declared_association_id
 from services.metrics import Metrics
 from services.outcomes import Ignored
@@ -152,11 +153,12 @@ class Router:
 
     async def _route(self, event: ExposureArrived) -> None:
         routed = await asyncio.to_thread(route_exposure, event.path, self.config.table, self.config.library)
+        digest = await asyncio.to_thread(content_digest, event.path)  # its identity: what products record
         found = routed.spec.route
         with log_context(exposure_id=routed.exposure_id, exp_type=found.exp_type, pipeline=found.stage1):
             item = WorkItem(pipeline=found.stage1, input_path=event.path, raw_path=event.path,
                             spec=routed.spec.to_dict(), exposure_id=routed.exposure_id,
-                            association_id=routed.association_id, landed_at=event.landed_at)
+                            association_id=routed.association_id, landed_at=event.landed_at, raw_digest=digest)
             await self.bus.publish(work_topic(found.stage1), routed.exposure_id, encode(item))
             self.metrics.routed.labels(exp_type=str(found.exp_type), stage1=found.stage1).inc()
             log.info("routed %s (%s) to %s", event.path.name, found.exp_type, " → ".join(found.stages))

@@ -20,10 +20,17 @@ Declarations are keyed by the association's identity (:func:`services.membership
 the same members declared again change nothing; different members supersede. A release that fails
 (storage, bus) leaves its association complete and unreleased, so the retried event (or the sweep) makes it.
 
+WFSS exposures (NIS_WFSS, NRC_WFSS) come here after stage 1 too: their calwebb_spec2 needs the source catalog
+of the observation's direct images, so the tracker holds their stage-2 work item until a calwebb_image3 product
+of those images is on storage, then releases it with a level-2 WFSS ASN (:mod:`services.direct_images`; it reads
+the ``products`` topic to hear of image3 runs).
+
 State is only a cache: at start the tracker rebuilds it from the products, the declared associations it
 keeps in ``<products>/associations`` (with a marker for those whose deadline was already reported) and the
 released ASN files, releasing what completed while it was down and re-sending releases whose stage-3
-products are missing; a repeated trigger is harmless because stage 3 is idempotent.
+products are missing; a repeated trigger is harmless because stage 3 is idempotent. A member whose stage-2
+product is newer than its association's released ASN was recalibrated (its raw file replaced or re-delivered:
+:mod:`services.products`): the association is released again and stage 3 re-runs on the new member.
 """
 
 from __future__ import annotations
@@ -43,12 +50,15 @@ from services.codec import decode, encode
 from services.confine import Roots
 from services.consumer import Activity, Consumer, RetryPolicy
 from services.deadletters import DeadLetters, make_dead_letter
+from services.direct_images import CatalogWaits
 from services.events import (
     ASSOCIATION_READY,
     MEMBER_DONE,
+    PRODUCTS,
     AssociationDeclared,
     AssociationReady,
     MemberDone,
+    ProductsWritten,
     SpecDict,
     WorkItem,
     work_topic,
@@ -94,6 +104,15 @@ def _stage_products(event: MemberDone) -> tuple[str, ...]:
     except StreamcalError:  # an older event without a usable spec, or a pipeline without a declaration
         return ()
     return tuple(n for n in names if n != event.product_path.name)
+
+
+def _newer_than(product: Path, released: Path) -> bool:
+    """Whether a member's product was written after its association's ASN was (blocking): the member was
+    recalibrated (its raw file replaced or re-delivered) since the release, so stage 3 must run again."""
+    try:
+        return product.stat().st_mtime_ns > released.stat().st_mtime_ns
+    except OSError:
+        return False
 
 
 def _expired_marker(store: Path, name: str) -> Path:
@@ -151,7 +170,10 @@ class Tracker:
         self.declared_names: dict[str, str] = {}
         self.refused: set[str] = set()
         self._rebuilt = False
-        self.consumer = Consumer(name=self.name, bus=bus, topics=[MEMBER_DONE], group=GROUP, handler=self.handle,
+        self.catalog_waits = CatalogWaits(bus=bus, products_dir=products_dir, cache=self.cache, deadline_s=deadline_s,
+                                          code_version=build_version())
+        self.consumer = Consumer(name=self.name, bus=bus, topics=[MEMBER_DONE, PRODUCTS], group=GROUP,
+                                 handler=self.handle,
                                  metrics=metrics, deadletters=deadletters, policy=policy, concurrency=1,
                                  activity=activity)
 
@@ -235,10 +257,19 @@ class Tracker:
 
     # -- events ----------------------------------------------------------------------------------------
     async def handle(self, message: Message) -> None:
-        """Handle one member-done or declared-association event."""
+        """Handle one member-done or declared-association event, a WFSS stage-2 work item to hold, or a
+        pipeline run's products (an image3 run may complete the catalog a WFSS exposure waits for)."""
         event = decode(message.value)
+        if isinstance(event, ProductsWritten):
+            if event.pipeline == "calwebb_image3" and len(self.catalog_waits):
+                await self.catalog_waits.check()
+            return
+        if isinstance(event, WorkItem) and message.topic == MEMBER_DONE:
+            with log_context(exposure_id=event.exposure_id, pipeline=event.pipeline):
+                await self.catalog_waits.want(event, message.value)
+            return
         if not isinstance(event, MemberDone | AssociationDeclared):
-            raise MalformedEventError(f"unexpected {type(event).__name__} on {MEMBER_DONE}")
+            raise MalformedEventError(f"unexpected {type(event).__name__} on {message.topic}")
         with log_context(association_id=event.association_id):
             if isinstance(event, AssociationDeclared):
                 await self._declare(event, message.value)
@@ -262,10 +293,12 @@ class Tracker:
         complete = is_complete(route_.asn_type, [m.header for m in group])
         if key in self.released:
             written = await asyncio.to_thread(self._written_asn, group)
-            if written is None or name in {m.expname for p in written.products for m in p.members}:
+            listed = written is not None and name in {m.expname for p in written.products for m in p.members}
+            if written is None or (listed and not await asyncio.to_thread(
+                    _newer_than, event.product_path, asn_path_for(self.products_dir, written))):
                 raise Ignored(f"{key} was already released; {event.exposure_id} is a repeat")
-            log.warning("%s: %s arrived after the release: releasing again with %d member(s), stage 3 re-runs",
-                        key, event.exposure_id, len(group))
+            log.warning("%s: %s %s the release: releasing again with %d member(s), stage 3 re-runs", key,
+                        event.exposure_id, "was recalibrated after" if listed else "arrived after", len(group))
             await self._release(key, group, partial=not complete)
         elif complete:
             await self._release(key, group, partial=False)
@@ -286,7 +319,12 @@ class Tracker:
             if await asyncio.to_thread((event.product_path.parent / sibling).exists):
                 self.ledger.done(sibling)
         keys = self.ledger.keys_of(name)
-        due = [k for k in keys if self.ledger.is_complete(k) and k not in self.released and k not in self.refused]
+        changed = [k for k in keys if k in self.released and await asyncio.to_thread(
+            _newer_than, event.product_path, self.products_dir / self.declared_names[k])]
+        for key in changed:
+            log.warning("%s: %s was recalibrated after the release: stage 3 re-runs", key, event.exposure_id)
+        due = [k for k in keys if self.ledger.is_complete(k) and k not in self.refused
+               and (k not in self.released or k in changed)]
         for key in due:
             await self._release_declared_or_refuse(key, raw)
         if not due:
@@ -449,6 +487,7 @@ class Tracker:
         a declared member that never came) becomes a dead letter and the association is dropped; a
         retriable one (storage, bus) leaves it open for the next sweep. The sweeper itself never dies.
         """
+        await self._sweep_catalog_waits()
         now = time.monotonic()
         for key, state in list(self.open.items()):
             if now - state.first_seen < self.deadline_s:
@@ -462,6 +501,17 @@ class Tracker:
                     self._forget(key)
                     await self._dead_letter(key, exc, state.last_event)
         self.metrics.associations_open.set(len(self.open))
+
+    async def _sweep_catalog_waits(self) -> None:
+        """Release the WFSS exposures whose catalog appeared; dead-letter those past the deadline."""
+        if not len(self.catalog_waits):
+            return
+        result, _ = await outcome_of(self.catalog_waits.check)
+        if result.outcome is not Outcome.SUCCESS:
+            log.warning("WFSS catalog check failed, retrying at the next sweep: %s", result.error)
+        for root, exc, raw in self.catalog_waits.expired():
+            with log_context(exposure_id=root):
+                await self._dead_letter(root, exc, raw)
 
     async def _expire(self, key: str, state: _Open) -> None:
         if key in self.ledger:

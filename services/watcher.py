@@ -24,7 +24,7 @@ from services.bus import Bus
 from services.codec import encode
 from services.consumer import Activity
 from services.events import ARRIVED
-from services.ingest import Gate, arrival, eligible, finished, looks_whole, product_index, stat_all
+from services.ingest import Gate, arrival, eligible, finished, looks_whole, product_index, signature_of, stat_all
 from services.metrics import Metrics
 from services.outcomes import Outcome, outcome_of
 from streamcal.routing import RoutingConfig
@@ -134,7 +134,7 @@ class Watcher:
                 st = path.lstat()  # the gate's signature: a symbolic link's own (services.ingest.stat_all)
             except FileNotFoundError:
                 continue
-            if eligible(path) and (path, st.st_size, st.st_mtime_ns) not in self.gate.emitted:
+            if eligible(path) and (path, signature_of(st)) not in self.gate.emitted:
                 todo.append(path)
         return todo
 
@@ -157,17 +157,18 @@ class Watcher:
         # Blocking work (stat, header reads) in threads; the gate's state changes only on the loop.
         stats = await asyncio.to_thread(stat_all, list(self.gate.candidates))
         stable = self.gate.settled(stats)
-        wholes = await asyncio.to_thread(lambda: [looks_whole(p, size) for p, size, _ in stable])
+        wholes = await asyncio.to_thread(lambda: [looks_whole(p, sig[0]) for p, sig in stable])
         ready = [v for v, whole in zip(stable, wholes, strict=True) if self.gate.decide(v, whole)]
         self.metrics.inflight.labels(service=self.name).set(self.pending)
-        for path, size, mtime_ns in ready:
+        for version in ready:
+            path, (size, mtime_ns, _, _) = version
             event = arrival(path, size, mtime_ns)
             publish = functools.partial(self.bus.publish, ARRIVED, event.exposure_id, encode(event))
             result, _ = await outcome_of(publish)
             if result.outcome is not Outcome.SUCCESS:
                 log.error("publishing the arrival of %s failed (%s): trying again", path.name, result.error)
                 continue
-            self.gate.emitted_ok((path, size, mtime_ns))
+            self.gate.emitted_ok(version)
             self.metrics.events.labels(service=self.name, topic=ARRIVED, outcome=Outcome.SUCCESS.value).inc()
             self.metrics.last_success.labels(service=self.name).set(time.time())
             self.activity.touch()

@@ -4,7 +4,10 @@ One consumer group per pipeline alias (``streamcal.worker.<alias>``). A worker n
 never routes: it runs the stage of the run specification inside the work item that its topic names, and
 forwards to the next hop that specification's route names, on the product the pipeline declares for it:
 
-- after stage 1 with a stage 2: a work item for ``work.<stage2>`` on the stage-1 product stage 2 reads;
+- after stage 1 with a stage 2: a work item for ``work.<stage2>`` on the stage-1 product stage 2 reads — except
+  for a WFSS exposure (NIS_WFSS, NRC_WFSS), whose work item goes to the tracker on ``association.member-done``:
+  its stage 2 needs the direct images' source catalog, and the tracker releases it once that exists
+  (:mod:`services.direct_images`);
 - after stage 2 with a stage 3: ``association.member-done`` keyed by the association candidate key;
 - otherwise nothing more (stage 3, or a route that stops).
 
@@ -30,6 +33,7 @@ from services.metrics import Metrics
 from services.products import expected_products, outputs_of, products_done
 from services.runner import Runner
 from services.runtime import log_context
+from streamcal.associations.wfss import WFSS_EXP_TYPES
 from streamcal.errors import ConfigError, InvalidInputError, MalformedEventError
 from streamcal.pipelines import RunRequest, pipeline
 from streamcal.routing import RunSpec
@@ -129,13 +133,13 @@ class Worker:
     async def _run(self, item: WorkItem, spec: RunSpec) -> tuple[tuple[Path, ...], float, bool]:
         if self.alias != spec.route.stage3:  # stage 3 always reruns: a re-release brings new members
             expected = expected_products(self.alias, item.exposure_id, spec, self.products_dir)
-            if await asyncio.to_thread(products_done, expected, item.input_path):
+            if await asyncio.to_thread(products_done, expected, item.input_path, digest=item.raw_digest):
                 log.info("%s products of %s already on storage: forwarding without a rerun", self.alias,
                          item.exposure_id)
                 return expected, 0.0, True
         started = time.perf_counter()
         request = RunRequest(pipeline=self.alias, input_path=item.input_path, spec=spec, refs_dir=self.refs_dir,
-                             out_dir=self.products_dir)
+                             out_dir=self.products_dir, raw_digest=item.raw_digest)
         result = await self.runner.run(request)
         self.metrics.pipeline_seconds.labels(pipeline=self.alias).observe(result.seconds)
         for step in result.steps:
@@ -154,8 +158,11 @@ class Worker:
                                         f"(products: {[p.name for p in products]})")
             nxt = WorkItem(pipeline=route.stage2, input_path=self.products_dir / outputs.next_input,
                            raw_path=item.raw_path, spec=item.spec, exposure_id=root,
-                           association_id=item.association_id, landed_at=item.landed_at)
+                           association_id=item.association_id, landed_at=item.landed_at,
+                           raw_digest=item.raw_digest)
             topic = topic_for(route.stage2, route)  # pending when stage 2 does not take this EXP_TYPE yet
+            if topic == work_topic(route.stage2) and str(route.exp_type).upper() in WFSS_EXP_TYPES:
+                topic = MEMBER_DONE  # the tracker holds it until the direct images' catalog exists
             await self.bus.publish(topic, root, encode(nxt))
             return topic
         if self.alias == route.stage2 and route.stage3 is not None:

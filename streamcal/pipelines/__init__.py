@@ -17,6 +17,7 @@ from types import MappingProxyType
 
 from streamcal.errors import ConfigError
 from streamcal.pipelines.plan import (
+    RAW_DIGEST_KEY,
     Outputs,
     Pipeline,
     PipelineResult,
@@ -113,7 +114,10 @@ def run_pipeline(request: RunRequest) -> PipelineResult:
         From the pipeline (bad input, missing references); each says whether it is retriable.
     """
     decl = pipeline(request.pipeline)
-    plan = build_plan(decl, request.stage, overrides=request.overrides, provenance=request.spec.keywords())
+    provenance = request.spec.keywords()
+    if request.raw_digest is not None:
+        provenance[RAW_DIGEST_KEY] = request.raw_digest
+    plan = build_plan(decl, request.stage, overrides=request.overrides, provenance=provenance)
     return decl.run(request, plan)
 
 

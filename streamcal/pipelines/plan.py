@@ -36,6 +36,7 @@ from streamcal.routing import RunSpec, StageSpec
 from streamcal.steps.base import Step, StepRecord
 
 __all__ = [
+    "RAW_DIGEST_KEY",
     "NoParameters",
     "Outputs",
     "Pipeline",
@@ -65,6 +66,10 @@ class Outputs(NamedTuple):
     member: str | None = None
 
 
+#: The primary-header keyword every product records its raw file's content identity in (``sha256:<hex>``).
+RAW_DIGEST_KEY = "SCRAWSUM"
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RunRequest:
     """One pipeline run: which stage of which run specification, on what input, with which folders.
@@ -72,7 +77,8 @@ class RunRequest:
     ``overrides`` replace pipeline parameters of the stage's parameter file (``streamcal calibrate
     --save-ramp`` sets ``save_calibrated_ramp``); ``workers`` > 1 runs stage-1 tiles in that many threads and
     ``block_bytes`` sets their size (default :data:`streamcal.pipelines.tiled.DEFAULT_BLOCK_BYTES`).
-    Picklable: it crosses the process-pool boundary.
+    ``raw_digest``, the content identity of the raw file the work descends from, is recorded in every product
+    (:data:`RAW_DIGEST_KEY`) beside the run specification. Picklable: it crosses the process-pool boundary.
     """
 
     pipeline: str
@@ -83,6 +89,7 @@ class RunRequest:
     overrides: Mapping[str, object] = field(default_factory=dict)
     workers: int = 1
     block_bytes: int | None = None
+    raw_digest: str | None = None
 
     @property
     def stage(self) -> StageSpec:

@@ -102,8 +102,8 @@ async def test_the_trigger_fires_exactly_once_when_the_last_member_finishes(prog
         last = await member_done(bus, raws[3], products)
         await settled(bus)
         [item] = releases(bus, "calwebb_image3")
-        for raw in (raws[3], raws[0]):
-            await member_done(bus, raw, products)
+        for raw in (raws[3], raws[0]):  # a repeated event: the product is not rewritten
+            await member_done(bus, raw, products, place=False)
         await settled(bus)
     assert len(releases(bus, "calwebb_image3")) == 1
     [ready] = events_on(bus, ASSOCIATION_READY)
@@ -136,7 +136,7 @@ async def test_state_is_rebuilt_from_storage_after_a_restart(program, tmp_path):
         assert len(releases(restarted, "calwebb_image3")) == 1 and len(tracker.open) == 1
         await member_done(restarted, program.files(TSO)[1], products)
         await settled(restarted)
-        await member_done(restarted, program.files(TSO)[1], products)
+        await member_done(restarted, program.files(TSO)[1], products, place=False)  # a repeat
         await settled(restarted)
     [tso] = releases(restarted, "calwebb_tso3")
     assert [m.expname for m in read_asn(tso.input_path).products[0].members] == [
