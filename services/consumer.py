@@ -4,7 +4,9 @@ A :class:`Consumer` runs one handler over one subscription with bounded concurre
 
 1. the handler runs (it decodes the event, does the work and publishes the outcome events, awaiting their
    acknowledgement); :func:`services.outcomes.outcome_of` classifies how it ended;
-2. RETRY → jittered exponential backoff (bounded by ``max_attempts``), then a dead letter;
+2. RETRY → jittered exponential backoff (bounded by ``max_attempts``), then a dead letter — except a full or
+   failing disk (reason ``storage``), retried for as long as it lasts: work waits for the operator to make
+   room instead of becoming dead letters nobody can write either;
    DEAD_LETTER → a dead letter with the reason and the original bytes;
 3. the message is committed only after that (the dead letter is acknowledged too); a stop or a cancel in
    the middle leaves it uncommitted, so it is redelivered.
@@ -27,6 +29,7 @@ from services.deadletters import DeadLetters, make_dead_letter
 from services.metrics import Metrics
 from services.outcomes import Classified, Outcome, outcome_of
 from services.runtime import log_context
+from streamcal.errors import DeadLetterReason
 
 __all__ = ["Activity", "Consumer", "Handler", "RetryPolicy", "next_or_stop"]
 
@@ -187,12 +190,17 @@ class Consumer:
         while True:
             attempt += 1
             result, _ = await outcome_of(lambda: self.handler(message))
-            if result.outcome is not Outcome.RETRY or attempt >= self.policy.max_attempts:
+            storage = result.reason is DeadLetterReason.STORAGE  # a full disk: wait for the operator, never give up
+            if result.outcome is not Outcome.RETRY or (attempt >= self.policy.max_attempts and not storage):
                 return result, attempt
             self.metrics.events.labels(service=self.name, topic=message.topic, outcome=Outcome.RETRY.value).inc()
             delay = self.policy.delay(attempt)
-            log.warning("attempt %d of %d failed (%s); retrying in %.2f s", attempt, self.policy.max_attempts,
-                        result.error, delay)
+            if storage:
+                log.error("attempt %d failed on storage (%s); retrying in %.2f s until there is room", attempt,
+                          result.error, delay)
+            else:
+                log.warning("attempt %d of %d failed (%s); retrying in %.2f s", attempt, self.policy.max_attempts,
+                            result.error, delay)
             try:
                 await asyncio.wait_for(stop.wait(), timeout=delay)
                 return None, attempt

@@ -4,7 +4,8 @@ calwebb_spec2 of a WFSS exposure (NIS_WFSS, NRC_WFSS) reads the sources calwebb_
 observation's direct images (jwst's level-2 WFSS association: :mod:`streamcal.associations.wfss`). So after
 stage 1 the worker does not send such an exposure to calwebb_spec2: it hands the stage-2 work item to the
 tracker (on ``association.member-done``), which keeps it here until a level-3 image3 product of matching direct
-images has its ``_i2d.fits``, ``_cat.ecsv`` and ``_segm.fits`` on storage. Then it writes the level-2 ASN
+images has every product the level-2 association names (its mosaic, catalog and segmentation map:
+:func:`~streamcal.associations.wfss.level2_wfss_asn`) on storage. Then it writes the level-2 ASN
 ``<root>_spec2_asn.json`` beside the products and publishes the work item again with that ASN as its input.
 
 The tracker asks again when a wait arrives, when a calwebb_image3 run reports its products (it reads the
@@ -43,8 +44,6 @@ __all__ = ["CatalogWaits", "find_direct_product"]
 
 log = logging.getLogger(__name__)
 
-#: The products calwebb_image3 writes that a level-2 WFSS association names.
-_DIRECT_PRODUCTS = ("_i2d.fits", "_cat.ecsv", "_segm.fits")
 #: Image3 ASN files larger than this are not read (a released ASN lists its members: a few kB).
 _MAX_ASN_BYTES = 8 * 1024 * 1024
 
@@ -75,14 +74,15 @@ class _AsnCache:
         return asn
 
 
-def find_direct_product(products_dir: Path, wfss_header: dict[str, object], cache: HeaderCache,
-                        asns: _AsnCache | None = None) -> str | None:
-    """The name of a finished image3 product of the direct images of a WFSS exposure, or None (blocking).
+def find_direct_product(products_dir: Path, rate: str, wfss_header: dict[str, object], cache: HeaderCache,
+                        asns: _AsnCache | None = None) -> Asn | None:
+    """The level-2 association of WFSS exposure file ``rate`` with a finished image3 product of its direct
+    images, or None (blocking).
 
     Looks at the image3 associations beside the products (released by the tracker or copied there from
     upstream): a product whose first science member is a direct image of the exposure
-    (:func:`~streamcal.associations.wfss.direct_image_matches`) and whose i2d, catalog and segmentation map are
-    all on storage. The first such product in name order wins.
+    (:func:`~streamcal.associations.wfss.direct_image_matches`) and whose products the level-2 association
+    names are all on storage. The first such product in name order wins.
     """
     asns = asns or _AsnCache()
     for path in sorted(products_dir.glob("*image3*_asn.json")):
@@ -90,7 +90,9 @@ def find_direct_product(products_dir: Path, wfss_header: dict[str, object], cach
         if asn is None:
             continue
         for product in asn.products:
-            if not all((products_dir / f"{product.name}{suffix}").is_file() for suffix in _DIRECT_PRODUCTS):
+            level2 = level2_wfss_asn(rate, product.name, wfss_header)
+            if not all((products_dir / m.expname).is_file() for m in level2.products[0].members
+                       if m.exptype != "science"):
                 continue
             science = [m.expname for m in product.members if m.exptype == "science"]
             try:
@@ -98,7 +100,7 @@ def find_direct_product(products_dir: Path, wfss_header: dict[str, object], cach
             except (OSError, StreamcalError):
                 continue
             if header is not None and direct_image_matches(wfss_header, header):
-                return product.name
+                return level2
     return None
 
 
@@ -170,17 +172,16 @@ class CatalogWaits:
             if wait is None:
                 continue
             header = await asyncio.to_thread(self.cache.primary, wait.item.input_path)
-            product = await asyncio.to_thread(find_direct_product, self.products_dir, header, self.cache,
-                                              self._asns)
-            if product is None:
+            level2 = await asyncio.to_thread(find_direct_product, self.products_dir, wait.item.input_path.name,
+                                             header, self.cache, self._asns)
+            if level2 is None:
                 continue
-            await self._release(wait, product, header)
+            await self._release(wait, dataclasses.replace(level2, code_version=self.code_version))
             released += 1
         return released
 
-    async def _release(self, wait: _Wait, product: str, header: dict[str, object]) -> None:
+    async def _release(self, wait: _Wait, asn: Asn) -> None:
         item = wait.item
-        asn = level2_wfss_asn(item.input_path.name, product, header, code_version=self.code_version)
         path = self.products_dir / wfss_asn_name(item.exposure_id)
         await asyncio.to_thread(write_asn, asn, path)
         route = RunSpec.from_dict(item.spec).route
@@ -188,7 +189,7 @@ class CatalogWaits:
         released = dataclasses.replace(item, input_path=path)
         await self.bus.publish(topic_for(route.stage2, route), item.exposure_id, encode(released))
         self.waits.pop(item.exposure_id, None)
-        log.info("%s: released to %s with the catalog of %s (%s)", item.exposure_id, route.stage2, product,
+        log.info("%s: released to %s with the catalog of its direct images (%s)", item.exposure_id, route.stage2,
                  path.name)
 
     def expired(self) -> list[tuple[str, AssociationError, bytes]]:

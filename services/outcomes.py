@@ -14,22 +14,33 @@ None                                    SUCCESS       —
 StreamcalError, ``retriable``           RETRY         its ``reason``
 StreamcalError                          DEAD_LETTER   its ``reason``
 TimeoutError                            RETRY         timeout
+OSError of a full or failing disk       RETRY         storage (never runs out of
+(ENOSPC, EDQUOT, EIO, EROFS)                          attempts: see below)
 BrokenProcessPool, ConnectionError,     RETRY         internal
 other OSError (storage hiccups)
 anything else (a bug)                   DEAD_LETTER   internal
 ======================================  ============  ==========================
+
+A full disk is not the message's fault and is fixed by an operator, not by the sender: the consumer retries a
+``storage`` error with its backoff for as long as it takes (logging each attempt, the inflight and
+last-success metrics showing the stall) instead of dead-lettering the work after ``max_attempts``
+(:mod:`services.consumer`).
 """
 
 from __future__ import annotations
 
 import enum
+import errno
 from collections.abc import Awaitable, Callable
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 
 from streamcal.errors import DeadLetterReason, StreamcalError
 
-__all__ = ["Classified", "Ignored", "Outcome", "classify", "describe", "outcome_of"]
+__all__ = ["STORAGE_ERRNOS", "Classified", "Ignored", "Outcome", "classify", "describe", "outcome_of"]
+
+#: OSError numbers of storage that cannot take a write now: retried until it can.
+STORAGE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EIO, errno.EROFS})
 
 
 class Outcome(enum.StrEnum):
@@ -84,6 +95,8 @@ def classify(exc: BaseException | None) -> Classified:
         return Classified(Outcome.RETRY if exc.retriable else Outcome.DEAD_LETTER, exc.reason, text)
     if isinstance(exc, TimeoutError):
         return Classified(Outcome.RETRY, DeadLetterReason.TIMEOUT, text)
+    if isinstance(exc, OSError) and exc.errno in STORAGE_ERRNOS:
+        return Classified(Outcome.RETRY, DeadLetterReason.STORAGE, text)
     if isinstance(exc, BrokenProcessPool | ConnectionError | OSError):
         return Classified(Outcome.RETRY, DeadLetterReason.INTERNAL, text)
     return Classified(Outcome.DEAD_LETTER, DeadLetterReason.INTERNAL, text)

@@ -73,6 +73,7 @@ class DeadLetterReason(enum.StrEnum):
     MALFORMED_EVENT = "malformed_event"
     FORBIDDEN_PATH = "forbidden_path"
     TIMEOUT = "timeout"
+    STORAGE = "storage"
 
 
 class StreamcalError(Exception):
