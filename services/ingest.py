@@ -8,7 +8,8 @@ All of it is blocking file-system work that the watcher runs in a thread.
   complete when its signature — size, mtime, ctime and inode, so that a re-delivery keeping its mtime
   (``cp -p`` rewrites in place: a new ctime; ``rsync -a`` renames a new file in: a new inode) is a new version
   — is unchanged across ``settle_polls`` polls **and** it looks whole: a
-  FITS length that is a multiple of 2880 bytes whose headers parse (SCI data included), an ASN that is
+  FITS length that is a multiple of 2880 bytes whose headers parse (SCI data included) and that has no hole
+  (a file sized first and filled later is not whole until it is filled), an ASN that is
   valid JSON, or a pool that parses. A file that is stable but never looks whole (corrupt, truncated, not
   FITS) is passed on after ``corrupt_after_s`` anyway, so that the router dead-letters it with the precise
   reason: every file that lands ends as products or a dead letter.
@@ -127,7 +128,7 @@ def looks_whole(path: Path, size: int) -> bool:
             return True
         except (OSError, ValueError):  # PoolError is a ValueError; a probe never raises
             return False
-    if file_kind(path) == "asn":
+    if file_kind(path) == "asn":  # ASN and pool files are small: written at once
         if size > MAX_ASN_BYTES:
             return True  # never read here: the router refuses it with the reason
         try:
@@ -139,9 +140,20 @@ def looks_whole(path: Path, size: int) -> bool:
         return False
     try:
         read_headers(path)
+        return not _has_hole(path, size)
     except (StreamcalError, OSError):
         return False
-    return True
+
+
+def _has_hole(path: Path, size: int) -> bool:
+    """Whether part of a file was never written: a producer that sizes the file first (``truncate``,
+    ``fallocate``) and then fills it leaves holes (unwritten extents count as holes on ext4 and xfs) until it
+    is done. A file system that cannot tell reports none."""
+    with open(path, "rb") as f:
+        try:
+            return os.lseek(f.fileno(), 0, os.SEEK_HOLE) < size
+        except OSError:
+            return False
 
 
 @dataclass(slots=True)

@@ -10,12 +10,13 @@ import time
 from pathlib import Path
 
 import pytest
+from astropy.io import fits
 from prometheus_client import CollectorRegistry
 
 from services.bus import InMemoryBus
 from services.deadletters import DeadLetterStore, make_dead_letter
 from services.events import ARRIVED, ExposureArrived
-from services.ingest import Gate, eligible, file_id
+from services.ingest import Gate, eligible, file_id, looks_whole
 from services.metrics import Metrics
 from services.watcher import Watcher
 from streamcal.routing import RoutingConfig, load_pars, load_routing_table
@@ -71,6 +72,33 @@ async def test_a_file_written_slowly_is_emitted_once_when_complete(program, tmp_
     [event] = arrivals(watcher)
     assert event.size == len(data) and event.exposure_id == file_id(src) and event.file_kind == "exposure"
     assert event.landed_at.utcoffset() is not None
+
+
+async def test_a_file_sized_first_and_filled_later_is_emitted_only_when_filled(program, tmp_path):
+    """1b. A producer that sizes the file first (its final length, headers written, the data a hole) and fills
+    it after a pause: stable, a multiple of 2880 bytes, headers that parse, and yet not emitted until filled."""
+    src = program.files("00001_nrca3")[0]
+    data = src.read_bytes()
+    with fits.open(src) as hdul:  # where the ramp's bytes are: every header is written, they are not
+        info = hdul["SCI"].fileinfo()
+        start, end = info["datLoc"], info["datLoc"] + info["datSpan"]
+    assert start % 2880 == 0 and end - start >= 8 * 4096
+    watcher = make_watcher(tmp_path, corrupt_after_s=30.0)
+    async with running(watcher):
+        target = watcher.ingest_dir / src.name
+        with target.open("wb") as handle:
+            handle.write(data[:start])
+            handle.seek(end)
+            handle.write(data[end:])  # the final size, every header: the ramp is a hole
+        assert looks_whole(target, len(data)) is False
+        await asyncio.sleep(1.0)  # many polls with the same signature
+        assert arrivals(watcher) == [] and watcher.pending == 1
+        with target.open("r+b") as handle:
+            handle.seek(start)
+            handle.write(data[start:end])
+        await eventually(lambda: len(arrivals(watcher)) == 1, timeout=10)
+    [event] = arrivals(watcher)
+    assert event.size == len(data) and target.read_bytes() == data
 
 
 async def test_temporary_hidden_and_foreign_names_are_ignored(program, tmp_path):
