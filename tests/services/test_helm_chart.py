@@ -1,9 +1,8 @@
 """The Helm chart (helm/streamcal): values validate against the schema, templates use only defined values.
 
-helm is not installed on the development machines, so these checks read the chart as data: the schema
-(jsonschema), every ``.Values`` path a template references, every value some template uses (no unwired
-values), the ``STREAMCAL_*`` variables the pods get (each must be a real setting), and the structure of the
-template actions.
+These checks read the chart as data: the schema (jsonschema), every ``.Values`` path a template references,
+every value some template uses (no unwired values), the ``STREAMCAL_*`` variables the pods get (each must be a
+real setting), and the structure of the template actions. test_helm_render.py renders it for real.
 """
 
 from __future__ import annotations
@@ -26,8 +25,16 @@ TEMPLATES = sorted((CHART / "templates").glob("*"))
 VALUES = yaml.safe_load((CHART / "values.yaml").read_text())
 SCHEMA = json.loads((CHART / "values.schema.json").read_text())
 #: Free-form maps passed through with toYaml: their keys are not referenced one by one.
-PASSTHROUGH = {"commonLabels", "metrics.serviceMonitor.labels", "resources"}
+PASSTHROUGH = {"commonLabels", "labels", "annotations", "resources", "scheduling", "podSecurityContext",
+               "securityContext", "configs.files", "networkPolicy.metricsFrom", "networkPolicy.kafkaTo",
+               "networkPolicy.extraEgress"}
 SERVICES = ("watcher", "router", "tracker")
+#: Template variables bound to a values subtree (``{{- $tls := .Values.kafka.tls }}``).
+VARIABLES = {"values": "", "tls": "kafka.tls", "sasl": "kafka.sasl", "rule": "metrics.prometheusRule",
+             "lag": "metrics.prometheusRule.lag", "global": "scheduling"}
+#: STREAMCAL_* variables the chart already sets (kafka.tls/kafka.sasl on) that services/settings.py does not
+#: define yet (issue 14, Deliver 3). Enabling kafka.tls or kafka.sasl needs them: until then a pod would stop
+#: at startup on an unknown setting. Remove each name here when its setting lands.
 
 
 def template_text() -> str:
@@ -35,6 +42,9 @@ def template_text() -> str:
 
 
 def leaf_paths(node: object, prefix: str = "") -> set[str]:
+    """Every value's dotted path; the entries of the ``workers`` map (keyed by alias) count as ``workers[]``."""
+    if prefix == "workers" and isinstance(node, dict):
+        return {p for item in node.values() for p in leaf_paths(item or {}, "workers[]")} or {prefix}
     if isinstance(node, dict):
         if is_passthrough(prefix):
             return {prefix}
@@ -48,10 +58,15 @@ def leaf_paths(node: object, prefix: str = "") -> set[str]:
 
 
 def referenced_paths(text: str) -> set[str]:
-    """``.Values.a.b`` → ``a.b``; ``$worker.x`` → ``workers[].x``; ``$cfg.x``/``$svc.cfg.x`` → each service's x."""
+    """``.Values.a.b`` → ``a.b``; ``$worker.x`` → ``workers[].x`` and ``workerDefaults.x``; ``$cfg.x``/``$svc.cfg.x``
+    → each service's x; ``$tls.x`` and the other VARIABLES → their subtree's x."""
     refs = set(re.findall(r"\.Values((?:\.[A-Za-z_][A-Za-z0-9_]*)+)", text))
     paths = {r.lstrip(".") for r in refs}
-    paths |= {f"workers[].{r.lstrip('.')}" for r in re.findall(r"\$worker((?:\.[A-Za-z_][A-Za-z0-9_]*)+)", text)}
+    for ref in re.findall(r"\$worker((?:\.[A-Za-z_][A-Za-z0-9_]*)+)", text):
+        paths |= {f"workers[].{ref.lstrip('.')}", f"workerDefaults.{ref.lstrip('.')}"}
+    for name, subtree in VARIABLES.items():
+        for ref in re.findall(rf"\${name}((?:\.[A-Za-z_][A-Za-z0-9_]*)+)", text):
+            paths.add(f"{subtree}{ref}".lstrip("."))
     for ref in re.findall(r"\$(?:svc\.)?cfg((?:\.[A-Za-z_][A-Za-z0-9_]*)+)", text):
         paths |= {f"{svc}{ref}" for svc in SERVICES}
     return paths
@@ -62,6 +77,8 @@ def is_passthrough(path: str) -> bool:
 
 
 def exists(path: str, node: object = VALUES) -> bool:
+    if path.startswith("workers[]."):          # every worker gets workerDefaults
+        path = "workerDefaults." + path.removeprefix("workers[].")
     for part in path.split("."):
         if part.endswith("[]"):
             node = node.get(part[:-2]) if isinstance(node, dict) else None
@@ -84,10 +101,13 @@ def test_values_validate_against_the_schema():
 @pytest.mark.parametrize(("mutate", "message"), [
     (lambda v: v["router"].update(replica=3), "Additional properties"),
     (lambda v: v.update(kafak={}), "Additional properties"),
-    (lambda v: v["workers"][0].update(pipeline="detector1"), "does not match"),
+    (lambda v: v["workers"].update(detector1={}), "does not match"),
+    (lambda v: v["workers"]["calwebb_image2"].update(replica=3), "Additional properties"),
+    (lambda v: v["configs"]["files"].update({"routing.yml": ""}), "does not match"),
+    (lambda v: v["kafka"]["sasl"].update(enabled=True), "non-empty|too short"),
     (lambda v: v["kafka"].update(bootstrap="kafka"), "does not match"),
     (lambda v: v["settings"].update(shutdownGraceS=0), "less than the minimum"),
-    (lambda v: v["workers"][0]["keda"].pop("lagThreshold"), "is a required property"),
+    (lambda v: v["workerDefaults"]["keda"].pop("lagThreshold"), "is a required property"),
 ])
 def test_a_typo_or_a_bad_value_fails_validation(mutate, message):
     """2. additionalProperties: false everywhere, patterns and minimums: a typo fails at helm install/lint."""
@@ -114,7 +134,9 @@ def test_pods_get_only_real_settings_and_a_longer_grace_period():
     shutdownGraceS plus a positive margin, so Kubernetes never kills a draining service."""
     fields = {f.name for f in dataclasses.fields(Settings)}
     names = set(re.findall(r"(?:name: |\"name\" \")(STREAMCAL_[A-Z_]+)", template_text()))
-    assert names and {n.removeprefix(ENV_PREFIX).lower() for n in names} <= fields
+    setting = {n for n in names if n.removeprefix(ENV_PREFIX).lower() in fields}
+    assert setting and names == setting
+    assert "STREAMCAL_CONFIG_DIR" in setting
     assert "terminationGracePeriodSeconds: {{ add .root.Values.settings.shutdownGraceS " \
            ".root.Values.settings.terminationExtraS }}" in template_text()
     assert SCHEMA["properties"]["settings"]["properties"]["terminationExtraS"]["minimum"] >= 1
@@ -130,8 +152,10 @@ def test_template_actions_are_balanced_and_workers_name_known_pipelines():
         closed = len(re.findall(r"{{-?\s*end\s*-?}}", text))
         assert opened == closed, path.name
     aliases = set(load_registry().aliases)
-    for worker in VALUES["workers"]:
-        assert worker["pipeline"] in aliases
-        assert worker["keda"]["maxReplicas"] <= VALUES["kafka"]["partitions"]
-    assert {"ServiceMonitor", "ScaledObject", "PodDisruptionBudget", "PersistentVolumeClaim", "Deployment"} <= set(
+    for alias, worker in VALUES["workers"].items():
+        assert alias in aliases
+        keda = {**VALUES["workerDefaults"]["keda"], **worker.get("keda", {})}
+        assert keda["minReplicas"] <= keda["maxReplicas"] <= VALUES["kafka"]["partitions"]
+    assert {"ServiceMonitor", "ScaledObject", "TriggerAuthentication", "PodDisruptionBudget", "PersistentVolumeClaim",
+            "Deployment", "NetworkPolicy", "PrometheusRule", "ServiceAccount", "ConfigMap"} <= set(
         re.findall(r"^kind: (\w+)", template_text(), re.M))
