@@ -58,6 +58,10 @@ def _host_port(text: str) -> bool:
     return bool(sep and host and port.isdigit())
 
 
+_PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
+_SASL_MECHANISMS = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Settings:
     """Everything a service may be configured with.
@@ -73,8 +77,16 @@ class Settings:
         ``memory`` (embedded, default) or ``kafka://HOST:PORT``.
     partitions, replication : int
         For the topics created at start.
-    kafka_idempotence : bool
-        Idempotent producer (Apache Kafka: yes; brokers without InitProducerId support: no).
+    kafka_idempotence : {"auto", "true", "false"}
+        Idempotent producer: ``auto`` (default) when the broker supports it (Apache Kafka does; Tansu and some
+        proxies do not: one warning, then without), ``true`` insists (start fails without it), ``false`` never.
+    kafka_security_protocol : {"PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"}
+    kafka_ssl_cafile, kafka_ssl_certfile, kafka_ssl_keyfile : Path or None
+        TLS: the CA bundle that signs the broker's certificate (default: the system's), and the client
+        certificate and key for mutual TLS.
+    kafka_sasl_mechanism : {"PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"} or None
+    kafka_sasl_username, kafka_sasl_password : str or None
+        SASL credentials (required with a SASL_* protocol).
     kafka_session_timeout_ms, kafka_heartbeat_ms : int
         Consumer liveness: a killed consumer's partitions move after the session timeout.
     kafka_fetch_max_wait_ms : int
@@ -111,7 +123,14 @@ class Settings:
     bus: str = "memory"
     partitions: int = 4
     replication: int = 1
-    kafka_idempotence: bool = True
+    kafka_idempotence: bool | str = "auto"
+    kafka_security_protocol: str = "PLAINTEXT"
+    kafka_ssl_cafile: Path | None = None
+    kafka_ssl_certfile: Path | None = None
+    kafka_ssl_keyfile: Path | None = None
+    kafka_sasl_mechanism: str | None = None
+    kafka_sasl_username: str | None = None
+    kafka_sasl_password: str | None = None
     kafka_session_timeout_ms: int = 10_000
     kafka_heartbeat_ms: int = 1_000
     kafka_fetch_max_wait_ms: int = 50
@@ -144,6 +163,33 @@ class Settings:
             raise ConfigError(f"setting mp_start={self.mp_start!r}: expected spawn, forkserver or fork")
         if self.metrics_port is not None and not 0 <= self.metrics_port <= 65535:
             raise ConfigError(f"setting metrics_port={self.metrics_port} is not a port")
+        self.idempotence  # noqa: B018 (validates kafka_idempotence)
+        if self.kafka_security_protocol not in _PROTOCOLS:
+            raise ConfigError(f"setting kafka_security_protocol={self.kafka_security_protocol!r}: expected one of "
+                              f"{', '.join(_PROTOCOLS)}")
+        if self.kafka_security_protocol.startswith("SASL_"):
+            if self.kafka_sasl_mechanism not in _SASL_MECHANISMS:
+                raise ConfigError(f"setting kafka_sasl_mechanism={self.kafka_sasl_mechanism!r}: "
+                                  f"{self.kafka_security_protocol} needs one of {', '.join(_SASL_MECHANISMS)}")
+            if not self.kafka_sasl_username or not self.kafka_sasl_password:
+                raise ConfigError(f"{self.kafka_security_protocol} needs kafka_sasl_username and "
+                                  f"kafka_sasl_password ({ENV_PREFIX}KAFKA_SASL_USERNAME, "
+                                  f"{ENV_PREFIX}KAFKA_SASL_PASSWORD)")
+
+    @property
+    def idempotence(self) -> bool | None:
+        """:attr:`kafka_idempotence` as the Kafka bus takes it: True, False or None (auto)."""
+        value = self.kafka_idempotence
+        if isinstance(value, bool):
+            return value
+        text = value.strip().lower()
+        if text == "auto":
+            return None
+        if text in ("1", "true", "yes"):
+            return True
+        if text in ("0", "false", "no"):
+            return False
+        raise ConfigError(f"setting kafka_idempotence={value!r}: expected auto, true or false")
 
     @property
     def bus_url(self) -> BusUrl:

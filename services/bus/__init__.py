@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from services.bus.base import Bus, Message, StartFrom, Subscription, Watermark
-from services.bus.kafka import KafkaBus, KafkaSubscription, read_topic
+from services.bus.kafka import KafkaBus, KafkaSecurity, KafkaSubscription, read_topic
 from services.bus.memory import Faults, InMemoryBus, MemorySubscription, Record, partition_for
 from services.settings import Settings
 
@@ -18,6 +18,7 @@ __all__ = [
     "Faults",
     "InMemoryBus",
     "KafkaBus",
+    "KafkaSecurity",
     "KafkaSubscription",
     "MemorySubscription",
     "Message",
@@ -25,10 +26,19 @@ __all__ = [
     "StartFrom",
     "Subscription",
     "Watermark",
+    "kafka_security",
     "make_bus",
     "partition_for",
     "read_topic",
 ]
+
+
+def kafka_security(settings: Settings) -> KafkaSecurity:
+    """The TLS/SASL settings of the Kafka clients."""
+    return KafkaSecurity(protocol=settings.kafka_security_protocol, cafile=settings.kafka_ssl_cafile,
+                         certfile=settings.kafka_ssl_certfile, keyfile=settings.kafka_ssl_keyfile,
+                         sasl_mechanism=settings.kafka_sasl_mechanism, sasl_username=settings.kafka_sasl_username,
+                         sasl_password=settings.kafka_sasl_password)
 
 
 def make_bus(settings: Settings, topics: Sequence[str], *, client_id: str = "streamcal") -> Bus:
@@ -40,8 +50,8 @@ def make_bus(settings: Settings, topics: Sequence[str], *, client_id: str = "str
         return bus
     max_poll_ms = max(300_000, int((settings.timeout_s + 60.0) * 1000))
     return KafkaBus(url.bootstrap, topics=topics, partitions=settings.partitions,
-                    replication=settings.replication, idempotence=settings.kafka_idempotence,
+                    replication=settings.replication, idempotence=settings.idempotence,
                     session_timeout_ms=settings.kafka_session_timeout_ms,
                     heartbeat_ms=settings.kafka_heartbeat_ms, max_poll_interval_ms=max_poll_ms,
                     fetch_max_wait_ms=settings.kafka_fetch_max_wait_ms,
-                    client_id=client_id)
+                    client_id=client_id, security=kafka_security(settings))

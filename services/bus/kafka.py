@@ -1,7 +1,11 @@
 """The Kafka bus (aiokafka): the same contract as the embedded bus, against a real broker.
 
-* Producer: ``acks="all"``, idempotent when the broker supports it (``kafka_idempotence``); ``publish``
-  awaits the broker's acknowledgement.
+* Producer: ``acks="all"``, idempotent when the broker supports it: ``idempotence=None`` (the default
+  setting ``kafka_idempotence=auto``) asks for it and, when the broker refuses InitProducerId (Tansu,
+  some proxies), says so in one warning and goes on without; ``publish`` awaits the broker's
+  acknowledgement.
+* Security: :class:`KafkaSecurity` (TLS, SASL PLAIN/SCRAM) applies to every client — producer, admin,
+  consumers.
 * Consumers: ``enable_auto_commit=False``; an offset is committed only when every earlier message of the
   partition is done (:class:`~services.bus.base.Watermark`), i.e. after its outcome was acknowledged.
   On a rebalance the bookkeeping of revoked partitions is dropped: their unfinished messages go to the
@@ -14,22 +18,52 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
 from types import TracebackType
-from typing import Self
+from typing import Any, Self
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.abc import ConsumerRebalanceListener
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError
+from aiokafka.helpers import create_ssl_context
 
 from services.bus.base import Message, StartFrom, Watermark
 from services.bus.memory import Record
 
-__all__ = ["KafkaBus", "KafkaSubscription", "read_topic"]
+__all__ = ["KafkaBus", "KafkaSecurity", "KafkaSubscription", "read_topic"]
 
 log = logging.getLogger(__name__)
 
 _TOPIC_ALREADY_EXISTS = 36
+
+
+@dataclass(frozen=True, slots=True)
+class KafkaSecurity:
+    """How the clients authenticate and encrypt (aiokafka's ``security_protocol``, ``ssl_context`` and
+    ``sasl_*``). The default is PLAINTEXT."""
+
+    protocol: str = "PLAINTEXT"
+    cafile: Path | None = None
+    certfile: Path | None = None
+    keyfile: Path | None = None
+    sasl_mechanism: str | None = None
+    sasl_username: str | None = None
+    sasl_password: str | None = None
+
+    def client_options(self) -> dict[str, Any]:
+        """Keyword arguments for every aiokafka client."""
+        options: dict[str, Any] = {"security_protocol": self.protocol}
+        if self.protocol in ("SSL", "SASL_SSL"):
+            options["ssl_context"] = create_ssl_context(
+                cafile=None if self.cafile is None else str(self.cafile),
+                certfile=None if self.certfile is None else str(self.certfile),
+                keyfile=None if self.keyfile is None else str(self.keyfile))
+        if self.protocol.startswith("SASL_"):
+            options.update(sasl_mechanism=self.sasl_mechanism, sasl_plain_username=self.sasl_username,
+                           sasl_plain_password=self.sasl_password)
+        return options
 
 
 class KafkaBus:
@@ -43,8 +77,9 @@ class KafkaBus:
         Created at :meth:`start` if missing.
     partitions, replication : int
         For the created topics.
-    idempotence : bool
-        Idempotent producer.
+    idempotence : bool or None
+        Idempotent producer: True insists, False never, None (auto) when the broker supports it.
+    security : KafkaSecurity
     session_timeout_ms, heartbeat_ms, max_poll_interval_ms : int
         Consumer group liveness (a killed consumer's partitions move after the session timeout; a
         consumer busy longer than ``max_poll_interval_ms`` between fetches is considered failed).
@@ -54,9 +89,9 @@ class KafkaBus:
     """
 
     def __init__(self, bootstrap: str, *, topics: Sequence[str] = (), partitions: int = 4, replication: int = 1,
-                 idempotence: bool = True, session_timeout_ms: int = 10_000, heartbeat_ms: int = 1_000,
+                 idempotence: bool | None = None, session_timeout_ms: int = 10_000, heartbeat_ms: int = 1_000,
                  max_poll_interval_ms: int = 300_000, fetch_max_wait_ms: int = 500,
-                 client_id: str = "streamcal") -> None:
+                 client_id: str = "streamcal", security: KafkaSecurity | None = None) -> None:
         self.bootstrap = bootstrap
         self.topics = tuple(topics)
         self.partitions = partitions
@@ -67,6 +102,7 @@ class KafkaBus:
         self.max_poll_interval_ms = max_poll_interval_ms
         self.fetch_max_wait_ms = fetch_max_wait_ms
         self.client_id = client_id
+        self.security = security or KafkaSecurity()
         self._producer: AIOKafkaProducer | None = None
         self._subscriptions: list[KafkaSubscription] = []
 
@@ -76,14 +112,29 @@ class KafkaBus:
             return
         if self.topics:
             await self.create_topics(self.topics)
+        try:
+            self._producer = await self._start_producer(self.idempotence is not False)
+        except KafkaError as exc:
+            if self.idempotence is not None:  # asked for explicitly: the broker's refusal is the answer
+                raise
+            log.warning("the Kafka broker at %s refuses idempotent producers (%s): publishing without "
+                        "idempotence (set kafka_idempotence=false to skip this check)", self.bootstrap, exc)
+            self._producer = await self._start_producer(False)
+
+    async def _start_producer(self, idempotent: bool) -> AIOKafkaProducer:
         producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap, client_id=self.client_id, acks="all",
-                                    enable_idempotence=self.idempotence)
-        await producer.start()
-        self._producer = producer
+                                    enable_idempotence=idempotent, **self.security.client_options())
+        try:
+            await producer.start()
+        except BaseException:
+            await producer.stop()
+            raise
+        return producer
 
     async def create_topics(self, topics: Sequence[str]) -> None:
         """Create the topics that do not exist yet."""
-        admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap, client_id=self.client_id)
+        admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap, client_id=self.client_id,
+                                    **self.security.client_options())
         await admin.start()
         try:
             existing = set(await admin.list_topics())
@@ -182,7 +233,8 @@ class KafkaSubscription:
             bootstrap_servers=self.bus.bootstrap, client_id=self.bus.client_id, group_id=self.group,
             enable_auto_commit=False, auto_offset_reset=self.start,
             session_timeout_ms=self.bus.session_timeout_ms, heartbeat_interval_ms=self.bus.heartbeat_ms,
-            max_poll_interval_ms=self.bus.max_poll_interval_ms, fetch_max_wait_ms=self.bus.fetch_max_wait_ms)
+            max_poll_interval_ms=self.bus.max_poll_interval_ms, fetch_max_wait_ms=self.bus.fetch_max_wait_ms,
+            **self.bus.security.client_options())
         await consumer.start()
         consumer.subscribe(list(self.topics), listener=_Listener(self))
         self._consumer = consumer
@@ -241,10 +293,11 @@ class KafkaSubscription:
         await self.close()
 
 
-async def read_topic(bootstrap: str, topic: str, *, client_id: str = "streamcal-reader") -> list[Record]:
+async def read_topic(bootstrap: str, topic: str, *, client_id: str = "streamcal-reader",
+                     security: KafkaSecurity | None = None) -> list[Record]:
     """Everything currently in a topic, from the beginning, without joining a consumer group."""
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, client_id=client_id, enable_auto_commit=False,
-                                group_id=None)
+                                group_id=None, **(security or KafkaSecurity()).client_options())
     await consumer.start()
     try:
         partitions = consumer.partitions_for_topic(topic) or set()

@@ -17,10 +17,9 @@ import pytest
 
 from tests.services.support import Program, make_program
 
-#: Settings every Kafka test uses: Tansu has no InitProducerId (idempotent producers), and a short session
-#: timeout makes a killed consumer's partitions move within seconds.
-KAFKA_ENV = {"STREAMCAL_KAFKA_IDEMPOTENCE": "false", "STREAMCAL_KAFKA_SESSION_TIMEOUT_MS": "6000",
-             "STREAMCAL_KAFKA_HEARTBEAT_MS": "500"}
+#: Settings every Kafka test uses: a short session timeout makes a killed consumer's partitions move within
+#: seconds. (Tansu has no InitProducerId; the default kafka_idempotence=auto finds that out by itself.)
+KAFKA_ENV = {"STREAMCAL_KAFKA_SESSION_TIMEOUT_MS": "6000", "STREAMCAL_KAFKA_HEARTBEAT_MS": "500"}
 
 
 def _free_port() -> int:

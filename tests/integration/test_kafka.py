@@ -13,6 +13,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from aiokafka.errors import KafkaError
 from prometheus_client import CollectorRegistry
 
 from services.app import run_system
@@ -37,8 +38,8 @@ MRS = "jw01234008002"
 
 
 def kafka_settings(tmp_path: Path, program: Program, url: str, **overrides: object) -> Settings:
-    return replace(fast_settings(tmp_path, program, **overrides), bus=url, kafka_idempotence=False,
-                   kafka_session_timeout_ms=6000, kafka_heartbeat_ms=500)
+    return replace(fast_settings(tmp_path, program, **overrides), bus=url, kafka_session_timeout_ms=6000,
+                   kafka_heartbeat_ms=500)
 
 
 def env() -> dict[str, str]:
@@ -128,7 +129,7 @@ async def test_a_worker_process_killed_mid_exposure_loses_it_to_the_other_consum
     """4. Two `streamcal serve worker` processes share the calwebb_detector1 group; the one running an
     exposure is SIGKILLed mid-run; after the session timeout the other gets the uncommitted item and writes
     the products once; exactly one products event is published."""
-    bus = KafkaBus(kafka.removeprefix("kafka://"), idempotence=False)
+    bus = KafkaBus(kafka.removeprefix("kafka://"))
     await bus.start()
     workers = [serve_worker(tmp_path, program, kafka, name) for name in ("a", "b")]
     try:
@@ -213,3 +214,16 @@ async def test_the_association_trigger_fires_exactly_once_on_kafka(program, tmp_
     items = [decode(r.value) for r in await read_topic(kafka.removeprefix("kafka://"), work_topic("calwebb_image3"))]
     assert len(items) == 1 and isinstance(items[0], WorkItem) and len(items[0].spec["stages"]) > 0
     assert started[0].observer.tally.release_events == 1
+
+
+async def test_the_producer_adapts_to_a_broker_without_idempotence(kafka, caplog):
+    """kafka_idempotence=auto (the default) publishes on a broker that refuses InitProducerId, saying so once;
+    kafka_idempotence=true insists and fails to start there."""
+    bootstrap = kafka.removeprefix("kafka://")
+    async with KafkaBus(bootstrap, topics=["t"]) as bus:
+        await bus.publish("t", "k", b"v")
+    assert "refuses idempotent producers" in caplog.text
+    assert [r.value for r in await read_topic(bootstrap, "t")] == [b"v"]
+    with pytest.raises(KafkaError):
+        async with KafkaBus(bootstrap, idempotence=True):
+            pass

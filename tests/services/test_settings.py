@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import ssl
 from pathlib import Path
 
 import pytest
 
+from services.bus import kafka_security
 from services.settings import Settings, load_settings, parse_bus
 from streamcal.errors import ConfigError
 
@@ -40,3 +42,28 @@ def test_bus_urls_and_required_folders():
         parse_bus("kafka://nohost")
     with pytest.raises(ConfigError, match="--refs or set STREAMCAL_REFS_DIR"):
         Settings().require("refs_dir")
+
+
+@pytest.mark.parametrize(("text", "expected"), [("auto", None), ("true", True), ("FALSE", False), ("1", True),
+                                                ("no", False)])
+def test_kafka_idempotence_is_auto_by_default_or_forced(text, expected):
+    assert load_settings(environ={}).idempotence is None
+    assert load_settings(environ={"STREAMCAL_KAFKA_IDEMPOTENCE": text}).idempotence is expected
+    with pytest.raises(ConfigError, match="expected auto, true or false"):
+        load_settings(environ={"STREAMCAL_KAFKA_IDEMPOTENCE": "maybe"})
+
+
+def test_kafka_tls_and_sasl_settings_reach_every_client():
+    environ = {"STREAMCAL_KAFKA_SECURITY_PROTOCOL": "SASL_SSL", "STREAMCAL_KAFKA_SASL_MECHANISM": "SCRAM-SHA-512",
+               "STREAMCAL_KAFKA_SASL_USERNAME": "calib", "STREAMCAL_KAFKA_SASL_PASSWORD": "s3cret"}
+    options = kafka_security(load_settings(environ=environ)).client_options()
+    assert options["security_protocol"] == "SASL_SSL" and options["sasl_mechanism"] == "SCRAM-SHA-512"
+    assert (options["sasl_plain_username"], options["sasl_plain_password"]) == ("calib", "s3cret")
+    assert isinstance(options["ssl_context"], ssl.SSLContext)
+    assert kafka_security(load_settings(environ={})).client_options() == {"security_protocol": "PLAINTEXT"}
+    with pytest.raises(ConfigError, match="needs kafka_sasl_username and kafka_sasl_password"):
+        load_settings(environ={**environ, "STREAMCAL_KAFKA_SASL_PASSWORD": ""})
+    with pytest.raises(ConfigError, match="SASL_SSL needs one of PLAIN"):
+        load_settings(environ={**environ, "STREAMCAL_KAFKA_SASL_MECHANISM": "GSSAPI"})
+    with pytest.raises(ConfigError, match="kafka_security_protocol='TLS'"):
+        load_settings(environ={"STREAMCAL_KAFKA_SECURITY_PROTOCOL": "TLS"})
