@@ -206,9 +206,14 @@ def _initial_offset(p: F64, q: F64, searchrad: float) -> F64 | None:
     edges = np.arange(nbin + 1) - (nbin / 2.0)
     hist, _, _ = np.histogram2d(offsets[:, 0], offsets[:, 1], bins=(edges, edges))
     smooth = convolve(hist, np.ones((3, 3)), mode="constant")
-    ix, iy = np.unravel_index(int(np.argmax(smooth)), smooth.shape)
+    # the smoothed vote, ties broken by the bin's own count: offsets all in one bin (a pointing without error)
+    # tie its eight neighbours, and a corner one would put the peak 1.4 px off, its neighbourhood empty
+    score = smooth * (hist.max() + 1.0) + hist
+    ix, iy = np.unravel_index(int(np.argmax(score)), score.shape)
     peak = np.array([edges[ix] + 0.5, edges[iy] + 0.5])
     near = np.hypot(*(offsets - peak).T) < 1.5
+    if not near.any():
+        return None
     return np.asarray(offsets[near].mean(axis=0), dtype=np.float64)
 
 
@@ -233,9 +238,35 @@ def _solve(p: F64, q: F64, w: F64, centre: F64, rotate: bool) -> tuple[F64, floa
     return shift, theta
 
 
+#: Smallest centroid error a star is weighted with (px): a noiseless image must not give infinite weights.
+_SIGMA_FLOOR = 1e-3
+
+
+def _usable(xy: F64, sigma: F64) -> tuple[npt.NDArray[np.intp], F64]:
+    """Indices of the stars with finite positions, and every star's error made finite and ≥ the floor (a
+    reference star the image's WCS cannot place, or a centroid without an error, must not poison the fit)."""
+    good = np.flatnonzero(np.isfinite(xy).all(axis=1))
+    sig = np.where(np.isfinite(sigma), sigma, np.nan)
+    fill = float(np.nanmedian(sig)) if np.isfinite(sig).any() else 1.0
+    return good, np.maximum(np.where(np.isfinite(sig), sig, fill), _SIGMA_FLOOR)
+
+
 def _fit(p: F64, q: F64, sig_p: F64, sig_q: F64, centre: F64, *, params: TweakRegParams,
          pixel_scale: float) -> _Fit | None:
-    """Match image stars ``p`` to reference stars ``q`` (both in the image's header pixel frame) and fit."""
+    """Match image stars ``p`` to reference stars ``q`` (both in the image's header pixel frame) and fit; stars
+    without a finite position take no part (indices in the result are into the full ``p`` and ``q``)."""
+    gp, sig_p = _usable(p, sig_p)
+    gq, sig_q = _usable(q, sig_q)
+    if gp.size < params.minobj or gq.size < params.minobj:
+        return None
+    fit = _fit_finite(p[gp], q[gq], sig_p[gp], sig_q[gq], centre, params=params, pixel_scale=pixel_scale)
+    if fit is None:
+        return None
+    return fit._replace(img_index=gp[fit.img_index], ref_index=gq[fit.ref_index])
+
+
+def _fit_finite(p: F64, q: F64, sig_p: F64, sig_q: F64, centre: F64, *, params: TweakRegParams,
+                pixel_scale: float) -> _Fit | None:
     offset = _initial_offset(p, q, params.searchrad / pixel_scale)
     if offset is None:
         return None
@@ -249,6 +280,8 @@ def _fit(p: F64, q: F64, sig_p: F64, sig_q: F64, centre: F64, *, params: TweakRe
         keep = np.ones(i.size, bool)
         for _clip in range(5):
             shift, theta = _solve(p[i][keep], q[j][keep], w[keep], centre, params.fitgeometry == "rshift")
+            if not (np.isfinite(shift).all() and math.isfinite(theta)):
+                return fit
             res = _apply(p[i], centre, shift, theta) - q[j]
             mad = 1.4826 * np.median(np.abs(res[keep] - np.median(res[keep], axis=0)), axis=0)
             new = np.all(np.abs(res - np.median(res[keep], axis=0)) <= _CLIP_SIGMA * np.maximum(mad, 1e-3), axis=1)

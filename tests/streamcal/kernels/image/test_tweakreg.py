@@ -135,3 +135,32 @@ def test_rejects_cubes_and_unknown_geometry(dither):
     cube = image.replace(sci=image.sci[None], err=image.err[None], dq=image.dq[None])
     with pytest.raises(ValueError, match="2-D"):
         find_stars(cube)
+
+
+def test_a_dither_without_pointing_errors_aligns_to_nothing_and_does_not_crash():
+    """Issue 13: a plain 4-point dither whose header WCS is right (files jwst's tools wrote, no pointing error):
+    every image is fitted, with corrections of (almost) nothing."""
+    base = ExposureSpec(exp_type="NRC_IMAGE", subarray="SUB320A210R", numdthpt=4, patttype="INTRAMODULEX")
+    images = []
+    for k, d in enumerate(DITHERS):
+        _, image = _exposure(dataclasses.replace(base, patt_num=k + 1, exposure=k + 1, dither=d), k)
+        images.append((image, imaging_wcs(image.sci_header, image.shape)))
+    out = tweakreg(images)
+    assert all(a.fitted and a.n_matched > 50 for a in out)
+    assert max(abs(v) for a in out for v in (a.dx, a.dy)) < 0.02 and max(abs(a.rotation) for a in out) < 1e-3
+
+
+@pytest.mark.parametrize("sigma", [0.02, 0.0], ids=["errors", "noiseless"])
+def test_stars_without_a_finite_position_or_error_take_no_part(sigma):
+    """Exact offsets all fall in one histogram bin: the vote's tie must not pick a neighbouring bin (that left
+    the initial offset NaN and crashed the matcher with "'x' must be finite", issue 13). A reference star the
+    image's WCS cannot place (NaN) and centroids without an error (0) are left out or floored."""
+    rng = np.random.default_rng(1)
+    p = rng.uniform(0, 300, (60, 2))
+    q = p + np.array([1.3, -0.7])
+    q[5] = np.nan
+    sig = np.full(60, sigma)
+    fit = tweakreg_module._fit(p, q, sig, sig, np.array([150.0, 150.0]), params=TweakRegParams(),
+                               pixel_scale=0.031)
+    assert fit is not None and fit.n == 59 and 5 not in fit.ref_index
+    assert fit.shift == pytest.approx([1.3, -0.7], abs=1e-9)
