@@ -66,9 +66,9 @@ class Process:
         return [w.alias for w in self.workers]
 
     def ready(self) -> bool:
-        """Every service is ready."""
+        """Every service is ready, and the broker answers (always, on the embedded bus)."""
         parts: list[Service] = [*self.services, *([self.observer] if self.observer else [])]
-        return all(s.ready for s in parts)
+        return self.bus.connected and all(s.ready for s in parts)
 
 
 @dataclass(frozen=True, slots=True)

@@ -474,11 +474,19 @@ class Tracker:
 
     # -- deadlines -------------------------------------------------------------------------------------
     async def _sweep_loop(self, stop: asyncio.Event) -> None:
+        generation = self.bus.generation
         while not stop.is_set():
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=self.sweep_interval_s)
-            if not stop.is_set():
-                await self.sweep()
+            if stop.is_set():
+                break
+            if self.bus.generation != generation:  # the broker lost its topics: member-done events with them
+                generation = self.bus.generation
+                log.warning("the broker lost its topics: rebuilding from storage")
+                result, _ = await outcome_of(self.rebuild)
+                if result.outcome is not Outcome.SUCCESS:
+                    log.error("rebuilding after the broker's loss failed: %s", result.error)
+            await self.sweep()
 
     async def sweep(self) -> None:
         """Release (partially) every association open for longer than the deadline.

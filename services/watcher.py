@@ -5,6 +5,8 @@ recorded run specification says (so nothing is lost across a crash: ARCHITECTURE
 follows changes with watchfiles (``awatch``; ``force_polling`` for network filesystems). Every change only makes
 a file a candidate; the completeness gate (:class:`services.ingest.Gate`) decides when to emit, polling every
 ``poll_interval_s``. A periodic rescan is the safety net for events the OS dropped. One watcher per ingest folder.
+When the broker loses its topics (:attr:`services.bus.Bus.generation`), the arrivals they held are gone: the
+watcher rescans as at start and re-emits every file that is not finished.
 """
 
 from __future__ import annotations
@@ -98,8 +100,12 @@ class Watcher:
         log.info("watching %s: %d file(s) to (re)emit, %d already finished", self.ingest_dir, self.pending, skipped)
         self._ready = True
         last_rescan = time.monotonic()
+        generation = self.bus.generation
         try:
             while not stop.is_set():
+                if self.bus.generation != generation:
+                    generation = self.bus.generation
+                    await self._after_broker_loss()
                 await self._gate_pass()
                 if time.monotonic() - last_rescan >= self.rescan_interval_s:
                     for path in await asyncio.to_thread(self._rescan):
@@ -111,6 +117,15 @@ class Watcher:
             self._ready = False
             watch.cancel()
             await asyncio.gather(watch, return_exceptions=True)
+
+    async def _after_broker_loss(self) -> None:
+        """Re-emit every unfinished file: the arrivals (and the work after them) the broker held are gone."""
+        todo, skipped = await asyncio.to_thread(self._startup_scan)
+        self.gate.emitted.clear()  # emitted into topics that no longer exist
+        for path in todo:
+            self.gate.consider(path)
+        log.warning("the broker lost its topics: re-emitting %d unfinished file(s) (%d finished)", len(todo),
+                    skipped)
 
     def _startup_scan(self) -> tuple[list[Path], int]:
         """Files to (re)emit at start, and how many were skipped as finished (blocking)."""

@@ -67,6 +67,18 @@ class Bus(Protocol):
         """Connect and create the topics (idempotent)."""
         ...
 
+    @property
+    def connected(self) -> bool:
+        """Whether the broker answered lately (readiness; the embedded bus always is)."""
+        ...
+
+    @property
+    def generation(self) -> int:
+        """How many times the broker was found to have lost its topics (they are re-created, and what was in
+        them is gone): a service that keeps state derived from the bus re-derives it from storage when this
+        changes (the watcher re-emits unfinished files, the tracker rebuilds)."""
+        ...
+
     async def stop(self) -> None:
         """Flush and disconnect (idempotent)."""
         ...

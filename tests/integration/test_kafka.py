@@ -227,3 +227,45 @@ async def test_the_producer_adapts_to_a_broker_without_idempotence(kafka, caplog
     with pytest.raises(KafkaError):
         async with KafkaBus(bootstrap, idempotence=True):
             pass
+
+
+async def test_a_broker_that_loses_its_data_is_recovered_from(program, tmp_path, restartable_broker):
+    """Issue 13: the broker (memory storage) is killed and started again, empty, mid-run. /readyz turns 503
+    while it is away and 200 when it is back; the topics are re-created; the watcher re-emits what was not
+    finished and the tracker rebuilds; every file that landed ends as products, with no dead letters."""
+    broker = restartable_broker
+    ingest, products = tmp_path / "ingest", tmp_path / "products"
+    files = program.files("jw01234001001", "jw01234008002")  # the imaging dither (image3) and the MRS dither
+    settings = kafka_settings(tmp_path, program, broker.url, metrics_port=0)
+    land(files[:3], ingest)
+    stop, started = asyncio.Event(), []
+    run = asyncio.create_task(run_system(settings, stop=stop, install_signals=False, registry=CollectorRegistry(),
+                                         on_start=started.append))
+    await eventually(lambda: len(list(products.glob("*_rate.fits"))) >= 1, timeout=120)
+    port = started[0].http.port
+    assert (await asyncio.to_thread(http_get, port, "/readyz"))[0] == 200
+    broker.kill()
+    await readiness_becomes(port, 503, timeout=30)
+    await asyncio.to_thread(broker.start)
+    land(files[3:], ingest)
+    await readiness_becomes(port, 200, timeout=60)
+    await eventually(lambda: all_products(files, products), timeout=240)
+    await eventually(lambda: any(products.glob("jw01234-o001_*_i2d.fits")), timeout=120)
+    stop.set()
+    result = await run
+    assert result.status == 0
+    assert await read_topic(broker.url.removeprefix("kafka://"), DEADLETTER) == []
+
+
+def all_products(files: list[Path], products: Path) -> bool:
+    """Every file's stage-2 member product is on storage (the routes of these files all have a stage 2)."""
+    roots = [f.name.removesuffix("_uncal.fits") for f in files]
+    return all((products / f"{r}_cal.fits").exists() for r in roots)
+
+
+async def readiness_becomes(port: int, status: int, *, timeout: float) -> None:
+    """Wait until /readyz answers ``status`` (asked from a thread: the server runs on this loop)."""
+    deadline = time.monotonic() + timeout
+    while (await asyncio.to_thread(http_get, port, "/readyz"))[0] != status:
+        assert time.monotonic() < deadline, f"/readyz did not become {status} within {timeout} s"
+        await asyncio.sleep(0.5)
