@@ -9,6 +9,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
+import signal
 import time
 from collections.abc import Callable, Sequence
 from contextlib import AsyncExitStack
@@ -26,10 +28,10 @@ from services.http import HealthServer
 from services.ingest import Gate
 from services.metrics import Metrics
 from services.pool import PipelinePool
-from services.report import Observer, progress_line, render_summary
+from services.report import Observer, RunEnd, ingest_state, progress_line, render_summary
 from services.router import Router
 from services.runtime import Service, run_services
-from services.settings import Settings
+from services.settings import BusUrl, Settings
 from services.tracker import Tracker
 from services.watcher import Watcher
 from services.worker import Worker
@@ -37,7 +39,7 @@ from streamcal.errors import ConfigError
 from streamcal.pipelines import check_pars, implemented_aliases
 from streamcal.routing import RoutingConfig
 
-__all__ = ["ROLES", "Process", "RunResult", "build_process", "run_system", "serve"]
+__all__ = ["ROLES", "Process", "RunResult", "build_process", "check_broker", "run_system", "serve"]
 
 log = logging.getLogger(__name__)
 
@@ -73,11 +75,13 @@ class Process:
 
 @dataclass(frozen=True, slots=True)
 class RunResult:
-    """How a ``streamcal run`` ended."""
+    """How a ``streamcal run`` ended: ``status`` is 0 when it stopped by itself (idle, or the caller's ``stop``),
+    1 if a service crashed, 128 + the signal's number when a signal stopped it (130 SIGINT, 143 SIGTERM)."""
 
     status: int
     elapsed: float
     process: Process
+    end: RunEnd = field(default_factory=RunEnd)
 
 
 def _policy(settings: Settings) -> RetryPolicy:
@@ -87,24 +91,35 @@ def _policy(settings: Settings) -> RetryPolicy:
 
 async def build_process(settings: Settings, stack: AsyncExitStack, *, roles: Sequence[str] = ROLES,
                         pipelines: Sequence[str] | None = None, registry: CollectorRegistry | None = None,
-                        observe: bool = False) -> Process:
+                        observe: bool = False, alone: bool = False) -> Process:
     """Create the bus, the services of ``roles`` and the HTTP server, entered into ``stack``.
 
     Parameters
     ----------
     pipelines : sequence of str, optional
         Worker aliases (default: every implemented alias the registry knows).
+    alone : bool
+        The process runs some services without the others (``streamcal serve``): they can only meet over
+        Kafka, so the memory bus is refused.
 
     Raises
     ------
     ConfigError
-        A required folder is not set, a worker alias has no implementation, or a configuration file is invalid
-        (the routing table, or a parameter file with an unknown step or parameter: every one is checked here,
-        before anything connects). Not retriable.
+        A required folder is not set, a worker alias has no implementation, a configuration file is invalid
+        (the routing table, or a parameter file with an unknown step or parameter), ``alone`` on the memory bus,
+        or no Kafka bootstrap server answers: every one is checked here, before anything connects. Not
+        retriable.
     """
     config = RoutingConfig.load(settings.config_dir)
     table, library = config.table, config.library
     checked = check_pars(config)
+    for role in roles:
+        _check_role(settings, config, role, pipelines)
+    if alone and settings.bus_url.kind == "memory":
+        raise ConfigError(f"streamcal serve {' '.join(roles)} cannot work on the memory bus: the other services "
+                          "are in other processes; pass --bus kafka://HOST:PORT (or set STREAMCAL_BUS), or use "
+                          "streamcal run for every service in one process")
+    await check_broker(settings.bus_url)
     log.info("configuration: %d EXP_TYPE routes, %d parameter files (%d checked against their pipeline's steps)",
              len(table.exp_types), len(library.files), checked)
     aliases = table.registry.aliases
@@ -125,6 +140,55 @@ async def build_process(settings: Settings, stack: AsyncExitStack, *, roles: Seq
         proc.http = await stack.enter_async_context(HealthServer(metrics, ready=proc.ready,
                                                                  port=settings.metrics_port))
     return proc
+
+
+def _worker_aliases(config: RoutingConfig, pipelines: Sequence[str] | None) -> list[str]:
+    known = set(config.table.registry.aliases)
+    return list(pipelines) if pipelines is not None else sorted(implemented_aliases() & known)
+
+
+def _check_role(s: Settings, config: RoutingConfig, role: str, pipelines: Sequence[str] | None) -> None:
+    """Raise ConfigError if ``role`` cannot start with these settings (before anything connects)."""
+    if role == "watcher":
+        s.require("ingest_dir", "products_dir")
+    elif role == "router":
+        s.require("ingest_dir")
+    elif role == "tracker":
+        s.require("products_dir")
+    elif role == "worker":
+        s.require("refs_dir", "products_dir")
+        chosen = _worker_aliases(config, pipelines)
+        missing = [a for a in chosen if a not in implemented_aliases()]
+        if missing:
+            raise ConfigError(f"no implementation of {', '.join(missing)}; implemented: "
+                              f"{', '.join(sorted(implemented_aliases()))}")
+        stage1 = sorted(set(chosen) & {rule.stage1 for rule in config.table.rules})
+        if stage1 and s.ingest_dir is None:  # their inputs must lie in it (services.confine): say so now
+            raise ConfigError(f"ingest_dir is not set: {', '.join(stage1)} read raw files from the ingest folder; "
+                              "pass --ingest or set STREAMCAL_INGEST_DIR")
+    else:
+        raise ConfigError(f"unknown service {role!r}; expected one of {', '.join(ROLES)}")
+
+
+async def check_broker(url: BusUrl, *, timeout_s: float = 5.0) -> None:
+    """For a Kafka bus, raise a one-line ConfigError when no bootstrap server accepts a connection (instead of
+    the client library's traceback); nothing for the memory bus. Not retriable (a startup error)."""
+    if url.kind != "kafka":
+        return
+    failures = []
+    for server in url.bootstrap.split(","):
+        host, _, port = server.rpartition(":")
+        try:
+            _, writer = await asyncio.wait_for(asyncio.open_connection(host.strip("[]"), int(port)), timeout_s)
+        except (OSError, TimeoutError) as exc:
+            failures.append(f"{server} ({getattr(exc, 'strerror', None) or type(exc).__name__})")
+            continue
+        writer.close()
+        with contextlib.suppress(OSError):
+            await writer.wait_closed()
+        return
+    raise ConfigError(f"cannot reach the Kafka broker at {', '.join(failures)}: start it, or point --bus (or "
+                      "STREAMCAL_BUS) at one that runs; --bus memory runs every service in one process without Kafka")
 
 
 async def _add_role(proc: Process, role: str, stack: AsyncExitStack, pipelines: Sequence[str] | None) -> None:
@@ -161,19 +225,10 @@ async def _add_role(proc: Process, role: str, stack: AsyncExitStack, pipelines: 
 async def _add_workers(proc: Process, stack: AsyncExitStack, pipelines: Sequence[str] | None,
                        policy: RetryPolicy) -> None:
     s = proc.settings
-    s.require("refs_dir", "products_dir")
+    _check_role(s, proc.config, "worker", pipelines)  # build_process checked it already; direct callers too
     assert s.refs_dir is not None and s.products_dir is not None
-    known = set(proc.config.table.registry.aliases)
-    chosen = list(pipelines) if pipelines is not None else sorted(implemented_aliases() & known)
-    missing = [a for a in chosen if a not in implemented_aliases()]
-    if missing:
-        raise ConfigError(f"no implementation of {', '.join(missing)}; implemented: "
-                          f"{', '.join(sorted(implemented_aliases()))}")
+    chosen = _worker_aliases(proc.config, pipelines)
     # One pool for every worker of the process: its size bounds the CPU used, whatever the pipeline.
-    stage1 = sorted(set(chosen) & {rule.stage1 for rule in proc.config.table.rules})
-    if stage1 and s.ingest_dir is None:  # their inputs must lie in it (services.confine): say so now, not per item
-        raise ConfigError(f"ingest_dir is not set: {', '.join(stage1)} read raw files from the ingest folder; pass "
-                          "--ingest or set STREAMCAL_INGEST_DIR")
     roots = Roots.of(ingest=s.ingest_dir, products=s.products_dir, refs=s.refs_dir)
     pool = await stack.enter_async_context(PipelinePool(processes=s.concurrency, timeout_s=s.timeout_s,
                                                         mp_start=s.mp_start))
@@ -227,6 +282,44 @@ async def _replay_queued(proc: Process) -> None:
             log.info("replayed dead letter %s to %s", record.path.name, record.letter.source_topic)
 
 
+def _catch_signals(stop: asyncio.Event, received: list[signal.Signals]) -> list[signal.Signals]:
+    """SIGINT/SIGTERM: the first one is recorded (the exit status and the summary say it) and stops the run,
+    which drains for ``shutdown_grace_s``; a second one exits at once, without a summary (work in flight is
+    uncommitted and is redelivered to the next run)."""
+    loop = asyncio.get_running_loop()
+
+    def on_signal(sig: signal.Signals) -> None:
+        received.append(sig)
+        if len(received) == 1:
+            log.info("%s received: draining in-flight work", sig.name)
+            stop.set()
+            return
+        log.warning("second %s: exiting now", sig.name)
+        signal.signal(sig, signal.SIG_DFL)
+        os.kill(os.getpid(), sig)
+
+    installed = []
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        try:
+            loop.add_signal_handler(sig, on_signal, sig)
+            installed.append(sig)
+        except (NotImplementedError, RuntimeError):  # not the main thread, or not a Unix loop
+            pass
+    return installed
+
+
+def _run_end(proc: Process, received: Sequence[signal.Signals]) -> RunEnd:
+    """The ingest files the run did not take in (blocking: a scan of the folder, header reads of products)."""
+    interrupted = received[0].name if received else None
+    s, watcher, observer = proc.settings, proc.watcher, proc.observer
+    if watcher is None or observer is None or s.products_dir is None:
+        return RunEnd(interrupted=interrupted)
+    store = proc.deadletters.store
+    skipped, not_taken = ingest_state(watcher.ingest_dir, s.products_dir, proc.config, seen=observer.tally.arrived,
+                                      dead_lettered=store.has if store is not None else lambda key: False)
+    return RunEnd(skipped=skipped, not_taken=not_taken, interrupted=interrupted)
+
+
 async def run_system(settings: Settings, *, until_idle: float | None = None, progress: TextIO | None = None,
                      pipelines: Sequence[str] | None = None, stop: asyncio.Event | None = None,
                      registry: CollectorRegistry | None = None, install_signals: bool = True,
@@ -246,29 +339,35 @@ async def run_system(settings: Settings, *, until_idle: float | None = None, pro
         Set it to stop (signals set it too).
     registry : CollectorRegistry, optional
     install_signals : bool
+        Stop on SIGINT/SIGTERM (only possible in the main thread); see :class:`RunResult` for the status.
     on_start : callable, optional
         Called with the assembled :class:`Process` before the services start (tests, benchmarks).
     """
     started = time.monotonic()
     stop = stop or asyncio.Event()
+    received: list[signal.Signals] = []
     async with AsyncExitStack() as stack:
         proc = await build_process(settings, stack, pipelines=pipelines, registry=registry, observe=True)
         await _replay_queued(proc)
         assert proc.observer is not None
         if on_start is not None:
             on_start(proc)
+        installed = _catch_signals(stop, received) if install_signals else []
         supervisor = asyncio.create_task(_supervise(proc, stop, until_idle=until_idle, progress=progress,
                                                     started=started))
         try:
             status = await run_services([proc.observer, *proc.services], stop=stop,
-                                        grace_s=settings.shutdown_grace_s, install_signals=install_signals)
+                                        grace_s=settings.shutdown_grace_s, install_signals=False)
         finally:
             supervisor.cancel()
             await asyncio.gather(supervisor, return_exceptions=True)
+            for sig in installed:
+                asyncio.get_running_loop().remove_signal_handler(sig)
     elapsed = time.monotonic() - started
+    end = await asyncio.to_thread(_run_end, proc, received)
     if summary is not None:
-        render_summary(proc.observer.tally, elapsed=elapsed, served=proc.served, out=summary)
-    return RunResult(status, elapsed, proc)
+        render_summary(proc.observer.tally, elapsed=elapsed, served=proc.served, out=summary, end=end)
+    return RunResult(128 + received[0] if received else status, elapsed, proc, end)
 
 
 async def serve(settings: Settings, role: str, *, pipeline: str | None = None,
@@ -278,12 +377,13 @@ async def serve(settings: Settings, role: str, *, pipeline: str | None = None,
     Raises
     ------
     ConfigError
-        ``worker`` without ``pipeline``, an unknown role, or a missing folder. Not retriable.
+        ``worker`` without ``pipeline``, an unknown role, a missing folder, the memory bus (one service alone
+        on it has no one to talk to) or an unreachable broker. Not retriable.
     """
     if role == "worker" and pipeline is None:
         raise ConfigError("streamcal serve worker needs --pipeline ALIAS")
     async with AsyncExitStack() as stack:
         proc = await build_process(settings, stack, roles=[role], registry=registry,
-                                   pipelines=[pipeline] if pipeline else None)
+                                   pipelines=[pipeline] if pipeline else None, alone=True)
         return await run_services(proc.services, stop=asyncio.Event(), grace_s=settings.shutdown_grace_s)
 

@@ -14,8 +14,14 @@ Subcommands so far:
 * ``streamcal deadletters list|replay [--products DIR | --bus kafka://HOST:PORT]``;
 * ``streamcal calibrate FILE... --refs DIR --out DIR [--pipeline ALIAS]`` — run a pipeline by hand, like
   jwst's ``strun`` (:mod:`services.calibrate`);
+* ``streamcal asn FOLDER`` — write the level-3 ASNs of the stage-2 products in FOLDER, as ``run`` does
+  (:mod:`services.calibrate`);
 * ``streamcal quicklook FILE... [--out DIR] [--stretch asinh|linear|log|sqrt]`` — a PNG of each image product's
-  SCI (:mod:`streamcal.datamodels.quicklook`); prints the PNG paths.
+  SCI (:mod:`streamcal.datamodels.quicklook`); prints the PNG paths, skips (with a message) what it cannot draw.
+
+Every option's ``--help`` line gives its default. Exit status: 0 success; 1 some files failed, were
+dead-lettered or were skipped (the others were done); 2 a usage or startup error, in one line on stderr that
+names the fix; ``run``: 130/143 when interrupted by SIGINT/SIGTERM (issue 16).
 """
 
 from __future__ import annotations
@@ -29,7 +35,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TextIO
 
-from services.calibrate import add_calibrate_command, calibrate_command
+from services.calibrate import add_asn_command, add_calibrate_command, asn_command, calibrate_command
 from services.commands import add_backbone_commands, deadletters_command, run_command, serve_command
 from services.router import decide_file
 from services.settings import load_settings
@@ -41,13 +47,24 @@ from streamcal.simulate.pool import write_pool
 __all__ = ["main"]
 
 
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Appends "(default: X)" to an option's help, unless the help already says its default (options whose
+    default is None or off say in words what happens without them)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        text = action.help or ""
+        if "default" in text or action.default in (None, False, argparse.SUPPRESS) or action.required:
+            return text
+        return super()._get_help_string(action)
+
+
 def _table(rows: Sequence[Sequence[str]], header: Sequence[str], out: TextIO) -> None:
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
     line = "  ".join("{:<" + str(w) + "}" for w in widths)
-    print(line.format(*header), file=out)
+    print(line.format(*header).rstrip(), file=out)
     print(line.format(*("-" * w for w in widths)), file=out)
     for row in rows:
-        print(line.format(*row), file=out)
+        print(line.format(*row).rstrip(), file=out)
 
 
 def _route_one(path: Path, config: RoutingConfig) -> Route | StreamcalError | OSError:
@@ -74,14 +91,16 @@ def route_files(paths: Sequence[Path], *, as_json: bool, out: TextIO, config_dir
         json.dump(records, out, indent=1)
         print(file=out)
         return failures
-    rows: list[tuple[str, ...]] = []
-    for p, r in results:
-        if isinstance(r, Route):
-            rows.append((p.name, str(r.exp_type), "T" if r.is_tso else "-", r.stage1, r.stage2 or "-",
-                         r.stage3 or "-", r.stage2_input or "-"))
-        else:
-            rows.append((p.name, "DEAD LETTER", "", str(getattr(r, "reason", "unreadable")), str(r), "", ""))
-    _table(rows, ("file", "EXP_TYPE", "TSO", "stage 1", "stage 2", "stage 3", "stage-2 input"), out)
+    # Dead letters get their own table: an error message in a route column would stretch it (issue 16).
+    rows = [(p.name, str(r.exp_type), "T" if r.is_tso else "-", r.stage1, r.stage2 or "-", r.stage3 or "-",
+             r.stage2_input or "-") for p, r in results if isinstance(r, Route)]
+    if rows:
+        _table(rows, ("file", "EXP_TYPE", "TSO", "stage 1", "stage 2", "stage 3", "stage-2 input"), out)
+    dead = [(p.name, str(getattr(r, "reason", "unreadable")), " ".join(str(r).split()))
+            for p, r in results if not isinstance(r, Route)]
+    if dead:
+        print("\ndead letters" if rows else "dead letters", file=out)
+        _table(dead, ("file", "reason", "error"), out)
     print(f"\n{len(results) - failures} routed, {failures} dead-lettered", file=out)
     return failures
 
@@ -141,19 +160,27 @@ _STRETCHES = ("asinh", "linear", "log", "sqrt")
 
 
 def _quicklook(args: argparse.Namespace, out: TextIO) -> int:
+    """Draw each file it can; skip the others with a one-line message on stderr (exit status 1 if any was)."""
     from streamcal.datamodels.quicklook import render_quicklook
 
-    failures = 0
+    skipped = 0
     for path in args.files:
         png = args.out / f"{path.stem}.png" if args.out is not None else None
+        if path.name.endswith("_uncal.fits"):  # never read: a raw ramp is 4-D, and large
+            skipped += 1
+            print(f"streamcal quicklook: skipped {path}: a raw ramp; quicklook draws calibrated products "
+                  "(_rate, _cal, _i2d, _x1d, ...): calibrate it first (streamcal calibrate FILE)", file=sys.stderr)
+            continue
         try:
             written = render_quicklook(path, png, stretch=args.stretch)
-        except (StreamcalError, OSError) as exc:
-            failures += 1
-            print(f"streamcal quicklook: error: {path}: {exc}", file=sys.stderr)
+        except (StreamcalError, OSError, ValueError) as exc:  # astropy says "cannot read" with a ValueError
+            skipped += 1
+            print(f"streamcal quicklook: skipped {path}: {' '.join(str(exc).split())}", file=sys.stderr)
             continue
         print(written, file=out)
-    return 1 if failures else 0
+    if skipped:
+        print(f"streamcal quicklook: drew {len(args.files) - skipped}, skipped {skipped}", file=sys.stderr)
+    return 1 if skipped else 0
 
 
 #: Subcommand → handler ``(args, out) -> exit status``.
@@ -165,20 +192,26 @@ _COMMANDS: dict[str, Callable[[argparse.Namespace, TextIO], int]] = {
     "serve": serve_command,
     "deadletters": deadletters_command,
     "calibrate": calibrate_command,
+    "asn": asn_command,
     "quicklook": _quicklook,
 }
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="streamcal", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="streamcal", description=__doc__.split("\n\n")[0],
+                                     epilog="Exit status: 0 success; 1 some files failed or were skipped; 2 a usage "
+                                            "or startup error; run: 130/143 when interrupted by SIGINT/SIGTERM.")
     sub = parser.add_subparsers(dest="command", required=True)
     sim = sub.add_parser("simulate", help="write a simulated observing program and its reference set")
     sim.add_argument("--program", default="demo", choices=sorted(PROGRAMS),
                      help="; ".join(f"{name}: {text}" for name, text in sorted(PROGRAMS.items())))
-    sim.add_argument("--out", type=Path, required=True, help="folder for the raw exposures (the ingest folder)")
+    sim.add_argument("--out", type=Path, required=True,
+                     help="folder for the raw exposures, the ingest folder (required)")
     sim.add_argument("--refs", type=Path, help="folder for the reference set (default: OUT/../refs)")
-    sim.add_argument("--size", choices=("small", "full"), default="small")
-    sim.add_argument("--seed", type=int, default=20240611)
+    sim.add_argument("--size", choices=("small", "full"), default="small",
+                     help="small: subarrays and few groups (seconds); full: full-frame detectors (minutes, GBs)")
+    sim.add_argument("--seed", type=int, default=20240611,
+                     help="random seed: the same seed writes the same files")
     sim.add_argument("--all-detectors", action="store_true",
                      help="write the full-frame reference set of every detector of every simulated instrument "
                           "(NRCA1-NRCBLONG, NRS1/2, NIS, GUIDER1/2, MIRIMAGE, MIRIFUSHORT/LONG: ~7 GB, minutes) "
@@ -186,21 +219,32 @@ def _parser() -> argparse.ArgumentParser:
     sim.add_argument("--pool", action="store_true",
                      help="also write the program's association pool into OUT, as the observatory's upstream "
                           "generator reads it: once the pool is declared, associations come from it, not from "
-                          "header rules")
-    rt = sub.add_parser("route", help="print the route of each exposure")
-    rt.add_argument("files", nargs="+", type=Path)
-    rt.add_argument("--json", action="store_true", help="machine-readable output")
+                          "header rules (default: off)")
+    rt = sub.add_parser("route", help="print the route of each exposure",
+                        description="Print the route of each exposure as the router decides it (header-only "
+                                    "reads); files that cannot be routed are listed as dead letters with the "
+                                    "reason. Exit status 1 if any was.")
+    rt.add_argument("files", nargs="+", type=Path, help="raw exposures (*_uncal.fits)")
+    rt.add_argument("--json", action="store_true", help="machine-readable output (default: a table)")
     rt.add_argument("--config", type=Path, help="configuration folder (default: $STREAMCAL_CONFIG_DIR, else the "
                                                 "shipped configs/)")
     demo = sub.add_parser("demo", help="simulate the demo program and route every exposure")
-    demo.add_argument("--workdir", type=Path, default=Path("demo"))
-    demo.add_argument("--seed", type=int, default=20240611)
+    demo.add_argument("--workdir", type=Path, default=Path("demo"),
+                      help="folder for ingest/ and refs/")
+    demo.add_argument("--seed", type=int, default=20240611, help="random seed of the simulation")
     add_backbone_commands(sub)
     add_calibrate_command(sub)
-    ql = sub.add_parser("quicklook", help="draw a PNG of each image product (i2d, wfscmb, cal, rate)")
-    ql.add_argument("files", nargs="+", type=Path)
+    add_asn_command(sub)
+    ql = sub.add_parser("quicklook", help="draw a PNG of each image product (i2d, wfscmb, cal, rate)",
+                        description="Draw a PNG of each image product's SCI (or an _x1d's first spectrum) and "
+                                    "print its path. A file it cannot draw (a raw ramp, not FITS, no SCI image) "
+                                    "is skipped with a message on stderr and the others are drawn; exit status "
+                                    "1 if any was skipped.")
+    ql.add_argument("files", nargs="+", type=Path, help="image products (_i2d, _cal, _rate, _wfscmb, _x1d, ...)")
     ql.add_argument("--out", type=Path, help="folder for the PNGs (default: beside each file)")
-    ql.add_argument("--stretch", choices=_STRETCHES, default="asinh")
+    ql.add_argument("--stretch", choices=_STRETCHES, default="asinh", help="intensity stretch")
+    for command in sub.choices.values():  # every subcommand's help shows its defaults
+        command.formatter_class = _HelpFormatter
     return parser
 
 

@@ -4,7 +4,11 @@ The :class:`Observer` is an ordinary consumer (its own group, on every topic) th
 sees, so the summary is the same on both buses: exposures by route, products per pipeline, associations
 released, dead letters, work waiting in topics that no worker of this run consumes ("waiting: no worker
 for calwebb_spec3") or for a kind of exposure its pipeline does not take yet ("waiting: calwebb_spec2 does not
-take MIR_MRS yet"), and timings (pipeline seconds, file landed → stage-1 product latency).
+take MIR_MRS yet"), and timings (pipeline seconds; latency from when the run saw a raw file to its stage-1 products).
+
+The summary opens with every file the run saw: arrived (and whether each was processed, dead-lettered,
+is waiting or is unfinished), skipped as finished at the startup scan (and why), not taken in yet; an
+interrupted run ends with what it left unfinished.
 """
 
 from __future__ import annotations
@@ -13,9 +17,10 @@ import asyncio
 import statistics
 import uuid
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import TextIO
 
 from services.bus import Bus, Message
@@ -23,6 +28,8 @@ from services.codec import decode
 from services.consumer import Consumer, RetryPolicy
 from services.deadletters import DeadLetters
 from services.events import (
+    MEMBER_DONE,
+    AssociationDeclared,
     AssociationReady,
     DeadLetter,
     ExposureArrived,
@@ -31,17 +38,20 @@ from services.events import (
     alias_of,
     is_pending,
 )
+from services.ingest import eligible, file_id, file_kind, finished, product_index
 from services.metrics import Metrics
 from streamcal.errors import MalformedEventError
+from streamcal.routing import RoutingConfig
 
-__all__ = ["Observer", "Tally", "render_summary"]
+__all__ = ["FileOutcomes", "Observer", "RunEnd", "Tally", "ingest_state", "render_summary"]
 
 
 @dataclass(slots=True)
 class Tally:
     """Everything the summary reports, deduplicated by identity (redeliveries are not double-counted)."""
 
-    arrived: dict[str, datetime] = field(default_factory=dict)
+    arrived: dict[str, ExposureArrived] = field(default_factory=dict)
+    declared: set[str] = field(default_factory=set)
     routes: dict[str, tuple[str, bool, tuple[str, ...]]] = field(default_factory=dict)
     work: dict[str, set[str]] = field(default_factory=dict)
     pending: dict[tuple[str, str], set[str]] = field(default_factory=dict)
@@ -62,7 +72,9 @@ class Tally:
         if self.since is not None and event.created < self.since:
             return  # history from earlier runs (a Kafka topic keeps it)
         if isinstance(event, ExposureArrived):
-            self.arrived.setdefault(str(event.path), event.created)
+            self.arrived.setdefault(str(event.path), event)
+        elif isinstance(event, AssociationDeclared):
+            self.declared.add(str(event.asn_path))
         elif isinstance(event, WorkItem):
             self._work(event, message.topic)
         elif isinstance(event, ProductsWritten):
@@ -101,13 +113,110 @@ class Tally:
         return {alias: len(ids) for alias, ids in sorted(self.work.items()) if alias not in served}
 
     def latencies(self) -> list[float]:
-        """Seconds from a raw file landing to its stage-1 products (runs that did the work only)."""
+        """Seconds from this run seeing a raw file (its arrival event) to its stage-1 products, for the runs that
+        did the work. Not from the file's modification time: a file that lay in the folder before the run
+        started would count the time before the run (issue 16)."""
+        seen = {event.exposure_id: event.created for event in self.arrived.values()}
         out = []
         for written in self.products.values():
-            if written.landed_at is not None and not written.skipped and written.input_path.name.endswith(
-                    "_uncal.fits"):
-                out.append((written.created - written.landed_at).total_seconds())
+            since = seen.get(written.exposure_id)
+            if since is not None and not written.skipped and written.input_path.name.endswith("_uncal.fits"):
+                out.append((written.created - since).total_seconds())
         return out
+
+    def outcomes(self, served: Iterable[str]) -> FileOutcomes:
+        """What became of each file that arrived in this run (see :class:`FileOutcomes`)."""
+        served = set(served)
+        dead = {d.key for d in self.deadletters.values()} | {
+            d.exposure_id for d in self.deadletters.values() if d.exposure_id}
+        ended, waiting = set(), set()
+        for written in self.products.values():
+            nxt = written.next_topic
+            stages = self.routes.get(written.exposure_id, ("", False, ()))[2]
+            if nxt is None or (nxt == MEMBER_DONE and written.pipeline != (stages[0] if stages else None)):
+                ended.add(written.exposure_id)  # its route ends here, or stage 2 reported it to the tracker
+            elif is_pending(nxt) or (alias_of(nxt) is not None and alias_of(nxt) not in served):
+                waiting.add(written.exposure_id)
+        for (_, _), ids in self.pending.items():
+            waiting |= ids
+        for alias, ids in self.work.items():
+            if alias not in served:
+                waiting |= ids
+        out = FileOutcomes()
+        for path, event in sorted(self.arrived.items()):
+            key = event.exposure_id
+            if key in dead:
+                out.dead_lettered.append(key)
+            elif key in ended or (event.file_kind != "exposure" and path in self.declared):
+                out.processed.append(key)
+            elif key in waiting:
+                out.waiting.append(key)
+            else:
+                out.unfinished.append(key)
+        out.stage3_unfinished = sorted(
+            r.asn_path.name for r in self.released.values()
+            if r.pipeline in served and r.association_id not in dead
+            and not any(w.association_id == r.association_id and w.pipeline == r.pipeline
+                        for w in self.products.values()))
+        return out
+
+
+@dataclass(slots=True)
+class FileOutcomes:
+    """The files that arrived in this run by outcome (file ids: exposure roots, ASN and pool file names).
+
+    ``processed``: every implemented stage 1/2 of its route ran (or an ASN/pool declared its associations);
+    ``dead_lettered``; ``waiting``: its next stage has no worker in this run, or its pipeline does not take that
+    kind of exposure yet; ``unfinished``: none of these yet (work queued or in flight when the run stopped).
+    ``stage3_unfinished``: ASNs released to a stage 3 this run serves whose products were not written.
+    """
+
+    processed: list[str] = field(default_factory=list)
+    dead_lettered: list[str] = field(default_factory=list)
+    waiting: list[str] = field(default_factory=list)
+    unfinished: list[str] = field(default_factory=list)
+    stage3_unfinished: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RunEnd:
+    """How a run ended, for the summary: the ingest files it skipped as finished (reason → file names), the
+    ones it had not taken in yet (at the completeness gate, or not scanned before a signal), and the signal
+    that interrupted it (None: it stopped when idle)."""
+
+    skipped: dict[str, list[str]] = field(default_factory=dict)
+    not_taken: list[str] = field(default_factory=list)
+    interrupted: str | None = None
+
+
+def ingest_state(ingest_dir: Path, products_dir: Path, config: RoutingConfig, *, seen: Iterable[str],
+                 dead_lettered: Callable[[str], bool]) -> tuple[dict[str, list[str]], list[str]]:
+    """The ingest folder's files this run did not take in (blocking: run it in a thread).
+
+    Returns the ones the watcher skipped as finished, by reason, and the others (not taken in yet). Uses the
+    watcher's own test (:func:`services.ingest.finished`), so the summary says what the startup scan decided.
+    """
+    skipped: dict[str, list[str]] = {}
+    not_taken: list[str] = []
+    seen_names = {Path(p).name for p in seen}
+    try:
+        paths = sorted(p for p in ingest_dir.iterdir() if eligible(p) and p.name not in seen_names)
+    except OSError:
+        return skipped, not_taken
+    index = product_index(products_dir)
+    for path in paths:
+        if not finished(path, products=index, products_dir=products_dir, config=config,
+                        dead_lettered=dead_lettered):
+            not_taken.append(path.name)
+            continue
+        if dead_lettered(file_id(path)):
+            reason = "dead-lettered by an earlier run (streamcal deadletters list)"
+        elif file_kind(path) == "exposure":
+            reason = f"finished by an earlier run: its products are in {products_dir}"
+        else:
+            reason = "associations already declared to the tracker"
+        skipped.setdefault(reason, []).append(path.name)
+    return skipped, not_taken
 
 
 class Observer:
@@ -180,12 +289,55 @@ def _per_exposure(tally: Tally, out: TextIO) -> None:
     _table(rows, ("exposure", "pipeline", "s", "products"), out)
 
 
-def render_summary(tally: Tally, *, elapsed: float, served: Iterable[str], out: TextIO) -> None:
-    """The end-of-run summary (see the module docstring)."""
+def _names(names: Sequence[str], limit: int = 6) -> str:
+    shown = ", ".join(names[:limit])
+    return shown + (f", … ({len(names) - limit} more)" if len(names) > limit else "")
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}{'' if n == 1 else 's'}"
+
+
+def _header(tally: Tally, outcomes: FileOutcomes, end: RunEnd, elapsed: float, out: TextIO) -> None:
+    """Every file the run saw: arrived (and what became of each), skipped as finished (and why), not taken in."""
+    skipped = sum(len(v) for v in end.skipped.values())
+    seen = len(tally.arrived) + skipped + len(end.not_taken)
+    how = f"interrupted by {end.interrupted}" if end.interrupted else "done"
+    print(f"\nstreamcal run: {how} after {elapsed:.1f} s; saw {_plural(seen, 'file')}: {len(tally.arrived)} arrived, "
+          f"{skipped} skipped as finished" + (f", {len(end.not_taken)} not taken in yet" if end.not_taken else ""),
+          file=out)
+    print(f"  arrived: {len(outcomes.processed)} processed, {len(outcomes.dead_lettered)} dead-lettered, "
+          f"{len(outcomes.waiting)} waiting for a stage this run cannot run, {len(outcomes.unfinished)} unfinished "
+          f"({_plural(len(tally.routes), 'exposure')} routed)", file=out)
+    for reason, names in sorted(end.skipped.items()):
+        print(f"  skipped as finished ({reason}): {len(names)}", file=out)
+
+
+def _interrupted(outcomes: FileOutcomes, end: RunEnd, out: TextIO) -> None:
+    """What an interrupted run left unfinished (the next ``streamcal run`` picks it up)."""
+    print(f"\ninterrupted by {end.interrupted}: unfinished work is picked up by the next streamcal run", file=out)
+    if outcomes.unfinished:
+        print(f"  {_plural(len(outcomes.unfinished), 'file')} arrived but unfinished: "
+              f"{_names(outcomes.unfinished)}", file=out)
+    if outcomes.stage3_unfinished:
+        print(f"  {_plural(len(outcomes.stage3_unfinished), 'association')} released but stage 3 unfinished: "
+              f"{_names(outcomes.stage3_unfinished)}", file=out)
+    if end.not_taken:
+        print(f"  {_plural(len(end.not_taken), 'file')} in the ingest folder not taken in yet: "
+              f"{_names(end.not_taken)}", file=out)
+    if not (outcomes.unfinished or outcomes.stage3_unfinished or end.not_taken):
+        print("  nothing was unfinished", file=out)
+
+
+def render_summary(tally: Tally, *, elapsed: float, served: Iterable[str], out: TextIO,
+                   end: RunEnd | None = None) -> None:
+    """The end-of-run summary (see the module docstring); ``end`` says how the run ended (default: when idle,
+    with no ingest-folder files left out)."""
     served = sorted(set(served))
-    print(f"\nstreamcal run: {len(tally.arrived)} file(s) arrived, {len(tally.routes)} exposure(s) routed "
-          f"in {elapsed:.1f} s\n", file=out)
-    print("exposures by route", file=out)
+    end = end or RunEnd()
+    outcomes = tally.outcomes(served)
+    _header(tally, outcomes, end, elapsed, out)
+    print("\nexposures by route", file=out)
     by_route = Counter(tally.routes.values())
     rows = [(exp, "T" if tso else "-", *(list(stages) + ["-"] * (3 - len(stages))), n)
             for (exp, tso, stages), n in sorted(by_route.items())]
@@ -204,11 +356,13 @@ def render_summary(tally: Tally, *, elapsed: float, served: Iterable[str], out: 
     partial = sum(r.partial for r in tally.released.values())
     print(f"\nassociations released to stage 3: {len(tally.released)}"
           f"{f' ({partial} partial)' if partial else ''}", file=out)
-    for ready in sorted(tally.released.values(), key=lambda r: r.association_id):
-        print(f"  {ready.pipeline}  {ready.asn_path.name}  ({len(ready.members)} members)", file=out)
+    if tally.released:
+        rows = [(r.pipeline, r.asn_path.name, f"{len(r.members)}{' (partial)' if r.partial else ''}")
+                for r in sorted(tally.released.values(), key=lambda r: (r.pipeline, r.asn_path.name))]
+        _table(rows, ("pipeline", "ASN", "members"), out)
     print(f"\ndead letters: {len(tally.deadletters)}", file=out)
     if tally.deadletters:
-        rows = [(d.reason, d.path.rsplit("/", 1)[-1] if d.path else d.key, d.service, d.error[:100])
+        rows = [(d.reason, d.path.rsplit("/", 1)[-1] if d.path else d.key, d.service, " ".join(d.error.split())[:100])
                 for d in sorted(tally.deadletters.values(), key=lambda d: (d.reason, d.key))]
         _table(rows, ("reason", "file / key", "service", "error"), out)
     waiting = tally.no_worker(served)
@@ -221,7 +375,9 @@ def render_summary(tally: Tally, *, elapsed: float, served: Iterable[str], out: 
     latencies = tally.latencies()
     print("\ntimings", file=out)
     if latencies:
-        print(f"  file landed → stage-1 products: median {statistics.median(latencies):.2f} s, "
-              f"max {max(latencies):.2f} s over {len(latencies)} exposure(s)", file=out)
+        print(f"  file seen by this run → stage-1 products: median {statistics.median(latencies):.2f} s, "
+              f"max {max(latencies):.2f} s over {_plural(len(latencies), 'exposure')}", file=out)
     else:
         print("  no stage-1 run in this session", file=out)
+    if end.interrupted:
+        _interrupted(outcomes, end, out)

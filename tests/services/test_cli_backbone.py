@@ -39,7 +39,8 @@ def test_run_reports_dead_letters_and_replay_recovers_them(program, tmp_path, no
     assert main(args, out=out) == 0
     summary = out.getvalue()
     assert "dead letters: 3" in summary and "reference_missing" in summary
-    assert re.search(r"calwebb_dark +2 +2 +0", summary) and "streamcal run: 5 file(s) arrived" in summary
+    assert re.search(r"calwebb_dark +2 +2 +0", summary) and "saw 5 files: 5 arrived, 0 skipped" in summary
+    assert "arrived: 2 processed, 3 dead-lettered, 0 waiting" in summary
     listed = io.StringIO()
     assert main(["deadletters", "list", "--products", str(products)], out=listed) == 0
     lines = listed.getvalue().splitlines()

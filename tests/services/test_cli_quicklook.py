@@ -44,8 +44,9 @@ def test_quicklook_reports_a_bad_file_and_renders_the_others(tmp_path, capsys):
     assert out.getvalue().split() == [str(tmp_path / "png" / "a_wfscmb.png")]
     assert (tmp_path / "png" / "a_wfscmb.png").exists()
     errors = capsys.readouterr().err
-    assert f"streamcal quicklook: error: {bad}" in errors and "not a FITS file" in errors
-    assert f"streamcal quicklook: error: {missing}" in errors
+    assert f"streamcal quicklook: skipped {bad}" in errors and "not a FITS file" in errors
+    assert f"streamcal quicklook: skipped {missing}" in errors
+    assert "streamcal quicklook: drew 1, skipped 2" in errors
 
 
 def test_quicklook_rejects_an_unknown_stretch(tmp_path, capsys):
