@@ -21,7 +21,7 @@ from typing import TextIO
 from aiokafka.errors import KafkaError
 
 from services.app import ROLES, check_broker, run_system, serve
-from services.bus import KafkaBus, read_topic
+from services.bus import KafkaBus, KafkaSecurity, kafka_security, read_topic
 from services.codec import decode_as
 from services.deadletters import DeadLetterStore, replay, summary_line
 from services.events import DEADLETTER, DeadLetter
@@ -161,9 +161,9 @@ def _matches(letter: DeadLetter, reason: str | None) -> bool:
     return reason is None or letter.reason == reason
 
 
-async def _kafka_letters(bootstrap: str) -> list[DeadLetter]:
+async def _kafka_letters(bootstrap: str, security: KafkaSecurity) -> list[DeadLetter]:
     letters = []
-    for record in await read_topic(bootstrap, DEADLETTER):
+    for record in await read_topic(bootstrap, DEADLETTER, security=security):
         try:
             letters.append(decode_as(record.value, DeadLetter))
         except MalformedEventError:
@@ -171,19 +171,19 @@ async def _kafka_letters(bootstrap: str) -> list[DeadLetter]:
     return letters
 
 
-async def _kafka_replay(bootstrap: str, letters: list[DeadLetter]) -> int:
-    async with KafkaBus(bootstrap) as bus:
+async def _kafka_replay(bootstrap: str, letters: list[DeadLetter], security: KafkaSecurity) -> int:
+    async with KafkaBus(bootstrap, security=security) as bus:
         return await replay(bus, letters)
 
 
-def _kafka_deadletters(args: argparse.Namespace, url: BusUrl, out: TextIO) -> int:
-    letters = [d for d in asyncio.run(_kafka_letters(url.bootstrap)) if _matches(d, args.reason)]
+def _kafka_deadletters(args: argparse.Namespace, url: BusUrl, security: KafkaSecurity, out: TextIO) -> int:
+    letters = [d for d in asyncio.run(_kafka_letters(url.bootstrap, security)) if _matches(d, args.reason)]
     if args.action == "list":
         for letter in letters:
             print(summary_line(letter), file=out)
         print(f"{len(letters)} dead letter(s) in {DEADLETTER}", file=out)
     else:
-        done = asyncio.run(_kafka_replay(url.bootstrap, letters))
+        done = asyncio.run(_kafka_replay(url.bootstrap, letters, security))
         print(f"replayed {done} dead letter(s)" + (f"; {len(letters) - done} could not be (original too large "
                                                      "to keep)" if done < len(letters) else ""), file=out)
     return 0
@@ -196,7 +196,7 @@ def deadletters_command(args: argparse.Namespace, out: TextIO) -> int:
     if url.kind == "kafka":
         asyncio.run(check_broker(url))
         try:
-            return _kafka_deadletters(args, url, out)
+            return _kafka_deadletters(args, url, kafka_security(settings), out)
         except KafkaError as exc:
             raise _broker_error(url, exc) from exc
     settings.require("products_dir")

@@ -389,8 +389,8 @@ async def read_topic(bootstrap: str, topic: str, *, client_id: str = "streamcal-
     """Everything currently in a topic, from the beginning, without joining a consumer group."""
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, client_id=client_id, enable_auto_commit=False,
                                 group_id=None, **(security or KafkaSecurity()).client_options())
-    await consumer.start()
     try:
+        await consumer.start()
         partitions = consumer.partitions_for_topic(topic) or set()
         tps = [TopicPartition(topic, p) for p in sorted(partitions)]
         if not tps:
