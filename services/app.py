@@ -72,6 +72,15 @@ class Process:
         parts: list[Service] = [*self.services, *([self.observer] if self.observer else [])]
         return self.bus.connected and all(s.ready for s in parts)
 
+    def alive(self) -> bool:
+        """No service is stuck: none has a piece of work running for longer than ``stall_after_s`` (a worker's
+        run is cut off at ``timeout_s``, so only a hang outlives it). The loop answering is the rest of it."""
+        limit = self.settings.stall_limit_s
+        stuck = [s.name for s in self.services if s.longest_attempt() > limit]
+        if stuck:
+            log.error("no progress for more than %g s in %s: /healthz reports unhealthy", limit, ", ".join(stuck))
+        return not stuck
+
 
 @dataclass(frozen=True, slots=True)
 class RunResult:
@@ -137,7 +146,7 @@ async def build_process(settings: Settings, stack: AsyncExitStack, *, roles: Seq
     for role in roles:
         await _add_role(proc, role, stack, pipelines)
     if settings.metrics_port is not None:
-        proc.http = await stack.enter_async_context(HealthServer(metrics, ready=proc.ready,
+        proc.http = await stack.enter_async_context(HealthServer(metrics, ready=proc.ready, alive=proc.alive,
                                                                  port=settings.metrics_port))
     return proc
 

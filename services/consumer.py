@@ -129,7 +129,16 @@ class Consumer:
         self.activity = activity or Activity()
         self.start = start
         self._sub: Subscription | None = None
+        self._attempts_started: dict[int, float] = {}  # id(message) → when its current attempt began
         metrics.declare(name, self.topics)
+
+    def longest_attempt(self) -> float:
+        """Seconds the oldest handler attempt now running has been running (0 when none is): liveness. A
+        retry starts a new attempt, so a message waiting out a full disk is not stalled; one handler call that
+        never returns is."""
+        if not self._attempts_started:
+            return 0.0
+        return time.monotonic() - min(self._attempts_started.values())
 
     @property
     def ready(self) -> bool:
@@ -189,7 +198,11 @@ class Consumer:
         attempt = 0
         while True:
             attempt += 1
-            result, _ = await outcome_of(lambda: self.handler(message))
+            self._attempts_started[id(message)] = time.monotonic()
+            try:
+                result, _ = await outcome_of(lambda: self.handler(message))
+            finally:
+                self._attempts_started.pop(id(message), None)
             storage = result.reason is DeadLetterReason.STORAGE  # a full disk: wait for the operator, never give up
             if result.outcome is not Outcome.RETRY or (attempt >= self.policy.max_attempts and not storage):
                 return result, attempt

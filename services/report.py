@@ -231,6 +231,10 @@ class Observer:
                                  group=f"streamcal.observer.{uuid.uuid4().hex[:8]}", handler=self.handle,
                                  metrics=metrics, deadletters=deadletters, policy=RetryPolicy(max_attempts=1))
 
+    def longest_attempt(self) -> float:
+        """Seconds the oldest tally now running has been running (liveness)."""
+        return self.consumer.longest_attempt()
+
     @property
     def group(self) -> str:
         """The observer's consumer group (excluded from the idle check)."""

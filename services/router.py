@@ -129,6 +129,10 @@ class Router:
                                  metrics=metrics, deadletters=deadletters, policy=policy, concurrency=4,
                                  activity=activity)
 
+    def longest_attempt(self) -> float:
+        """Seconds the oldest handler attempt now running has been running (liveness)."""
+        return self.consumer.longest_attempt()
+
     @property
     def ready(self) -> bool:
         """Subscribed to ``exposure.arrived``."""

@@ -99,6 +99,10 @@ class Service(Protocol):
         """Subscribed and able to work (``/readyz``)."""
         ...
 
+    def longest_attempt(self) -> float:
+        """Seconds the oldest piece of work now running has been at it (``/healthz``)."""
+        ...
+
     async def run(self, stop: asyncio.Event) -> None:
         """Work until ``stop`` is set, then stop fetching, finish in-flight work and return."""
         ...

@@ -94,6 +94,10 @@ class Settings:
         much latency per hop).
     shutdown_grace_s : float
         How long SIGTERM waits for in-flight work before cancelling it (Helm's grace period is longer).
+    stall_after_s : float or None
+        ``/healthz`` turns unhealthy when one piece of work (a handler attempt, a watcher pass) has run this
+        long: the service is stuck and should be restarted. Default: ``timeout_s`` + 300 s (a pipeline run is
+        cut off at ``timeout_s``).
     metrics_port : int or None
         ``/metrics``, ``/healthz``, ``/readyz``; 0 = an ephemeral port, None = no server.
     poll_interval_s, settle_polls, corrupt_after_s, rescan_interval_s : float, int, float, float
@@ -135,6 +139,7 @@ class Settings:
     kafka_heartbeat_ms: int = 1_000
     kafka_fetch_max_wait_ms: int = 50
     shutdown_grace_s: float = 30.0
+    stall_after_s: float | None = None
     metrics_port: int | None = None
     poll_interval_s: float = 0.5
     settle_polls: int = 2
@@ -190,6 +195,11 @@ class Settings:
         if text in ("0", "false", "no"):
             return False
         raise ConfigError(f"setting kafka_idempotence={value!r}: expected auto, true or false")
+
+    @property
+    def stall_limit_s(self) -> float:
+        """The liveness limit: :attr:`stall_after_s`, or ``timeout_s`` + 300 s."""
+        return self.stall_after_s if self.stall_after_s is not None else self.timeout_s + 300.0
 
     @property
     def bus_url(self) -> BusUrl:

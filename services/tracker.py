@@ -177,6 +177,10 @@ class Tracker:
                                  metrics=metrics, deadletters=deadletters, policy=policy, concurrency=1,
                                  activity=activity)
 
+    def longest_attempt(self) -> float:
+        """Seconds the oldest handler attempt now running has been running (liveness)."""
+        return self.consumer.longest_attempt()
+
     @property
     def ready(self) -> bool:
         """Rebuilt and subscribed."""

@@ -75,12 +75,18 @@ class Watcher:
         self.dead_lettered = dead_lettered or (lambda key: False)
         self.activity = activity or Activity()
         self._ready = False
+        self._pass_started: float | None = None  # when the gate pass now running began (liveness)
         metrics.declare(self.name, [ARRIVED])
 
     @property
     def ready(self) -> bool:
         """The startup rescan is done and the folder is being watched."""
         return self._ready
+
+    def longest_attempt(self) -> float:
+        """Seconds the gate pass now running has been running (0 between passes): a stat or header read that
+        never returns (a hung network file system) shows here."""
+        return 0.0 if self._pass_started is None else time.monotonic() - self._pass_started
 
     @property
     def pending(self) -> int:
@@ -106,7 +112,11 @@ class Watcher:
                 if self.bus.generation != generation:
                     generation = self.bus.generation
                     await self._after_broker_loss()
-                await self._gate_pass()
+                self._pass_started = time.monotonic()
+                try:
+                    await self._gate_pass()
+                finally:
+                    self._pass_started = None
                 if time.monotonic() - last_rescan >= self.rescan_interval_s:
                     for path in await asyncio.to_thread(self._rescan):
                         self.gate.consider(path)

@@ -86,6 +86,10 @@ class Worker:
                                  handler=self.handle, metrics=metrics, deadletters=deadletters, policy=policy,
                                  concurrency=runner.processes, activity=activity)
 
+    def longest_attempt(self) -> float:
+        """Seconds the oldest handler attempt now running has been running (liveness)."""
+        return self.consumer.longest_attempt()
+
     @property
     def ready(self) -> bool:
         """Subscribed to the work topic."""
