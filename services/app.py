@@ -30,7 +30,7 @@ from services.metrics import Metrics
 from services.pool import PipelinePool
 from services.report import Observer, RunEnd, ingest_state, progress_line, render_summary
 from services.router import Router
-from services.runtime import Service, run_services
+from services.runtime import Service, install_signal_handlers, run_services
 from services.settings import BusUrl, Settings
 from services.tracker import Tracker
 from services.watcher import Watcher
@@ -295,8 +295,6 @@ def _catch_signals(stop: asyncio.Event, received: list[signal.Signals]) -> list[
     """SIGINT/SIGTERM: the first one is recorded (the exit status and the summary say it) and stops the run,
     which drains for ``shutdown_grace_s``; a second one exits at once, without a summary (work in flight is
     uncommitted and is redelivered to the next run)."""
-    loop = asyncio.get_running_loop()
-
     def on_signal(sig: signal.Signals) -> None:
         received.append(sig)
         if len(received) == 1:
@@ -307,14 +305,7 @@ def _catch_signals(stop: asyncio.Event, received: list[signal.Signals]) -> list[
         signal.signal(sig, signal.SIG_DFL)
         os.kill(os.getpid(), sig)
 
-    installed = []
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        try:
-            loop.add_signal_handler(sig, on_signal, sig)
-            installed.append(sig)
-        except (NotImplementedError, RuntimeError):  # not the main thread, or not a Unix loop
-            pass
-    return installed
+    return install_signal_handlers(on_signal)
 
 
 def _run_end(proc: Process, received: Sequence[signal.Signals]) -> RunEnd:

@@ -16,12 +16,12 @@ import json
 import logging
 import signal
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any, Protocol, TextIO
 
-__all__ = ["JsonFormatter", "Service", "configure_logging", "log_context", "run_services"]
+__all__ = ["JsonFormatter", "Service", "configure_logging", "install_signal_handlers", "log_context", "run_services"]
 
 log = logging.getLogger(__name__)
 
@@ -108,17 +108,10 @@ class Service(Protocol):
         ...
 
 
-def _install_signals(stop: asyncio.Event, force: asyncio.Event) -> list[signal.Signals]:
+def install_signal_handlers(on_signal: Callable[[signal.Signals], None]) -> list[signal.Signals]:
+    """Have the running loop call ``on_signal`` on SIGTERM and SIGINT; returns the signals it could take (none
+    outside the main thread or on a loop without Unix signals). The caller removes them when done."""
     loop = asyncio.get_running_loop()
-
-    def on_signal(sig: signal.Signals) -> None:
-        if stop.is_set():
-            log.warning("second %s: cancelling in-flight work now", sig.name)
-            force.set()
-        else:
-            log.info("%s received: draining in-flight work", sig.name)
-            stop.set()
-
     installed = []
     for sig in (signal.SIGTERM, signal.SIGINT):
         try:
@@ -127,6 +120,18 @@ def _install_signals(stop: asyncio.Event, force: asyncio.Event) -> list[signal.S
         except (NotImplementedError, RuntimeError):  # not the main thread, or not a Unix loop
             pass
     return installed
+
+
+def _install_signals(stop: asyncio.Event, force: asyncio.Event) -> list[signal.Signals]:
+    def on_signal(sig: signal.Signals) -> None:
+        if stop.is_set():
+            log.warning("second %s: cancelling in-flight work now", sig.name)
+            force.set()
+        else:
+            log.info("%s received: draining in-flight work", sig.name)
+            stop.set()
+
+    return install_signal_handlers(on_signal)
 
 
 async def _drain(tasks: set[asyncio.Task[None]], grace_s: float, force: asyncio.Event) -> None:
