@@ -9,10 +9,20 @@ import pytest
 from hypothesis import HealthCheck, settings
 
 from streamcal.datamodels import ExposureName, write_raw
+from tests.reliability.accounting import REPORT_KEY
 
 # Timing-based health checks and deadlines flake on a loaded 2-core machine; the properties stay the same.
 settings.register_profile("streamcal", deadline=None, suppress_health_check=[HealthCheck.too_slow])
 settings.load_profile("streamcal")
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: pytest.Config) -> None:
+    """Where the files that landed ended, per reliability test (tests/reliability/accounting.py)."""
+    rows = config.stash.get(REPORT_KEY, [])
+    if rows:
+        terminalreporter.section("nothing lost: where the files that landed ended")
+        for nodeid, accounting in rows:
+            terminalreporter.write_line(f"{nodeid}: {accounting.line()}")
 
 
 def raw_primary(**overrides: object) -> dict[str, object]:

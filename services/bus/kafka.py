@@ -406,4 +406,16 @@ async def read_topic(bootstrap: str, topic: str, *, client_id: str = "streamcal-
                                   r.value or b"") for r in records)
         return out
     finally:
+        await _stop_quietly(consumer)
+
+
+async def _stop_quietly(consumer: AIOKafkaConsumer) -> None:
+    """Stop a consumer; aiokafka's stop can surface the cancellation of its own internal task (a consumer
+    stopped right after it started), which is not ours to propagate unless this task is being cancelled."""
+    try:
         await consumer.stop()
+    except asyncio.CancelledError:
+        task = asyncio.current_task()
+        if task is not None and task.cancelling():
+            raise
+        log.debug("the reader's consumer stopped with an internal cancellation")

@@ -229,7 +229,7 @@ async def test_the_producer_adapts_to_a_broker_without_idempotence(kafka, caplog
             pass
 
 
-async def test_a_broker_that_loses_its_data_is_recovered_from(program, tmp_path, restartable_broker):
+async def test_a_broker_that_loses_its_data_is_recovered_from(program, tmp_path, restartable_broker, request):
     """Issue 13: the broker (memory storage) is killed and started again, empty, mid-run. /readyz turns 503
     while it is away and 200 when it is back; the topics are re-created; the watcher re-emits what was not
     finished and the tracker rebuilds; every file that landed ends as products, with no dead letters."""
@@ -255,6 +255,10 @@ async def test_a_broker_that_loses_its_data_is_recovered_from(program, tmp_path,
     result = await run
     assert result.status == 0
     assert await read_topic(broker.url.removeprefix("kafka://"), DEADLETTER) == []
+    from tests.reliability.accounting import account, report
+
+    ended = report(request, account(ingest, products, ()))
+    assert ended.files_in == len(files) == ended.with_products and not ended.lost
 
 
 def all_products(files: list[Path], products: Path) -> bool:
@@ -269,3 +273,55 @@ async def readiness_becomes(port: int, status: int, *, timeout: float) -> None:
     while (await asyncio.to_thread(http_get, port, "/readyz"))[0] != status:
         assert time.monotonic() < deadline, f"/readyz did not become {status} within {timeout} s"
         await asyncio.sleep(0.5)
+
+
+async def test_on_kafka_hostile_files_and_a_poison_message_end_as_dead_letters_and_sigterm_drains(
+        program, tmp_path, kafka, request):
+    """Issue 13 on Kafka: a FIFO, a /dev/zero link and a directory under watched names and a 900 kB message
+    that is not an event each end as one dead letter (the poison's without its bytes: a copy would be refused
+    by the broker's 1 MB limit); a valid exposure landed afterwards is calibrated within 30 s; SIGTERM ends the
+    real `streamcal run` process within its grace period (exit 143); every file that landed is accounted for."""
+    from tests.reliability.accounting import account, report
+    from tests.reliability.test_sigterm import GRACE_S, land_hostile
+
+    ingest, products = tmp_path / "ingest", tmp_path / "products"
+    ingest.mkdir()
+    hostile = land_hostile(ingest)
+    command = [sys.executable, "-m", "services.cli", "run", "--ingest", str(ingest), "--products", str(products),
+               "--refs", str(program.refs), "--poll-interval", "0.1", "--grace", str(GRACE_S), "--concurrency", "1",
+               "--bus", kafka]
+    log = tmp_path / "run.log"
+    bootstrap = kafka.removeprefix("kafka://")
+    with log.open("wb") as out:
+        proc = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env(), start_new_session=True)
+    try:
+        async def letters() -> list[object]:
+            return [decode(r.value) for r in await read_topic(bootstrap, DEADLETTER)]
+
+        deadline = time.monotonic() + 90
+        while len(await letters()) < hostile:
+            assert time.monotonic() < deadline, log.read_text()[-3000:]
+            await asyncio.sleep(0.5)
+        async with KafkaBus(bootstrap) as bus:
+            await bus.publish(ARRIVED, "poison", b"{" + b"x" * 900_000)
+        raw = program.files("jw01234001001_02101_00001")[0]
+        land([raw], ingest)
+        root = raw.name.removesuffix("_uncal.fits")
+        await eventually(lambda: (products / f"{root}_cal.fits").exists(), timeout=30)
+        while len(await letters()) < hostile + 1:
+            assert time.monotonic() < deadline + 30, log.read_text()[-3000:]
+            await asyncio.sleep(0.5)
+        sent = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        status = await asyncio.to_thread(proc.wait, GRACE_S + 10)
+        took = time.monotonic() - sent
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    assert status == 143 and took < GRACE_S + 5, (status, took, log.read_text()[-3000:])
+    found = await letters()
+    poison = [d for d in found if getattr(d, "key", None) == "poison"]
+    assert len(poison) == 1 and poison[0].reason == "malformed_event" and not poison[0].replayable
+    ended = report(request, account(ingest, products, {d.key for d in found}))
+    assert ended.files_in == hostile + 1 and ended.dead_letters == hostile and not ended.lost

@@ -46,6 +46,7 @@ from services.worker import Worker
 from streamcal.errors import ForbiddenPathError, NotRegularFileError
 from streamcal.routing import RoutingConfig, load_pars, load_routing_table
 from streamcal.simulate import ExposureSpec, simulate_exposure, write_reference_set
+from tests.reliability.accounting import account, report
 from tests.services.support import events_on, eventually, fast_settings
 
 TABLE = load_routing_table()
@@ -202,7 +203,7 @@ async def test_the_tracker_refuses_a_member_outside_the_products_folder(exposure
     assert letter.reason == "forbidden_path" and "outside the products folder" in letter.error
 
 
-async def test_hostile_names_in_the_ingest_folder_do_not_wedge_the_system(exposure, tmp_path):
+async def test_hostile_names_in_the_ingest_folder_do_not_wedge_the_system(exposure, tmp_path, request):
     """The whole embedded system: a FIFO, a link to /dev/zero, a link to a file outside and a directory, all
     under watched names, land first; each ends as one dead letter, and a valid exposure landed afterwards gets
     its products within 30 s; the run then stops cleanly."""
@@ -236,6 +237,8 @@ async def test_hostile_names_in_the_ingest_folder_do_not_wedge_the_system(exposu
                        "jw01234009001_02101_00003_nrca3": "forbidden_path",
                        "jw01234009001_02101_00004_nrca3": "invalid_input",
                        "jw01234-o009_20240101t000000_image3_00001_asn.json": "invalid_input"}
+    ended = report(request, account(ingest, tmp_path / "products", reasons))
+    assert ended.files_in == len(hostile) + 1 and ended.dead_letters == len(hostile) and not ended.lost
 
 
 async def test_a_poison_message_too_large_for_the_topic_is_one_small_dead_letter(tmp_path):

@@ -22,6 +22,7 @@ from services.products import products_done
 from streamcal.datamodels import read_header, write_fits
 from streamcal.datamodels.fitsio import Extension
 from streamcal.simulate import simulate_program
+from tests.reliability.accounting import account, report
 from tests.services.support import Program, eventually, fast_settings, land, make_program
 
 DITHER = "imaging_dither"
@@ -79,7 +80,7 @@ def test_products_of_another_raw_version_are_not_done(tmp_path):
     assert not products_done((product,), raw, digest=content_digest(raw))
 
 
-async def test_replaced_and_cp_p_redelivered_inputs_are_recalibrated_through_stage3(dither, tmp_path):
+async def test_replaced_and_cp_p_redelivered_inputs_are_recalibrated_through_stage3(dither, tmp_path, request):
     """1. While running: a ``cp -p`` re-delivery re-runs stages 1, 2 and 3. 2. Across a restart: a file
     replaced while the service was down, and another ``cp -p``'d, are re-run; the untouched ones are not."""
     program, corrected = dither
@@ -125,3 +126,5 @@ async def test_replaced_and_cp_p_redelivered_inputs_are_recalibrated_through_sta
     assert mosaic.stat().st_mtime_ns > second_mosaic
     stage3 = [w for w in restarted.process.observer.tally.products.values() if w.pipeline == "calwebb_image3"]
     assert len(stage3) >= 1 and not any(w.skipped for w in stage3)
+    ended = report(request, account(ingest, products, ()))
+    assert ended.files_in == len(raws) == ended.with_products and not ended.lost
