@@ -39,6 +39,7 @@ from services.calibrate import add_asn_command, add_calibrate_command, asn_comma
 from services.commands import add_backbone_commands, deadletters_command, run_command, serve_command
 from services.router import decide_file
 from services.settings import load_settings
+from streamcal import __version__
 from streamcal.errors import StreamcalError
 from streamcal.routing import Route, RoutingConfig
 from streamcal.simulate import PROGRAMS, ProgramResult, simulate_program, write_reference_set
@@ -197,10 +198,19 @@ _COMMANDS: dict[str, Callable[[argparse.Namespace, TextIO], int]] = {
 }
 
 
+def _version() -> str:
+    """What ``streamcal --version`` prints: the installed distribution's version (issue 14)."""
+    if __version__ == "0+unknown":  # streamcal.__version__ when no distribution metadata is found
+        return ("streamcal: version unknown, running from a source tree that is not installed "
+                "(`pip install .` or `pip install -e .` in the repository records it)")
+    return f"streamcal {__version__}"
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="streamcal", description=__doc__.split("\n\n")[0],
                                      epilog="Exit status: 0 success; 1 some files failed or were skipped; 2 a usage "
                                             "or startup error; run: 130/143 when interrupted by SIGINT/SIGTERM.")
+    parser.add_argument("--version", action="version", version=_version())
     sub = parser.add_subparsers(dest="command", required=True)
     sim = sub.add_parser("simulate", help="write a simulated observing program and its reference set")
     sim.add_argument("--program", default="demo", choices=sorted(PROGRAMS),

@@ -7,6 +7,7 @@ file and the offending key path.
 
 from __future__ import annotations
 
+from importlib import resources
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -27,8 +28,24 @@ class StrictModel(BaseModel):
 
 
 def default_config_dir() -> Path:
-    """Return the repository's ``configs/`` directory, found relative to this package."""
-    return Path(__file__).resolve().parents[2] / "configs"
+    """Return the configuration folder shipped with streamcal (``pipelines.yaml``, ``routing.yaml``, ``pars/``).
+
+    It is the package data ``streamcal/configs``, read with :mod:`importlib.resources`, so an installed wheel
+    finds it (issue 14). In the source tree ``streamcal/configs`` is a symlink to the repository's ``configs/``:
+    one copy in git, and the build copies the files into the wheel. ``STREAMCAL_CONFIG_DIR`` or ``--config``
+    replace it (``services.settings``). This is the only place that locates the shipped configuration.
+
+    Raises
+    ------
+    ConfigError
+        streamcal is installed where its data are not a folder on disk (a zip import) or the folder is
+        missing (a source tree checked out without symlinks). Not retriable.
+    """
+    folder = resources.files("streamcal") / "configs"
+    if not isinstance(folder, Path) or not folder.is_dir():
+        raise ConfigError(f"{folder}: streamcal's configuration folder is not a folder on disk; set "
+                          "STREAMCAL_CONFIG_DIR (or --config) to a copy of the repository's configs/")
+    return folder.resolve()
 
 
 class _UniqueKeyLoader(yaml.SafeLoader):

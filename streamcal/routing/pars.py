@@ -198,7 +198,7 @@ def load_pars(directory: Path | str | None = None, *, registry: PipelineRegistry
     Parameters
     ----------
     directory : Path or str, optional
-        Default ``configs/pars`` of the repository.
+        Default ``pars/`` of the shipped configuration (``default_config_dir``).
     registry : PipelineRegistry, optional
         Classes must exist in it; default :func:`~streamcal.routing.table.load_registry`.
 

@@ -189,7 +189,7 @@ def route(
         The primary header (upper-case keywords): EXP_TYPE, TSOVISIT (optional, FITS logical or
         ``'T'``/``'F'``/``'TRUE'``/``'FALSE'``; absent = F), PATTTYPE (optional).
     table : RoutingTable, optional
-        The routing table; loaded from the default ``configs/`` when omitted (pass one in hot paths).
+        The routing table; loaded from the shipped configuration when omitted (pass one in hot paths).
     source : str, optional
         The file the header came from, named in error messages.
 

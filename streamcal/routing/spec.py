@@ -234,7 +234,7 @@ class RoutingConfig:
     @classmethod
     def load(cls, directory: Path | str | None = None) -> RoutingConfig:
         """Parse and validate a configuration folder (``pipelines.yaml``, ``routing.yaml``, ``pars/``); default
-        the repository's ``configs/``.
+        the one shipped with streamcal (``default_config_dir``).
 
         Raises
         ------

@@ -67,7 +67,7 @@ def load_registry(path: Path | str | None = None) -> PipelineRegistry:
     Parameters
     ----------
     path : Path or str, optional
-        The YAML file; default ``configs/pipelines.yaml`` of the repository.
+        The YAML file; default ``pipelines.yaml`` of the shipped configuration.
 
     Returns
     -------
@@ -252,7 +252,7 @@ def load_routing_table(
     Parameters
     ----------
     path : Path or str, optional
-        The YAML file; default ``configs/routing.yaml`` of the repository.
+        The YAML file; default ``routing.yaml`` of the shipped configuration.
     registry : PipelineRegistry, optional
         The registry the aliases must exist in; default :func:`load_registry` with its default path.
 

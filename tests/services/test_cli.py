@@ -2,9 +2,11 @@ from __future__ import annotations
 
 import io
 import json
+from importlib.metadata import version
 
 import pytest
 
+from services import cli
 from services.cli import main
 from streamcal.associations import generate, read_pool
 
@@ -56,3 +58,21 @@ def test_simulate_help_documents_the_all_detectors_option_and_its_default(capsys
     assert exit_info.value.code == 0
     text = " ".join(capsys.readouterr().out.split())
     assert "--all-detectors" in text and "(default: off)" in text
+
+
+def test_version_is_the_installed_distributions(capsys):
+    """``streamcal --version`` prints the version pip recorded (issue 14)."""
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--version"])
+    assert exit_info.value.code == 0
+    assert capsys.readouterr().out.strip() == f"streamcal {version('streamcal')}"
+
+
+def test_version_from_a_source_tree_that_was_never_installed_says_how_to_fix_it(capsys, monkeypatch):
+    """Without distribution metadata ``streamcal.__version__`` is ``0+unknown``: say why instead of printing it."""
+    monkeypatch.setattr(cli, "__version__", "0+unknown")
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--version"])
+    assert exit_info.value.code == 0
+    out = capsys.readouterr().out
+    assert "version unknown" in out and "pip install" in out and "0+unknown" not in out

@@ -19,8 +19,9 @@ from streamcal.routing import (
     select_pars,
     selection_context,
 )
+from streamcal.routing._config import default_config_dir
 
-PARS_DIR = Path(__file__).resolve().parents[3] / "configs" / "pars"
+PARS_DIR = default_config_dir() / "pars"
 
 
 @pytest.fixture(scope="module")

@@ -9,8 +9,9 @@ import yaml
 
 from streamcal.errors import ConfigError
 from streamcal.routing import load_registry, load_routing_table
+from streamcal.routing._config import default_config_dir
 
-CONFIGS = Path(__file__).resolve().parents[3] / "configs"
+CONFIGS = default_config_dir()
 
 
 def _routing(**changes: object) -> dict[str, object]:
