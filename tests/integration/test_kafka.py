@@ -325,3 +325,40 @@ async def test_on_kafka_hostile_files_and_a_poison_message_end_as_dead_letters_a
     assert len(poison) == 1 and poison[0].reason == "malformed_event" and not poison[0].replayable
     ended = report(request, account(ingest, products, {d.key for d in found}))
     assert ended.files_in == hostile + 1 and ended.dead_letters == hostile and not ended.lost
+
+
+async def test_kafka_mode_as_documented_one_serve_process_per_service(program, tmp_path, kafka, request):
+    """Issue 14: the README's Kafka mode — `streamcal serve watcher|router|worker|tracker --bus kafka://…`, each
+    service in its own process as each Kubernetes Deployment runs it — calibrates the imaging dither from raw
+    ramps to its image3 mosaic; every process then drains on SIGTERM (how Kubernetes stops a pod) and exits 0.
+    (`streamcal run`, a command a person runs, exits 143 instead: it was interrupted.)"""
+    from tests.reliability.accounting import account, report
+
+    ingest, products = tmp_path / "ingest", tmp_path / "products"
+    ingest.mkdir()
+    folders = ["--ingest", str(ingest), "--products", str(products), "--refs", str(program.refs)]
+    roles = [["watcher"], ["router"], ["tracker"], *(["worker", "--pipeline", alias] for alias in
+                                                     ("calwebb_detector1", "calwebb_image2", "calwebb_image3"))]
+    procs = []
+    try:
+        for role in roles:
+            log = tmp_path / f"{'-'.join(role)}.log"
+            with log.open("wb") as out:
+                procs.append((subprocess.Popen(
+                    [sys.executable, "-m", "services.cli", "serve", *role, "--bus", kafka, *folders,
+                     "--poll-interval", "0.1", "--concurrency", "1", "--grace", "5"],
+                    stdout=out, stderr=subprocess.STDOUT, env=env(), start_new_session=True), log))
+        files = land(program.files("jw01234001001"), ingest)
+        await eventually(lambda: any(products.glob("jw01234-o001_*_i2d.fits")), timeout=240)
+        for proc, _ in procs:
+            proc.send_signal(signal.SIGTERM)
+        codes = [await asyncio.to_thread(proc.wait, 20) for proc, _ in procs]
+    finally:
+        for proc, _ in procs:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+    assert codes == [0] * len(procs), [log.read_text()[-1500:] for _, log in procs]
+    assert await read_topic(kafka.removeprefix("kafka://"), DEADLETTER) == []
+    ended = report(request, account(ingest, products, ()))
+    assert ended.files_in == len(files) == ended.with_products and not ended.lost
