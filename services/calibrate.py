@@ -9,6 +9,9 @@ first science member). Prints, per file, the pipeline, the time taken, the steps
 the products are; a file that fails is reported with its reason and the command goes on with the next (exit
 status 1 if any failed). A file that is not input to the ``--pipeline`` asked for (a raw file for a stage-3
 pipeline, say) is refused before anything runs, in one line that names what to do instead (exit status 2).
+A WFSS exposure's ``_rate`` runs calwebb_spec2 on its level-2 ASN (the one beside it, or one written from the
+image3 products of its direct images in the same folder, as the tracker writes it); without them it is
+reported "waiting" (not a failure) with what to do first.
 
 ``streamcal asn`` groups the folder's stage-2 products (the association members their stage-2 pipeline
 declares) by their level-3 candidate, and writes each complete association's ASN under the name the tracker
@@ -25,12 +28,14 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TextIO
 
+from services.direct_images import find_direct_product
 from services.membership import HeaderCache, Member, asn_path_for, build_for, scan_members
 from services.metrics import build_version
 from services.settings import load_settings
 from streamcal.associations import is_complete, write_asn
+from streamcal.associations.wfss import WFSS_EXP_TYPES, wfss_asn_name
 from streamcal.calibrate import calibrate
-from streamcal.datamodels import split_suffix
+from streamcal.datamodels import read_header, split_suffix
 from streamcal.errors import ConfigError, StreamcalError
 from streamcal.pipelines import PipelineResult, implemented_aliases
 from streamcal.routing import RoutingConfig
@@ -104,6 +109,23 @@ def _one(path: Path, args: argparse.Namespace, config: RoutingConfig) -> Pipelin
                      save_ramp=args.save_ramp, workers=args.workers)
 
 
+def _wfss_input(path: Path) -> Path | None:
+    """What calwebb_spec2 runs on for this file: the file itself, or — for a WFSS exposure's rate, whose stage 2
+    reads its direct images' source catalog (:mod:`services.direct_images`) — its level-2 ASN: the one beside
+    it, else one written now if an image3 product of its direct images is there; None when there is none yet."""
+    if _stage(path) != 2 or path.suffix.lower() != ".fits":
+        return path
+    header = read_header(path)
+    if str(header.get("EXP_TYPE", "")).strip().upper() not in WFSS_EXP_TYPES:
+        return path
+    root, _ = split_suffix(path)
+    beside = path.parent / wfss_asn_name(root)
+    if beside.is_file():
+        return beside
+    level2 = find_direct_product(path.parent, path.name, header, HeaderCache())
+    return None if level2 is None else write_asn(level2, beside)
+
+
 def calibrate_command(args: argparse.Namespace, out: TextIO) -> int:
     """Calibrate each file; returns 0 if all succeeded, 1 otherwise.
 
@@ -118,10 +140,18 @@ def calibrate_command(args: argparse.Namespace, out: TextIO) -> int:
     files: Sequence[Path] = args.files
     if args.pipeline is not None and (problem := _mismatch(files, args.pipeline, config)) is not None:
         raise ConfigError(problem)
+    waiting = 0
     for n, path in enumerate(files, 1):
         print(f"[{n}/{len(files)}] {path.name}", file=out, flush=True)
         try:
-            result = _one(path, args, config)
+            source = _wfss_input(path) if args.pipeline in (None, "calwebb_spec2") else path
+            if source is None:
+                waiting += 1
+                print(f"      waiting: a WFSS exposure's stage 2 needs its direct images' source catalog, and no "
+                      f"image3 product of them is in {path.parent} yet: calibrate their image3 ASN (streamcal asn "
+                      "FOLDER), then this file again", file=out, flush=True)
+                continue
+            result = _one(source, args, config)
         except (StreamcalError, OSError) as exc:
             failures += 1
             reason = getattr(exc, "reason", "unreadable")
@@ -131,8 +161,9 @@ def calibrate_command(args: argparse.Namespace, out: TextIO) -> int:
         print(f"      {result.alias} in {result.seconds:.2f} s; skipped: {', '.join(skipped) or 'none'}", file=out)
         for product in result.products:
             print(f"      -> {product}", file=out, flush=True)
-    done = len(files) - failures
-    print(f"\n{done} calibrated, {failures} failed in {time.perf_counter() - started:.1f} s", file=out)
+    done = len(files) - failures - waiting
+    print(f"\n{done} calibrated, {failures} failed{f', {waiting} waiting' if waiting else ''} in "
+          f"{time.perf_counter() - started:.1f} s", file=out)
     return 1 if failures else 0
 
 

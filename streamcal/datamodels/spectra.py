@@ -97,8 +97,9 @@ class Spectrum1D:
 
 
 def write_x1d(path: str | os.PathLike[str], spectra: Sequence[Spectrum1D], *,
-              primary: Mapping[str, object]) -> Path:
-    """Write spectra as a ``MultiSpecModel`` file, atomically.
+              primary: Mapping[str, object], units: Mapping[str, str] | None = None) -> Path:
+    """Write spectra as a ``MultiSpecModel`` file, atomically. ``units`` replace columns' units (a spectrum that
+    photom did not calibrate is in DN/s, as jwst writes it).
 
     Raises
     ------
@@ -118,7 +119,8 @@ def write_x1d(path: str | os.PathLike[str], spectra: Sequence[Spectrum1D], *,
         table = spectrum.table(path.name)
         if table.dtype["WAVELENGTH"].shape != ():
             raise BadDataShapeError(f"{path.name}: per-integration spectra go to an _x1dints file (write_x1dints)")
-        extensions.append(Extension("EXTRACT1D", table, header=dict(spectrum.meta), units=_UNITS, ver=i))
+        extensions.append(Extension("EXTRACT1D", table, header=dict(spectrum.meta), units={**_UNITS, **(units or {})},
+                                    ver=i))
     return write_fits(path, primary=head, extensions=extensions)
 
 

@@ -51,7 +51,7 @@ import os
 import re
 import shutil
 import stat
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -284,8 +284,27 @@ class MsaConfiguration:
         return self.sources.get(slitlet.source_id) if slitlet.has_source else None
 
 
-def write_msa_metadata(path: str | os.PathLike[str], config: MsaConfiguration) -> Path:
-    """Write an MSA metadata file (SHUTTER_INFO and SOURCE_INFO, jwst's columns), atomically."""
+def write_msa_metadata(path: str | os.PathLike[str],
+                       config: MsaConfiguration | Sequence[MsaConfiguration]) -> Path:
+    """Write an MSA metadata file (SHUTTER_INFO and SOURCE_INFO, jwst's columns), atomically.
+
+    ``config`` may be the configurations of several dither points (one MSA configuration nodded: the same
+    sources, each point's shutter rows under its ``dither_point_index``); SOURCE_INFO comes from the first."""
+    configs = (config,) if isinstance(config, MsaConfiguration) else tuple(config)
+    if not configs:
+        raise ValueError("no MSA configuration to write")
+    shutters = [row for c in configs for row in _shutter_rows(c)]
+    config = configs[0]
+    sources = np.zeros(len(config.sources), SOURCE_INFO_DTYPE)
+    for i, src in enumerate(config.sources[k] for k in sorted(config.sources)):
+        sources[i] = (config.program, src.source_id, src.name.encode(), src.alias.encode(), src.ra, src.dec,
+                      src.preimage_id.encode(), src.stellarity)
+    return write_fits(Path(path), primary={"TELESCOP": "JWST", "INSTRUME": "NIRSPEC", "ORIGIN": "STREAMCAL"},
+                      extensions=[Extension("SHUTTER_INFO", np.concatenate(shutters)),
+                                  Extension("SOURCE_INFO", sources)])
+
+
+def _shutter_rows(config: MsaConfiguration) -> list[np.ndarray]:
     shutters = []
     for s in config.slitlets:
         for column in s.columns:
@@ -300,13 +319,7 @@ def write_msa_metadata(path: str | os.PathLike[str], config: MsaConfiguration) -
             row["estimated_source_in_shutter_y"] = s.source_y if primary else np.nan
             row["dither_point_index"], row["primary_source"] = config.dither_point, b"Y" if primary else b"N"
             shutters.append(row)
-    sources = np.zeros(len(config.sources), SOURCE_INFO_DTYPE)
-    for i, src in enumerate(config.sources[k] for k in sorted(config.sources)):
-        sources[i] = (config.program, src.source_id, src.name.encode(), src.alias.encode(), src.ra, src.dec,
-                      src.preimage_id.encode(), src.stellarity)
-    return write_fits(Path(path), primary={"TELESCOP": "JWST", "INSTRUME": "NIRSPEC", "ORIGIN": "STREAMCAL"},
-                      extensions=[Extension("SHUTTER_INFO", np.concatenate(shutters)),
-                                  Extension("SOURCE_INFO", sources)])
+    return shutters
 
 
 #: MSA metadata file names (jwst's are ``jw<program><observation><visit>_<n>_msa.fits``): ``*_msa.fits``, so

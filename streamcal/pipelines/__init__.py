@@ -15,6 +15,7 @@ from __future__ import annotations
 import importlib
 from types import MappingProxyType
 
+from streamcal.associations.wfss import WFSS_EXP_TYPES  # stage 2 from a level-2 ASN (pipelines.spec2_wfss)
 from streamcal.errors import ConfigError
 from streamcal.pipelines.plan import (
     RAW_DIGEST_KEY,
@@ -30,6 +31,7 @@ from streamcal.routing.spec import StageSpec
 
 __all__ = [
     "PARTIAL",
+    "WFSS_EXP_TYPES",
     "Outputs",
     "Pipeline",
     "PipelineResult",
@@ -61,14 +63,19 @@ _DECLARATIONS = MappingProxyType({
 #: Declared pipelines that take only some exposures so far: alias → the EXP_TYPEs they take.
 #: calwebb_spec2: the single-trace modes with a SPECWCS layout, time series (``_rateints`` → ``_calints``,
 #: ``_x1dints``) or not (streamcal.pipelines.spec2), the IFU modes (MIR_MRS, NRS_IFU → ``_s3d``, one band) and
-#: NIRSpec MOS (NRS_MSASPEC → MultiSlitModel ``_cal``/``_s2d``, an x1d spectrum per source).
+#: NIRSpec MOS (NRS_MSASPEC → MultiSlitModel ``_cal``/``_s2d``, an x1d spectrum per source) and the NIRSpec lamps
+#: (MultiSlitModel ``_cal`` in DN/s; line lamps ``_s2d`` and ``_x1d`` too).
 PARTIAL: MappingProxyType[str, frozenset[str]] = MappingProxyType({
     "calwebb_spec2": frozenset({"NRS_FIXEDSLIT", "NRS_BRIGHTOBJ", "MIR_LRS-FIXEDSLIT", "MIR_LRS-SLITLESS",
-                                "NRC_TSGRISM", "NIS_SOSS", "MIR_MRS", "NRS_IFU", "NRS_MSASPEC"}),
+                                "NRC_TSGRISM", "NIS_SOSS", "MIR_MRS", "NRS_IFU", "NRS_MSASPEC",
+                                "NIS_WFSS", "NRC_WFSS",  # WFSS: from a level-2 ASN (streamcal.pipelines.spec2_wfss)
+                                "NRS_LAMP", "NRS_AUTOWAVE", "NRS_AUTOFLAT"}),  # lamps (streamcal.pipelines.spec2_lamp)
     # calwebb_spec3: the single-trace, single-source modes the routing table sends to spec3 (their time series go
-    # to tso3, non-TSO MIR_LRS-SLITLESS nowhere) and the IFU modes (one cube per band); MOS and WFSS wait
+    # to tso3, non-TSO MIR_LRS-SLITLESS nowhere), the IFU modes (one cube per band), MOS and WFSS
     # (streamcal.pipelines.spec3)
-    "calwebb_spec3": frozenset({"NRS_FIXEDSLIT", "MIR_LRS-FIXEDSLIT", "NIS_SOSS", "MIR_MRS", "NRS_IFU"}),
+    "calwebb_spec3": frozenset({"NRS_FIXEDSLIT", "MIR_LRS-FIXEDSLIT", "NIS_SOSS", "MIR_MRS", "NRS_IFU",
+                                "NRS_MSASPEC",  # MOS: one product per source (streamcal.pipelines.spec3_mos)
+                                "NIS_WFSS", "NRC_WFSS"}),  # every source in one x1d/c1d (pipelines.spec3_wfss)
 })
 
 

@@ -36,6 +36,7 @@ from streamcal.routing import RunSpec, StageSpec
 from streamcal.steps.base import Step, StepRecord
 
 __all__ = [
+    "PER_EXPOSURE_KEYS",
     "RAW_DIGEST_KEY",
     "NoParameters",
     "Outputs",
@@ -68,6 +69,9 @@ class Outputs(NamedTuple):
 
 #: The primary-header keyword every product records its raw file's content identity in (``sha256:<hex>``).
 RAW_DIGEST_KEY = "SCRAWSUM"
+#: Primary-header keywords of one exposure that a level-3 product, made from several, does not carry over from its
+#: first member.
+PER_EXPOSURE_KEYS = ("EXPOSURE", "EXPCOUNT", "PATT_NUM", "FILENAME", RAW_DIGEST_KEY)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

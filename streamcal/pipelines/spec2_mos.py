@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -22,13 +23,16 @@ import numpy as np
 import numpy.typing as npt
 
 from streamcal.datamodels import Extension, write_fits
-from streamcal.datamodels.products import _dq_def
-from streamcal.errors import BadKeywordValueError, MissingKeywordError
+from streamcal.datamodels.fitsio import check_complete, header_dict, open_fits, scaled
+from streamcal.datamodels.products import _dq_def, plane_unit
+from streamcal.errors import BadDataShapeError, BadKeywordValueError, MissingKeywordError
+from streamcal.models.image import ImageData
 from streamcal.models.msa import MsaConfiguration, msa_metadata_path, read_msa_metadata
 from streamcal.pipelines.runner import PlanRun
 from streamcal.steps.spec.mos import MultiSlit
 
-__all__ = ["read_msa_configuration", "write_mos_products", "write_multislit"]
+__all__ = ["MultiSlitFile", "cal_primary", "cutout_planes", "read_msa_configuration", "read_multislit",
+           "write_mos_products", "write_multislit"]
 
 _PLANES = ("SCI", "ERR", "DQ", "VAR_POISSON", "VAR_RNOISE", "VAR_FLAT", "WAVELENGTH")
 
@@ -75,17 +79,76 @@ def write_multislit(path: Path, slits: Sequence[tuple[Mapping[str, object], Mapp
     extensions = []
     for ver, ((meta, planes), bunit) in enumerate(zip(slits, bunits, strict=True), start=1):
         for name, data in planes.items():
-            header: dict[str, object] = {}
+            unit = plane_unit(name, bunit)
+            header: dict[str, object] = {} if unit is None else {"BUNIT": unit}
             if name == "SCI":
-                header = {**meta, "BUNIT": bunit}
-            elif name == "ERR":
-                header = {"BUNIT": bunit}
-            elif name == "WAVELENGTH":
-                header = {"BUNIT": "um"}
+                header = {**meta, **header}
             dtype = np.uint32 if name == "DQ" else np.float32
             extensions.append(Extension(name, np.asarray(data).astype(dtype), header or None, ver=ver))
     extensions.append(Extension("DQ_DEF", _dq_def()))
     return write_fits(path, primary=head, extensions=extensions)
+
+
+@dataclass(frozen=True, slots=True)
+class MultiSlitFile:
+    """A MultiSlitModel file read back: the primary header and, per slit (EXTVER order), its SCI header and its
+    planes (SCI, ERR, DQ, VAR_POISSON, VAR_RNOISE, VAR_FLAT, WAVELENGTH and WHT where present; 2-D, one shape)."""
+
+    primary: dict[str, object]
+    slits: tuple[tuple[dict[str, object], dict[str, npt.NDArray[np.generic]]], ...]
+
+
+def read_multislit(path: str | os.PathLike[str]) -> MultiSlitFile:
+    """Read a MultiSlitModel ``_cal``/``_s2d`` (as :func:`write_multislit` writes it).
+
+    Raises
+    ------
+    BadDataShapeError
+        Not a MultiSlitModel (no SCI extension with an EXTVER, or DATAMODL another model), or a slit without
+        SCI/ERR/DQ/VAR_POISSON/VAR_RNOISE/WAVELENGTH or with planes of different shapes. Not retriable.
+    NotFitsError, CorruptFileError
+        A broken file. Not retriable.
+    """
+    p = Path(path)
+    by_ver: dict[int, dict[str, npt.NDArray[np.generic]]] = {}
+    heads: dict[int, dict[str, object]] = {}
+    with open_fits(p, scale=False) as hdul:
+        primary = header_dict(hdul[0].header)
+        for hdu in hdul[1:]:
+            if hdu.name not in (*_PLANES, "WHT") or not hdu.is_image or hdu.data is None:
+                continue
+            check_complete(hdu, p)
+            ver = int(hdu.ver or 1)
+            by_ver.setdefault(ver, {})[hdu.name] = np.array(scaled(hdu))
+            if hdu.name == "SCI":
+                heads[ver] = header_dict(hdu.header)
+    model = str(primary.get("DATAMODL", "MultiSlitModel") or "MultiSlitModel")
+    if not heads or model != "MultiSlitModel":
+        raise BadDataShapeError(f"{p.name}: not a MultiSlitModel (DATAMODL {model!r}, {len(heads)} SCI slit(s))")
+    slits = []
+    for ver in sorted(heads):
+        planes = by_ver[ver]
+        missing = [n for n in _PLANES if n not in planes and n != "VAR_FLAT"]
+        if missing or len({a.shape for a in planes.values()}) != 1 or planes["SCI"].ndim != 2:
+            raise BadDataShapeError(f"{p.name}: slit {ver} lacks {missing} or has planes of different shapes")
+        slits.append((heads[ver], planes))
+    return MultiSlitFile(primary, tuple(slits))
+
+
+def cal_primary(image: ImageData, run: PlanRun) -> dict[str, object]:
+    """The primary header of a cutout product (``_cal``/``_s2d`` of MOS, WFSS, lamps): the exposure's, with the
+    provenance of the steps before extract_1d and the exposure's own subarray keywords (not a cutout's)."""
+    primary = {**image.primary, **run.recorder.keywords(before="extract_1d")}
+    for key in ("SUBSTRT1", "SUBSTRT2", "SUBSIZE1", "SUBSIZE2"):
+        primary[key] = image.primary.get(key)
+    return primary
+
+
+def cutout_planes(image: ImageData, wavelength: npt.ArrayLike) -> dict[str, npt.ArrayLike]:
+    """A cutout's planes as a MultiSlitModel slit holds them (VAR_FLAT zeros when the flat gave none)."""
+    var_flat = image.var_flat if image.var_flat is not None else np.zeros_like(image.sci)
+    return {"SCI": image.sci, "ERR": image.err, "DQ": image.dq, "VAR_POISSON": image.var_poisson,
+            "VAR_RNOISE": image.var_rnoise, "VAR_FLAT": var_flat, "WAVELENGTH": wavelength}
 
 
 def write_mos_products(run: PlanRun, out_dir: Path, root: str) -> list[Path]:
@@ -93,17 +156,8 @@ def write_mos_products(run: PlanRun, out_dir: Path, root: str) -> list[Path]:
     multi = run.last(MultiSlit)
     if multi is None:
         return []
-    primary = {**multi.image.primary, **run.recorder.keywords(before="extract_1d")}
-    for key in ("SUBSTRT1", "SUBSTRT2", "SUBSIZE1", "SUBSIZE2"):  # the exposure's, not a cutout's
-        primary[key] = multi.image.primary.get(key)
-    slits = []
-    for slit in multi.slits:
-        image = slit.image
-        var_flat = image.var_flat if image.var_flat is not None else np.zeros_like(image.sci)
-        planes: dict[str, npt.ArrayLike] = {
-            "SCI": image.sci, "ERR": image.err, "DQ": image.dq, "VAR_POISSON": image.var_poisson,
-            "VAR_RNOISE": image.var_rnoise, "VAR_FLAT": var_flat, "WAVELENGTH": slit.wavelength}
-        slits.append((slit.meta(), planes))
+    primary = cal_primary(multi.image, run)
+    slits = [(slit.meta(), cutout_planes(slit.image, slit.wavelength)) for slit in multi.slits]
     bunits = [str(s.image.sci_header.get("BUNIT", "DN/s")) for s in multi.slits]
     written = [write_multislit(out_dir / f"{root}_cal.fits", slits, primary=primary, bunits=bunits)]
     if multi.rectified:

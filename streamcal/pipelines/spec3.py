@@ -31,7 +31,12 @@ The other jwst steps of the parameter file (assign_mtwcs, master_background, ada
 pixel_replace, photom, spectral_leak) are recorded SKIPPED "not implemented in streamcal"; background
 members of the association are not used. Not written: jwst's per-member ``_crf`` files (the outliers are
 flagged on the rectified grid or in the members' pixels in memory). The services send it only the EXP_TYPEs
-above (:data:`streamcal.pipelines.PARTIAL`); MOS and WFSS work waits in ``streamcal.pending.calwebb_spec3``.
+above and NIRSpec MOS (:data:`streamcal.pipelines.PARTIAL`). NRS_MSASPEC associations are regrouped by
+source and this plan runs once per source (:mod:`streamcal.pipelines.spec3_mos`: ``<product>_s<SOURCEID:09d>``
+s2d, x1d and c1d per source; :func:`~streamcal.pipelines.spec3_mos.mos_outputs` says why none is declared
+ahead). WFSS associations (NIS_WFSS, NRC_WFSS) extract every member's sources and combine them per source
+(:mod:`streamcal.pipelines.spec3_wfss`: ``<product>_x1d.fits``, a WFSSMultiSpecModel with a table per member,
+and ``<product>_c1d.fits``, a WFSSMultiCombinedSpecModel).
 """
 
 from __future__ import annotations
@@ -53,9 +58,11 @@ from streamcal.errors import AssociationError, BadDataShapeError
 from streamcal.models.image import ImageData, read_image
 from streamcal.models.spectral import layout_from_specwcs
 from streamcal.pipelines.association import run_association
-from streamcal.pipelines.plan import Outputs, Pipeline, PipelineResult, Plan, RunRequest
+from streamcal.pipelines.plan import PER_EXPOSURE_KEYS, Outputs, Pipeline, PipelineResult, Plan, RunRequest
 from streamcal.pipelines.runner import run_plan
 from streamcal.pipelines.spec3_ifu import IFU_EXP_TYPES, read_ifu_members, write_ifu_products
+from streamcal.pipelines.spec3_mos import MOS_EXP_TYPES, mos_outputs, run_mos_product
+from streamcal.pipelines.spec3_wfss import WFSS_EXP_TYPES, run_wfss_product, wfss_outputs
 from streamcal.references import ReferenceStore, RefType
 from streamcal.routing import RunSpec
 from streamcal.steps.base import Context, StepRecord
@@ -167,7 +174,7 @@ def read_members(asn: Asn, product: AsnProduct, asn_path: Path, store: Reference
 
 def _level3_primary(first: dict[str, object], asn: Asn, asn_path: Path, name: str, n: int) -> dict[str, object]:
     primary = dict(first)
-    for key in ("EXPOSURE", "EXPCOUNT", "PATT_NUM", "FILENAME"):
+    for key in PER_EXPOSURE_KEYS:
         primary.pop(key, None)
     primary.update(ASNTABLE=asn_path.name, ASNPOOL=asn.asn_pool or "", ASN_ID=asn.asn_id, NINPUTS=n,
                    PRODNAME=name)
@@ -219,6 +226,11 @@ def _read(asn: Asn, product: AsnProduct, asn_path: Path, store: ReferenceStore) 
 
 def _run_product(asn: Asn, product: AsnProduct, asn_path: Path, out_dir: Path, store: ReferenceStore,
                  plan: Plan) -> tuple[list[Path], tuple[StepRecord, ...]]:
+    paths = _science_paths(asn, product, asn_path)
+    if str(read_header(paths[0]).get("EXP_TYPE", "") or "").strip().upper() in MOS_EXP_TYPES:  # per source
+        return run_mos_product(asn, product, asn_path, paths, out_dir, store, plan)
+    if str(read_header(paths[0]).get("EXP_TYPE", "") or "").strip().upper() in WFSS_EXP_TYPES:
+        return run_wfss_product(asn, product, asn_path, paths, out_dir, store, plan)
     members, first = _read(asn, product, asn_path, store)
     ctx = Context(header=first.primary, refs=store.for_exposure(first.primary), source=first.root)
     run = run_plan(members, plan, ctx)
@@ -247,6 +259,10 @@ def _run(request: RunRequest, plan: Plan) -> PipelineResult:
 
 
 def _outputs(name: str, spec: RunSpec) -> Outputs:
+    if str(spec.route.exp_type).upper() in WFSS_EXP_TYPES:
+        return wfss_outputs(name)
+    if str(spec.route.exp_type).upper() in MOS_EXP_TYPES:
+        return mos_outputs(name)  # one set per source: not known before the run
     if str(spec.route.exp_type).upper() in IFU_EXP_TYPES:
         return Outputs(tuple(product_file(name, s) for s in ("s3d", "x1d")))
     return Outputs(tuple(product_file(name, s) for s in ("s2d", "x1d", "c1d")))

@@ -35,7 +35,7 @@ from streamcal.errors import AssociationError, BadDataShapeError
 from streamcal.models.image import ImageData, read_image, write_image
 from streamcal.models.spectral import layout_from_specwcs
 from streamcal.pipelines.association import run_association
-from streamcal.pipelines.plan import Outputs, Pipeline, PipelineResult, Plan, RunRequest
+from streamcal.pipelines.plan import PER_EXPOSURE_KEYS, Outputs, Pipeline, PipelineResult, Plan, RunRequest
 from streamcal.pipelines.runner import run_plan
 from streamcal.references import ReferenceStore, RefType
 from streamcal.routing import RunSpec
@@ -178,7 +178,7 @@ def read_series(asn: Asn, product: AsnProduct, asn_path: Path, store: ReferenceS
 
 def _level3_primary(series: TsoSeries, asn: Asn, asn_path: Path, name: str) -> dict[str, object]:
     primary = dict(series.cube.primary)
-    for key in ("EXPOSURE", "EXPCOUNT", "PATT_NUM", "FILENAME", "EXSEGNUM"):
+    for key in (*PER_EXPOSURE_KEYS, "EXSEGNUM"):
         primary.pop(key, None)
     primary.update(ASNTABLE=asn_path.name, ASNPOOL=asn.asn_pool or "", ASN_ID=asn.asn_id,
                    NINPUTS=len(series.member_roots), PRODNAME=name, INTSTART=1, INTEND=series.nints)

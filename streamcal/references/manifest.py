@@ -26,7 +26,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from streamcal.datamodels import Extension, atomic_path, write_fits
 from streamcal.errors import ConfigError
 
-__all__ = ["MANIFEST_NAME", "SELECTOR_KEYS", "Manifest", "ManifestEntry", "RefType", "ReferenceSetWriter"]
+__all__ = [
+    "JWST_MODELS", "MANIFEST_NAME", "SELECTOR_KEYS", "Manifest", "ManifestEntry", "RefType", "ReferenceSetWriter",
+]
 
 MANIFEST_NAME = "manifest.json"
 SELECTOR_KEYS = ("INSTRUME", "DETECTOR", "EXP_TYPE", "READPATT", "SUBARRAY", "FILTER", "PUPIL", "GRATING", "BAND")
@@ -47,13 +49,23 @@ class RefType(enum.StrEnum):
     AREA = "area"
     APCORR = "apcorr"
     SPECWCS = "specwcs"  # a single-trace layout (streamcal.models.spectral) or an IFU slicer (models.ifu)
+    PATHLOSS = "pathloss"  # slit loss against wavelength and source position (streamcal.models.pathloss)
 
     @property
     def keyword(self) -> str:
         """The R_* provenance keyword jwst writes for this reftype (R_GAIN, R_READNO, ...)."""
         return "R_" + {"saturation": "SATURA", "superbias": "SUPERB", "readnoise": "READNO",
                        "linearity": "LINEAR", "photom": "PHOTOM",
-                       "specwcs": "SPCWCS"}.get(self.value, self.value.upper())
+                       "specwcs": "SPCWCS", "pathloss": "PTHLOS"}.get(self.value, self.value.upper())
+
+
+#: The stdatamodels class of each reference type whose layout is jwst's (issue 14): its DATAMODL, so that
+#: stdatamodels opens the file as that model. Photom, apcorr and specwcs files have streamcal's own tables.
+JWST_MODELS: dict[RefType, str] = {
+    RefType.MASK: "MaskModel", RefType.SATURATION: "SaturationModel", RefType.SUPERBIAS: "SuperBiasModel",
+    RefType.READNOISE: "ReadnoiseModel", RefType.GAIN: "GainModel", RefType.LINEARITY: "LinearityModel",
+    RefType.DARK: "DarkModel", RefType.FLAT: "FlatModel", RefType.AREA: "PixelAreaModel",
+}
 
 
 class ManifestEntry(BaseModel):
@@ -148,6 +160,8 @@ class ReferenceSetWriter:
                               useafter=datetime.fromisoformat(useafter))
         head = {**primary, "REFTYPE": reftype.value.upper(), "USEAFTER": useafter,
                 **{k: v for k, v in entry.selectors.items() if k not in primary}}
+        if reftype in JWST_MODELS:
+            head.setdefault("DATAMODL", JWST_MODELS[reftype])
         write_fits(self.root / filename, primary=head, extensions=extensions)
         self._entries.append(entry)
         return entry

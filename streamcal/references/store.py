@@ -45,7 +45,9 @@ _EXTENSIONS: dict[RefType, tuple[str, ...]] = {
     RefType.PHOTOM: ("PHOTOM",),
     RefType.AREA: ("SCI",),
     RefType.APCORR: ("APCORR",),
-    RefType.SPECWCS: ("SPECWCS", "IFUSLICES", "MSAQUADS"),  # a trace, an IFU slicer (models.ifu), the MSA (models.msa)
+    # a trace, an IFU slicer (models.ifu), the MSA (models.msa), a WFSS grism's orders (models.grism)
+    RefType.SPECWCS: ("SPECWCS", "IFUSLICES", "MSAQUADS", "GRISMCONF", "FSSLITS"),
+    RefType.PATHLOSS: ("PATHLOSS",),  # a row per aperture (streamcal.models.pathloss)
 }
 _MJD0 = datetime(1858, 11, 17)
 

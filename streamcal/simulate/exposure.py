@@ -35,6 +35,9 @@
   in configuration order; SLITID, SOURCEID in their headers); the PRIMARY adds DISPAXIS, BKGRATE (the sky per
   slitlet pixel, DN/s) and NSLITLET. The MSA metadata file (``jw<ppppp><ooo><vvv>_01_msa.fits``) is written next
   to the raw file, whose PRIMARY names it (MSAMETFL, MSAMETID).
+- for the NIRSpec lamps (NRS_LAMP, NRS_AUTOWAVE, NRS_AUTOFLAT: :mod:`streamcal.simulate.lamps`): ``SCENE``,
+  ``WAVELENGTH``, ``SLITS`` and, for a line lamp, ``LINES``; the PRIMARY adds DISPAXIS. An MSASPEC lamp's MSA
+  metadata file (its open shutters, no sources) is written next to the raw file as for NRS_MSASPEC.
 
 Spectroscopic scenes (single-trace modes): the source's rate is
 :func:`~streamcal.simulate.spectra.render_spectrum` of ``spec.spectrum`` (default: 1 mJy at the band centre)
@@ -54,7 +57,9 @@ the scene; ``spec.detector_seed`` the detector, shared with the reference set.
 
 from __future__ import annotations
 
+import functools
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
@@ -65,15 +70,26 @@ import numpy.typing as npt
 
 from streamcal.datamodels import Extension, write_fits, write_raw
 from streamcal.models.msa import write_msa_metadata
+from streamcal.routing import ExpType
 from streamcal.simulate.ami import ami_scene
 from streamcal.simulate.coron import coron_scene
 from streamcal.simulate.detector import DetectorModel
 from streamcal.simulate.headers import primary_header, sci_header
 from streamcal.simulate.ifu import IfuScene, ifu_truth, render_ifu
+from streamcal.simulate.lamps import lamp_truth_extensions, render_lamp
 from streamcal.simulate.modes import SceneKind
 from streamcal.simulate.msa import MsaScene, msa_metadata_name, msa_truth_extensions, render_msa
+from streamcal.simulate.pathloss import PATHLOSS_MODES, fs_source_position, source_loss
 from streamcal.simulate.ramp import RampResult, simulate_ramp
-from streamcal.simulate.scene import SOURCE_DTYPE, SceneResult, moffat_fwhm, render_scene, star_field
+from streamcal.simulate.scene import (
+    SOURCE_DTYPE,
+    STAR_DTYPE,
+    SceneResult,
+    moffat_fwhm,
+    peak_to_flux,
+    render_scene,
+    star_field,
+)
 from streamcal.simulate.spec import ExposurePlan, ExposureSpec, plan_exposure
 from streamcal.simulate.spectra import (
     SourceSpectrum,
@@ -83,6 +99,7 @@ from streamcal.simulate.spectra import (
     render_spectrum,
 )
 from streamcal.simulate.transit import TransitGeometry, integration_mid_times, resolve_transit
+from streamcal.simulate.wfss import WFSS_MODES, grism_conf, render_wfss, wfss_truth_extensions
 
 __all__ = ["LIGHTCURVE_DTYPE", "SimulatedExposure", "light_curve", "simulate_exposure"]
 
@@ -164,15 +181,27 @@ def _sky_rate(layout: SpectralLayout) -> float:
     return float(_SKY_FRACTION * np.median(summed) * peak)
 
 
+def _slit_loss(plan: ExposurePlan) -> Callable[[npt.NDArray[np.float64]], npt.NDArray[np.float64]] | None:
+    """The fixed slit's loss for the source at the dither offsets' place in it (:mod:`streamcal.simulate.pathloss`);
+    None for a mode without one."""
+    aperture = PATHLOSS_MODES.get(str(plan.mode.exp_type))
+    if aperture is None or plan.mode.exp_type == ExpType.NRS_MSASPEC:
+        return None
+    scale = plan.detector.pixel_scale
+    x, y = fs_source_position(plan.spec.dither[0] * scale, plan.spec.dither[1] * scale, aperture)
+    return functools.partial(source_loss, aperture, x=x, y=y)
+
+
 def _spectral_scene(plan: ExposurePlan, layout: SpectralLayout,
                     spectrum: SourceSpectrum) -> tuple[SceneResult, _Spectral]:
-    render = render_spectrum(layout, spectrum, plan.subarray)
+    loss = _slit_loss(plan)
+    render = render_spectrum(layout, spectrum, plan.subarray, throughput=loss)
     sky = _sky_rate(layout)
     rate = (render.rate + sky).astype(np.float32)
     table = np.zeros(spectrum.wavelength_um.size, _SPECTRUM_DTYPE)
     table["WAVELENGTH"], table["FLUX"] = spectrum.wavelength_um, spectrum.flux_jy
-    truth = _Spectral(layout.dispaxis, render.wavelength, table, extracted_truth(layout, spectrum, plan.subarray),
-                      sky)
+    extracted = extracted_truth(layout, spectrum, plan.subarray, throughput=loss)
+    truth = _Spectral(layout.dispaxis, render.wavelength, table, extracted, sky)
     return SceneResult(rate, np.zeros(0, SOURCE_DTYPE)), truth
 
 
@@ -197,6 +226,22 @@ def _msa_scene(plan: ExposurePlan, scene: MsaScene) -> tuple[SceneResult, dict[s
             msa_truth_extensions(scene, render, plan.subarray))
 
 
+def _wfss_scene(plan: ExposurePlan) -> tuple[SceneResult, dict[str, object], list[Extension]]:
+    """A WFSS exposure's rate, its truth keywords and truth extensions (:mod:`streamcal.simulate.wfss`)."""
+    assert plan.wfss is not None
+    optics = dict(plan.mode.optics)
+    conf = grism_conf(plan.detector, optics)
+    render = render_wfss(plan.wfss, conf, plan.wcs, plan.subarray, plan.detector, optics)
+    head: dict[str, object] = {"DISPAXIS": conf.order(1).dispaxis, "BKGRATE": plan.wfss.sky,
+                               "NSOURCES": len(render.traced)}
+    return (SceneResult(render.rate.astype(np.float32), np.zeros(0, SOURCE_DTYPE)), head,
+            wfss_truth_extensions(render, plan.subarray))
+
+
+#: A WFSS direct image's brightest source peaks at this fraction of the well (no saturation).
+_DIRECT_FILL = 0.3
+
+
 def _scene(plan: ExposurePlan, scene_seed: int) -> SceneResult:
     mode, det = plan.mode, plan.detector
     t_int = max(plan.timing.ngroups * plan.timing.tgroup, plan.timing.tframe)
@@ -205,7 +250,11 @@ def _scene(plan: ExposurePlan, scene_seed: int) -> SceneResult:
     shape = (plan.subarray.ny, plan.subarray.nx)
     field_rng, spectrum_rng = np.random.default_rng(scene_seed).spawn(2)
     stars = np.zeros(0, dtype=[("ra", "f8"), ("dec", "f8"), ("flux", "f8")])
-    if mode.scene in (SceneKind.STARS, SceneKind.STAR):  # coronagraphy and AMI have their own scenes
+    if mode.scene is SceneKind.STARS and plan.wfss is not None:  # a WFSS direct image: the field's sources
+        peak = _DIRECT_FILL * (det.saturation - det.bias) / t_int / max(s.brightness for s in plan.wfss.sources)
+        stars = np.array([(s.ra, s.dec, peak_to_flux(peak * s.brightness, fwhm)) for s in plan.wfss.sources],
+                         STAR_DTYPE)
+    elif mode.scene in (SceneKind.STARS, SceneKind.STAR):  # coronagraphy and AMI have their own scenes
         stars = star_field(field_rng, plan.base_wcs, shape, peak=level, fwhm=fwhm,
                            crowded=mode.scene is SceneKind.STARS)
     return render_scene(mode.scene, shape=shape, wcs=plan.wcs, stars=stars, level=level, fwhm=fwhm,
@@ -270,8 +319,14 @@ def simulate_exposure(spec: ExposureSpec, out_dir: str | os.PathLike[str], *, rn
         scene, spectral, ifu_head, slices = _ifu_scene(plan, plan.ifu)
     elif plan.msa is not None:
         scene, ifu_head, msa_extensions = _msa_scene(plan, plan.msa)
+    elif plan.wfss is not None and plan.mode.exp_type in WFSS_MODES:
+        scene, ifu_head, msa_extensions = _wfss_scene(plan)
     elif plan.layout is not None and plan.spectrum is not None:
         scene, spectral = _spectral_scene(plan, plan.layout, plan.spectrum)
+    elif plan.lamp is not None:  # NIRSpec lamps filling their slits (streamcal.simulate.lamps)
+        lamp_render = render_lamp(plan.lamp, plan.subarray)
+        scene = SceneResult(lamp_render.rate.astype(np.float32), np.zeros(0, SOURCE_DTYPE))
+        ifu_head, msa_extensions = {"DISPAXIS": 1}, lamp_truth_extensions(plan.lamp, lamp_render)
     elif plan.mode.scene is SceneKind.CORON:  # issue 12: mask, speckles, companions (streamcal.simulate.coron)
         seed = spec.scene_seed if spec.scene_seed is not None else rng_seed
         coron = coron_scene(plan, scene=spec.coron, rng=np.random.default_rng(seed))
@@ -287,10 +342,16 @@ def simulate_exposure(spec: ExposureSpec, out_dir: str | os.PathLike[str], *, rn
                          rng=np.random.default_rng([rng_seed, spec.detector_seed]),
                          int_scale=scale, zeroframe=plan.detector.instrument == "NIRCAM")
     primary = primary_header(plan)
+    if plan.wfss is not None and plan.mode.exp_type in WFSS_MODES:  # GR150R, GRISMC disperse along y
+        primary["DISPAXIS"] = ifu_head["DISPAXIS"]
     if plan.msa is not None:  # jwst's MSA metadata file, next to the raw file that names it
         msa_name = msa_metadata_name(int(spec.program), int(spec.observation), int(spec.visit))
-        write_msa_metadata(out / msa_name, plan.msa.config)
+        write_msa_metadata(out / msa_name, plan.msa.pattern or plan.msa.config)  # every dither point's rows
         primary.update(MSAMETFL=msa_name, MSAMETID=plan.msa.config.msa_metadata_id)
+    if plan.lamp is not None and plan.lamp.config is not None:  # an MSA lamp: the shutters its file opens
+        msa_name = msa_metadata_name(int(spec.program), int(spec.observation), int(spec.visit))
+        write_msa_metadata(out / msa_name, plan.lamp.config)
+        primary.update(MSAMETFL=msa_name, MSAMETID=plan.lamp.config.msa_metadata_id)
     path = write_raw(out / plan.name.filename("uncal"), primary=primary, sci_header=sci_header(plan),
                      data=ramp.data, zeroframe=ramp.zeroframe)
     truth_rate = (rate * scale.mean(axis=0).astype(np.float32)).astype(np.float32)

@@ -193,12 +193,14 @@ _CATALOGUE: tuple[ModeSpec, ...] = (
     # NIRSpec
     _m(_E.NRS_DARK, "NRS1", "NRSRAPID", ("SUB32", 10, 1), ("FULL", 10, 1), _S.NONE, pntgtype=_ENG,
        FILTER="OPAQUE", GRATING="MIRROR"),
-    _m(_E.NRS_AUTOWAVE, "NRS1", "NRSRAPID", ("SUB2048", 5, 1), ("FULL", 5, 1), _S.LINES, pntgtype=_ENG,
-       FILTER="F100LP", GRATING="G140H", LAMP="LINE1", OPMODE="FIXEDSLIT"),
-    _m(_E.NRS_AUTOFLAT, "NRS1", "NRSRAPID", ("SUB2048", 5, 1), ("FULL", 5, 1), _S.UNIFORM, pntgtype=_ENG,
-       FILTER="F100LP", GRATING="G140H", LAMP="FLAT1", OPMODE="FIXEDSLIT"),
-    _m(_E.NRS_LAMP, "NRS1", "NRSRAPID", ("SUB2048", 5, 1), ("FULL", 5, 1), _S.LINES, pntgtype=_ENG,
-       FILTER="F100LP", GRATING="G140H", LAMP="LINE1", OPMODE="FIXEDSLIT"),
+    # Lamps (simulate/lamps.py): the light stops at the filter wheel (FILTER=OPAQUE, as jwst's nrslamp-spec2 rule
+    # requires); G395H takes LINE3/FLAT3 (jwst's NRS_FSS_VALID_LAMP_OPTICAL_PATHS); NRS_AUTOFLAT lights the MSA
+    _m(_E.NRS_AUTOWAVE, "NRS1", "NRSRAPID", ("ALLSLITS", 5, 1), ("FULL", 5, 1), _S.LINES, pntgtype=_ENG,
+       FILTER="OPAQUE", GRATING="G395H", LAMP="LINE3", OPMODE="FIXEDSLIT"),
+    _m(_E.NRS_AUTOFLAT, "NRS1", "NRSRAPID", ("ALLSLITS", 5, 1), ("FULL", 5, 1), _S.UNIFORM, pntgtype=_ENG,
+       FILTER="OPAQUE", GRATING="G395H", LAMP="FLAT3", OPMODE="MSASPEC"),
+    _m(_E.NRS_LAMP, "NRS1", "NRSRAPID", ("ALLSLITS", 5, 1), ("FULL", 5, 1), _S.LINES, pntgtype=_ENG,
+       FILTER="OPAQUE", GRATING="G395H", LAMP="LINE3", OPMODE="FIXEDSLIT"),
     _m(_E.NRS_IMAGE, "NRS1", "NRSRAPID", ("SUB32", 6, 1), ("FULL", 5, 1), _S.STARS, wavelength=1.1, optics=_NRS_TA),
     _m(_E.NRS_WATA, "NRS1", "NRSRAPID", ("SUB32", 6, 1), ("SUB32", 6, 1), _S.STAR, wavelength=1.1,
        pntgtype=_TA, optics=_NRS_TA),

@@ -15,19 +15,29 @@ fall in rows 896–1151 (the ALLSLITS subarray the small size reads): five hold 
 place in its shutter, with its own flux scale (the default spectrum, a blackbody with lines, times 12…40) and
 stellarity; one (slitlet 4) is empty sky. Rows 170–188 give shifts of −27…+22 px.
 
+A pattern of several dither points (NUMDTHPT > 1, this exposure PATT_NUM) is jwst's 3-shutter-slitlet nod: the
+same slitlets stay open and the telescope moves each source by one shutter, to the slitlet's middle, upper and
+lower shutter at points 1, 2, 3 (then again; :data:`NOD_SHUTTERS`), so its trace moves 5.3 px across the
+dispersion and its wavelengths do not change. The MSA metadata file holds every point's rows
+(:attr:`MsaScene.pattern`), as jwst's does.
+
 Each slitlet lets through a flat sky of ``sky`` DN/s per pixel (1 % of a 25 mJy source's peak pixel [U]) in
 the detector pixels whose centres lie within its open strip (3 shutters × 5.3 px); the sources add their
-spectra (:func:`~streamcal.simulate.spectra.render_spectrum`). No slit loss, bar shadow or contamination
-between slitlets (they do not overlap).
+spectra (:func:`~streamcal.simulate.spectra.render_spectrum`), a point source's times its slit loss at its place
+in the slitlet (:func:`slit_loss`, :mod:`streamcal.simulate.pathloss`). No bar shadow or contamination between
+slitlets (they do not overlap).
 
 Truth (:func:`msa_truth_extensions`): the per-pixel wavelength of every slitlet's open strip, and per source
 slitlet (EXTVER = its order in the configuration, SLITID and SOURCEID in the header) the injected spectrum
-(``SPECTRUM``) and what a perfect extraction returns (``EXTRACTED``).
+(``SPECTRUM``) and what a perfect extraction returns (``EXTRACTED``: FLUX the source's, before the slit loss;
+RATE_SUM what reaches the detector, after it).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
+from collections.abc import Callable
 from typing import NamedTuple
 
 import numpy as np
@@ -38,17 +48,23 @@ from streamcal.models.msa import MsaConfiguration, MsaGeometry, MsaQuadrant, Msa
 from streamcal.models.spectral import SpectralLayout
 from streamcal.routing import ExpType
 from streamcal.simulate.geometry import Detector, Subarray
+from streamcal.simulate.pathloss import PATHLOSS_MODES, mos_source_position, source_loss
 from streamcal.simulate.spectra import SourceSpectrum, default_spectrum_for, extracted_truth, render_spectrum
 from streamcal.simulate.spectral_layouts import _about_zero, spectral_photometry
 
-__all__ = ["MSA_MODES", "MsaRender", "MsaScene", "default_msa_configuration", "msa_geometry", "msa_metadata_name",
-           "msa_scene", "msa_truth_extensions", "render_msa", "slit_span"]
+__all__ = ["MSA_MODES", "NOD_SHUTTERS", "MsaRender", "MsaScene", "default_msa_configuration", "msa_geometry",
+           "msa_metadata_name",
+           "msa_scene", "msa_truth_extensions", "render_msa", "slit_loss", "slit_span"]
 
 MSA_MODES = frozenset({ExpType.NRS_MSASPEC})
+#: jwst's srctype threshold (stellarity above it: a point source), which decides which sources lose light.
+POINT_STELLARITY = 0.75
 _G395H_NRS1 = (2.870, 5.5e-4, 2.45e-8)  # the fixed slit's, about d0 = 4 (spectral_layouts)
 _TILT = 1.5e-3
 _PITCH_C = 5.3
 _PITCH_D = 2.7
+#: The primary shutter's column offset at dither points 1, 2, 3 of the 3-shutter nod (module docstring).
+NOD_SHUTTERS = (0, 1, -1)
 
 
 def _quadrant(number: int, c_at_1024: float) -> MsaQuadrant:
@@ -84,12 +100,16 @@ _SLITLETS = (
 
 
 def default_msa_configuration(*, program: int = 1234, msa_metadata_id: int = 1, dither_point: int = 1,
-                              ra: float = 80.4875, dec: float = -69.4985) -> tuple[MsaConfiguration, dict[int, float]]:
-    """The default MSA configuration (module docstring) and each source's brightness (× the default spectrum)."""
+                              ra: float = 80.4875, dec: float = -69.4985,
+                              nod: bool = False) -> tuple[MsaConfiguration, dict[int, float]]:
+    """The default MSA configuration (module docstring) and each source's brightness (× the default spectrum);
+    ``nod``: the source sits in the shutter of the 3-shutter nod's ``dither_point`` (:data:`NOD_SHUTTERS`)."""
     slitlets, sources, brightness = [], {}, {}
+    step = NOD_SHUTTERS[(dither_point - 1) % len(NOD_SHUTTERS)] if nod else 0
     for sid, quad, row, col, source_id, x, y, scale, stellarity in _SLITLETS:
+        primary = col + step if source_id else col
         slitlets.append(MsaSlitlet(slitlet_id=sid, quadrant=quad, row=row, columns=(col - 1, col, col + 1),
-                                   source_id=source_id, primary_column=col, source_x=x, source_y=y))
+                                   source_id=source_id, primary_column=primary, source_x=x, source_y=y))
         if source_id:
             sources[source_id] = MsaSource(source_id=source_id, name=f"{program}_{source_id}", alias=f"SIM-{source_id}",
                                            ra=ra + 1e-4 * sid, dec=dec + 1e-4 * sid, stellarity=stellarity)
@@ -113,6 +133,7 @@ class MsaScene(NamedTuple):
     spectra: dict[int, SourceSpectrum]
     calibration: SpectralLayout  # a calibrated layout carrying photmj and relresponse (geometry unused)
     sky: float
+    pattern: tuple[MsaConfiguration, ...] = ()  # every dither point's configuration (the metadata file's rows)
 
 
 def slit_span(quadrant: MsaQuadrant, slitlet: MsaSlitlet, d: npt.ArrayLike) -> tuple[npt.NDArray[np.float64],
@@ -127,9 +148,10 @@ def _calibrated(layout: SpectralLayout, calibration: SpectralLayout) -> Spectral
 
 
 def msa_scene(detector: Detector | str, optics: dict[str, str], *, program: int = 1234,
-              dither_point: int = 1, spectrum: SourceSpectrum | None = None) -> MsaScene:
+              dither_point: int = 1, spectrum: SourceSpectrum | None = None, n_points: int = 1) -> MsaScene:
     """The default MOS scene on a detector: the default configuration, each source the default spectrum (or
-    ``spectrum``) times its brightness.
+    ``spectrum``) times its brightness; with ``n_points`` > 1 dither points, the 3-shutter nod's point
+    ``dither_point`` (module docstring).
 
     Raises
     ------
@@ -137,7 +159,10 @@ def msa_scene(detector: Detector | str, optics: dict[str, str], *, program: int 
         As :func:`msa_geometry`.
     """
     geometry = msa_geometry(detector, optics)
-    config, brightness = default_msa_configuration(program=program, dither_point=dither_point)
+    nod = n_points > 1
+    config, brightness = default_msa_configuration(program=program, dither_point=dither_point, nod=nod)
+    pattern = tuple(default_msa_configuration(program=program, dither_point=p, nod=nod)[0]
+                    for p in range(1, max(n_points, dither_point) + 1))
     cal = spectral_photometry(detector, optics["FILTER"], optics["GRATING"])
     base = geometry.quadrant(3).layout(180, 85)
     calibration = SpectralLayout(dispaxis=1, wavelength_coeffs=base.wavelength_coeffs, trace_coeffs=base.trace_coeffs,
@@ -155,7 +180,7 @@ def msa_scene(detector: Detector | str, optics: dict[str, str], *, program: int 
     wave = calibration.wavelength(calibration.dispersion_pixels())
     reference = default_spectrum_for(calibration).flux_at(wave) * 25.0 / calibration.conversion(wave)
     sky = float(0.01 * np.median(reference) / (np.sqrt(2 * np.pi) * calibration.sigma_px))
-    return MsaScene(geometry, config, spectra, calibration, sky)
+    return MsaScene(geometry, config, spectra, calibration, sky, pattern)
 
 
 class MsaRender(NamedTuple):
@@ -165,6 +190,21 @@ class MsaRender(NamedTuple):
     rate: npt.NDArray[np.float64]
     wavelength: npt.NDArray[np.float64]
     slitlets: npt.NDArray[np.int32]
+
+
+def slit_loss(scene: MsaScene, slitlet: MsaSlitlet) -> Callable[[npt.NDArray[np.float64]],
+                                                                    npt.NDArray[np.float64]] | None:
+    """The slit loss of a slitlet's source (:mod:`streamcal.simulate.pathloss`): a point source's (stellarity
+    above :data:`POINT_STELLARITY`, or unknown), at its place in its 1×3 slitlet; None for an extended source
+    (it fills the shutter: no loss) or a slitlet without one."""
+    source = scene.config.sources.get(slitlet.source_id) if slitlet.has_source else None
+    if source is None:
+        return None
+    stellarity = source.stellarity
+    if np.isfinite(stellarity) and 0 <= stellarity <= POINT_STELLARITY:
+        return None
+    x, y = mos_source_position(slitlet.source_x, slitlet.source_y, slitlet.primary_column, slitlet.columns)
+    return functools.partial(source_loss, PATHLOSS_MODES["NRS_MSASPEC"], x=x, y=y)
 
 
 def render_msa(scene: MsaScene, subarray: Subarray) -> MsaRender:
@@ -185,7 +225,7 @@ def render_msa(scene: MsaScene, subarray: Subarray) -> MsaRender:
         rate[inside] += scene.sky
         if slitlet.has_source:
             rate += render_spectrum(_calibrated(layout, scene.calibration), scene.spectra[slitlet.source_id],
-                                    subarray).rate
+                                    subarray, throughput=slit_loss(scene, slitlet)).rate
     return MsaRender(rate, wave_map, ids)
 
 
@@ -204,5 +244,6 @@ def msa_truth_extensions(scene: MsaScene, render: MsaRender, subarray: Subarray)
         table["WAVELENGTH"], table["FLUX"] = spectrum.wavelength_um, spectrum.flux_jy
         head: dict[str, object] = {"SLITID": slitlet.slitlet_id, "SOURCEID": slitlet.source_id}
         out += [Extension("SPECTRUM", table, head, ver=ver),
-                Extension("EXTRACTED", extracted_truth(layout, spectrum, subarray), head, ver=ver)]
+                Extension("EXTRACTED", extracted_truth(layout, spectrum, subarray,
+                                                       throughput=slit_loss(scene, slitlet)), head, ver=ver)]
     return out

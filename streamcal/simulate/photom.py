@@ -22,6 +22,7 @@ from types import MappingProxyType
 
 import numpy as np
 
+from streamcal.routing import ExpType
 from streamcal.simulate.geometry import DETECTORS, Detector
 from streamcal.simulate.modes import MODES, ModeSpec, SceneKind
 from streamcal.simulate.spectral_layouts import RESPONSE_SAMPLES, Photometry, spectral_photometry
@@ -155,4 +156,9 @@ def apcorr_wavelengths(detector: Detector) -> dict[tuple[str, str], float]:
                    key=lambda m: (m.detector != detector.name, m.scene is not SceneKind.STARS, str(m.exp_type)))
     for m in modes:
         wavelength.setdefault((m.optics.get("FILTER", "N/A"), m.optics.get("PUPIL", "N/A")), m.wavelength)
+    for m in modes:  # a WFSS mode's direct images (NIRCam FILTER/CLEAR, NIRISS CLEAR/PUPIL) are catalogued too
+        if m.exp_type in (ExpType.NRC_WFSS, ExpType.NIS_WFSS):
+            direct = (("CLEAR", m.optics["PUPIL"]) if m.exp_type == ExpType.NIS_WFSS
+                      else (m.optics["FILTER"], "CLEAR"))
+            wavelength.setdefault(direct, m.wavelength)
     return wavelength

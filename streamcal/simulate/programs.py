@@ -21,6 +21,7 @@ from streamcal.simulate.exposure import SimulatedExposure, simulate_exposure
 from streamcal.simulate.modes import MODES, Size
 from streamcal.simulate.ramp import Effects
 from streamcal.simulate.spec import ExposureSpec, Target
+from streamcal.simulate.wfss import default_wfss_scene
 
 __all__ = ["PROGRAMS", "ProgramResult", "program_specs", "simulate_program"]
 
@@ -38,10 +39,14 @@ PROGRAMS: MappingProxyType[str, str] = MappingProxyType({
     "wfsc": "two NRC_IMAGE PATTTYPE=WFSC exposures, same ACT_ID and detector (wfs-image3)",
     "darks": "NRC_DARK and MIR_DARKIMG (calwebb_dark)",
     "guider": "FGS_ID-STACK, FGS_TRACK and FGS_FINEGUIDE (calwebb_guider)",
-    "spectroscopy": "NRS_FIXEDSLIT, MIR_MRS and NIS_SOSS (spec2 → spec3)",
+    "spectroscopy": "NRS_FIXEDSLIT, MIR_MRS, NIS_SOSS and NRS_MSASPEC (spec2 → spec3) and a NIRSpec line lamp "
+                    "(NRS_LAMP: spec2)",
     "miri_imaging": "MIR_IMAGE 4-point CYCLING dither (image2 → image3)",
     "all_modes": "one exposure of every EXP_TYPE; TSO-optional modes with TSOVISIT F and T",
-    "demo": "imaging_dither + tso + coron + ami + wfsc + darks + guider + spectroscopy",
+    "wfss": "NIRISS WFSS, observation 10: two dithered NIS_IMAGE CLEAR/F150W direct images of a field of five "
+            "compact sources (image2 → image3: the catalogue) and its GR150R and GR150C NIS_WFSS exposures "
+            "(level-2 ASN → spec2), full frame, few groups",
+    "demo": "imaging_dither + tso + coron + ami + wfsc + darks + guider + spectroscopy + wfss",
 })
 
 
@@ -104,6 +109,22 @@ def _wfsc(seed: int, full: bool) -> list[ExposureSpec]:
                      scale=10.0 if full else 1.0, scene_seed=seed, visitype="PRIME_WFSC_ROUTINE", activity="03")
 
 
+def _wfss() -> list[ExposureSpec]:
+    """Observation 10: the direct images (exposures 1–2, two dither points) and both grisms (3–4) of one field
+    (:func:`~streamcal.simulate.wfss.default_wfss_scene`). WFSS reads the full frame (no WFSS subarray here)."""
+    target = Target()
+    scene = default_wfss_scene("NIS", "F150W", ra=target.ra, dec=target.dec, roll=target.roll)
+    direct = [ExposureSpec(exp_type="NIS_IMAGE", observation=10, exposure=i + 1, subarray="FULL", ngroups=3,
+                           patttype="NONE", numdthpt=2, patt_num=i + 1, dither=offset, nexposur=4, expcount=i + 1,
+                           wfss_scene=scene, target=target)
+              for i, offset in enumerate(((0.0, 0.0), (3.5, 2.5)))]
+    grisms = [ExposureSpec(exp_type="NIS_WFSS", observation=10, exposure=3 + i, subarray="FULL", ngroups=6,
+                           optics=(("FILTER", grism), ("PUPIL", "F150W")), nexposur=4, expcount=3 + i,
+                           wfss_scene=scene, target=target)
+              for i, grism in enumerate(("GR150R", "GR150C"))]
+    return direct + grisms
+
+
 def _set(observation: int, exp_types: list[str]) -> list[ExposureSpec]:
     return [ExposureSpec(exp_type=e, observation=observation, visit=i + 1) for i, e in enumerate(exp_types)]
 
@@ -126,12 +147,13 @@ _BUILDERS: MappingProxyType[str, Callable[[int, bool], list[ExposureSpec]]] = Ma
     "wfsc": _wfsc,
     "darks": lambda seed, full: _set(6, ["NRC_DARK", "MIR_DARKIMG"]),
     "guider": lambda seed, full: _set(7, ["FGS_ID-STACK", "FGS_TRACK", "FGS_FINEGUIDE"]),
-    "spectroscopy": lambda seed, full: _set(8, ["NRS_FIXEDSLIT", "MIR_MRS", "NIS_SOSS"]),
+    "spectroscopy": lambda seed, full: _set(8, ["NRS_FIXEDSLIT", "MIR_MRS", "NIS_SOSS", "NRS_MSASPEC", "NRS_LAMP"]),
     "miri_imaging": lambda seed, full: _dithered("MIR_IMAGE", observation=9, patttype="CYCLING",
                                                  offsets=_DITHER4, scale=5.0 if full else 1.0, scene_seed=seed),
     "all_modes": _all_modes,
+    "wfss": lambda seed, full: _wfss(),
 })
-_DEMO = ("imaging_dither", "tso", "coron", "ami", "wfsc", "darks", "guider", "spectroscopy")
+_DEMO = ("imaging_dither", "tso", "coron", "ami", "wfsc", "darks", "guider", "spectroscopy", "wfss")
 
 
 def _seed_for(seed: int, index: int) -> int:

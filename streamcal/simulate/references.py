@@ -22,8 +22,21 @@ The IFU modes (MIR_MRS on MIRIFUSHORT, NRS_IFU on NRS1: :mod:`streamcal.simulate
 ``photmjsr`` (MJy/sr per DN/s) and the relresponse table, selected on EXP_TYPE as well (so it beats the
 detector's PHOTOM): jwst's IFU photom references are separate files too.
 
+The WFSS grisms (NIS_WFSS GR150R/GR150C with F150W on NIS, NRC_WFSS F356W with GRISMR/GRISMC on NRCALONG and
+NRCBLONG: :mod:`streamcal.simulate.wfss`) have a SPECWCS whose ``GRISMCONF`` table holds the orders' trace models
+(:mod:`streamcal.models.grism`), selected on FILTER and PUPIL too; their sensitivity is the detector PHOTOM's row
+of the path (photmj, relresponse).
+
 NRS_MSASPEC on NRS1 (:mod:`streamcal.simulate.msa`) has a SPECWCS whose ``MSAQUADS`` table is the MSA geometry
 per quadrant (:mod:`streamcal.models.msa`); its photometry is the detector PHOTOM's F290LP/G395H row.
+
+The NIRSpec lamps (NRS_LAMP, NRS_AUTOWAVE, NRS_AUTOFLAT with G395H: :mod:`streamcal.simulate.lamps`) have a SPECWCS
+per EXP_TYPE holding the fixed slits (``FSSLITS``, :mod:`streamcal.models.lamp`) and, on NRS1, the MSA geometry
+(``MSAQUADS``), selected on GRATING (their FILTER is OPAQUE); they need no PHOTOM (jwst does not run photom on lamps).
+
+PATHLOSS (NIRSpec detectors): one file per mode with a slit loss (NRS_FIXEDSLIT: aperture S200A1; NRS_MSASPEC:
+MOS1x3), selected on EXP_TYPE, FILTER and GRATING; its ``PATHLOSS`` table (:mod:`streamcal.models.pathloss`, jwst's
+PathlossModel content) holds the tabulated loss the simulator applies (:mod:`streamcal.simulate.pathloss`).
 
 APCORR holds, like the CRDS files, aperture radii and corrections derived from the PSF model: for each
 (FILTER, PUPIL) the radius enclosing 10 … 90 % of the simulator's Moffat PSF (:func:`moffat_apcorr`). The
@@ -48,19 +61,26 @@ import numpy.typing as npt
 
 from streamcal.datamodels import Extension
 from streamcal.dq import Pixel
+from streamcal.models.grism import grismconf_table
 from streamcal.models.ifu import ifu_table
+from streamcal.models.lamp import fsslits_table
 from streamcal.models.msa import msaquads_table
+from streamcal.models.pathloss import pathloss_table
 from streamcal.models.spectral import specwcs_table
 from streamcal.references import ManifestEntry, ReferenceSetWriter, RefType
+from streamcal.routing import ExpType
 from streamcal.simulate.detector import DEFAULT_DETECTOR_SEED, DetectorModel
 from streamcal.simulate.geometry import DETECTORS, READOUT_PATTERNS, Detector, Subarray, frame_time, subarray_for
 from streamcal.simulate.ifu import IFU_MODES, ifu_geometry, ifu_photometry
+from streamcal.simulate.lamps import LAMP_MODES, lamp_geometry
 from streamcal.simulate.linearity import linearity_coeffs
 from streamcal.simulate.modes import MODES
 from streamcal.simulate.msa import MSA_MODES, msa_geometry
+from streamcal.simulate.pathloss import PATHLOSS_MODES, pathloss_aperture
 from streamcal.simulate.photom import SPECTRAL_ELEMENTS, apcorr_wavelengths, photom_rows
 from streamcal.simulate.scene import moffat_fwhm
 from streamcal.simulate.spectral_layouts import spectral_layouts
+from streamcal.simulate.wfss import wfss_layouts
 
 __all__ = ["APCORR_DTYPE", "DEFAULT_USEAFTER", "FULL_FRAME_DARK_FRAMES", "dark_cube", "moffat_apcorr",
            "simulated_detectors", "write_reference_set"]
@@ -332,6 +352,69 @@ def _msa_entries(writer: ReferenceSetWriter, detector: Detector, useafter: str) 
     return entries
 
 
+def _pathloss_entries(writer: ReferenceSetWriter, detector: Detector, useafter: str) -> list[ManifestEntry]:
+    """The PATHLOSS references of a detector: one per mode with a slit loss (:mod:`streamcal.simulate.pathloss`)
+    whose optical path reaches the detector, holding the tabulated loss the simulator applies."""
+    if detector.instrument != "NIRSPEC":
+        return []
+    entries = []
+    full = subarray_for(detector, "FULL")
+    for exp_type, aperture in sorted(PATHLOSS_MODES.items()):
+        optics = dict(MODES[ExpType(exp_type)].optics)
+        selectors: dict[str, str] = {"INSTRUME": detector.instrument, "DETECTOR": detector.name,
+                                     "EXP_TYPE": exp_type, "SUBARRAY": "FULL"}
+        selectors.update({k: optics[k] for k in ("FILTER", "GRATING") if k in optics})
+        head = {**_base_header(detector, full, f"simulated slit loss of {exp_type} ({aperture})"), **selectors}
+        entries.append(writer.add(RefType.PATHLOSS, f"jwst_{detector.instrument.lower()}_pathloss_"
+                                  f"{detector.name}_{exp_type}.fits".lower(), selectors=selectors, useafter=useafter,
+                                  primary=head,
+                                  extensions=[Extension("PATHLOSS", pathloss_table([pathloss_aperture(aperture)]))]))
+    return entries
+
+
+def _lamp_entries(writer: ReferenceSetWriter, detector: Detector, useafter: str) -> list[ManifestEntry]:
+    """The lamp SPECWCS of a detector: per lamp EXP_TYPE with a geometry, the fixed slits (FSSLITS) and, where the
+    MSA lights the detector, its geometry (MSAQUADS), selected on the grating (streamcal.models.lamp)."""
+    entries = []
+    full = subarray_for(detector, "FULL")
+    for exp_type in sorted(LAMP_MODES):
+        grating = MODES[exp_type].optics.get("GRATING", "N/A")
+        try:
+            slits, msa = lamp_geometry(detector, grating)
+        except KeyError:
+            continue
+        selectors = {"INSTRUME": detector.instrument, "DETECTOR": detector.name, "EXP_TYPE": str(exp_type),
+                     "GRATING": grating, "SUBARRAY": "FULL"}
+        tables = [Extension("FSSLITS", fsslits_table(slits))]
+        if msa is not None:
+            tables.append(Extension("MSAQUADS", msaquads_table(msa)))
+        head = {**_base_header(detector, full, f"simulated lamp apertures of {exp_type}"), **selectors}
+        entries.append(writer.add(RefType.SPECWCS, f"jwst_{detector.instrument}_specwcs_{detector.name}_{exp_type}_"
+                                  f"{grating}.fits".lower(), selectors=selectors, useafter=useafter, primary=head,
+                                  extensions=tables))
+    return entries
+
+
+def _grism_entries(writer: ReferenceSetWriter, detector: Detector, useafter: str) -> list[ManifestEntry]:
+    """The WFSS SPECWCS (GRISMCONF) references of a detector: one per simulated grism path of its instrument
+    (long-wave NIRCam detectors only for NIRCam)."""
+    if detector.instrument not in ("NIRISS", "NIRCAM") or (detector.instrument == "NIRCAM"
+                                                          and not detector.name.endswith("LONG")):
+        return []
+    entries = []
+    full = subarray_for(detector, "FULL")
+    for exp_type, (instrument, filt, pupil), conf in wfss_layouts():
+        if instrument != detector.instrument:
+            continue
+        selectors = {"INSTRUME": instrument, "DETECTOR": detector.name, "EXP_TYPE": exp_type, "FILTER": filt,
+                     "PUPIL": pupil, "SUBARRAY": "FULL"}
+        head = {**_base_header(detector, full, f"simulated grism orders of {exp_type} {filt}/{pupil}"), **selectors}
+        name = f"jwst_{instrument}_specwcs_{detector.name}_{exp_type}_{filt}_{pupil}.fits".lower()
+        entries.append(writer.add(RefType.SPECWCS, name, selectors=selectors, useafter=useafter, primary=head,
+                                  extensions=[Extension("GRISMCONF", grismconf_table(conf))]))
+    return entries
+
+
 def write_reference_set(
     refs_dir: str | os.PathLike[str],
     *,
@@ -384,6 +467,9 @@ def write_reference_set(
             entries += _specwcs_entries(writer, det, useafter)
             entries += _ifu_entries(writer, det, useafter)
             entries += _msa_entries(writer, det, useafter)
+            entries += _pathloss_entries(writer, det, useafter)
+            entries += _lamp_entries(writer, det, useafter)
+            entries += _grism_entries(writer, det, useafter)
             frames = _dark_frames_needed(det)
             entries.append(_dark_entry(writer, model, frames["FULL"], useafter))
             del model
@@ -404,6 +490,9 @@ def _write_layouts(root: Path, layouts: list[tuple[str, str]], *, seed: int, use
             entries += _specwcs_entries(writer, DETECTORS[det_name], useafter)
             entries += _ifu_entries(writer, DETECTORS[det_name], useafter)
             entries += _msa_entries(writer, DETECTORS[det_name], useafter)
+            entries += _pathloss_entries(writer, DETECTORS[det_name], useafter)
+            entries += _lamp_entries(writer, DETECTORS[det_name], useafter)
+            entries += _grism_entries(writer, DETECTORS[det_name], useafter)
         for det_name, sub_name in layouts:
             det = DETECTORS[det_name]
             model = DetectorModel.build(det, subarray_for(det, sub_name), seed=seed)

@@ -24,7 +24,7 @@ import numpy.typing as npt
 from streamcal.simulate.modes import SceneKind
 from streamcal.simulate.wcs import TanWcs
 
-__all__ = ["SOURCE_DTYPE", "STAR_DTYPE", "SceneResult", "moffat_fwhm", "render_scene", "star_field"]
+__all__ = ["SOURCE_DTYPE", "STAR_DTYPE", "SceneResult", "moffat_fwhm", "peak_to_flux", "render_scene", "star_field"]
 
 #: A catalogue star on the sky: RA, Dec (deg) and total flux (DN/s).
 STAR_DTYPE = np.dtype([("ra", "f8"), ("dec", "f8"), ("flux", "f8")])
@@ -66,7 +66,8 @@ def _add_moffat(image: F32, x: float, y: float, flux: float, fwhm: float) -> Non
     image[y0:y1, x0:x1] += (flux * (_BETA - 1.0) / (math.pi * a * a) * (1.0 + r2) ** -_BETA).astype(np.float32)
 
 
-def _peak_to_flux(peak: float, fwhm: float) -> float:
+def peak_to_flux(peak: float, fwhm: float) -> float:
+    """The total flux of a Moffat star whose peak pixel rate is ``peak`` (same units)."""
     a = _moffat_alpha(fwhm)
     return peak * math.pi * a * a / (_BETA - 1.0)
 
@@ -101,7 +102,7 @@ def star_field(rng: np.random.Generator, wcs: TanWcs, shape: tuple[int, int], *,
     delta_mag = np.concatenate([[0.0], rng.uniform(1.0, 7.0, n_field)])
     stars = np.zeros(x.size, STAR_DTYPE)
     stars["ra"], stars["dec"] = wcs.pixel_to_world(x, y)
-    stars["flux"] = _peak_to_flux(peak, fwhm) * 10.0 ** (-0.4 * delta_mag)
+    stars["flux"] = peak_to_flux(peak, fwhm) * 10.0 ** (-0.4 * delta_mag)
     return stars
 
 

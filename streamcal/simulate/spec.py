@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass, field
+from types import MappingProxyType
 
 from streamcal.datamodels import ExposureName
 from streamcal.routing import ExpType
@@ -20,7 +21,8 @@ from streamcal.simulate.coron import CoronScene
 from streamcal.simulate.detector import DEFAULT_DETECTOR_SEED
 from streamcal.simulate.geometry import DETECTORS, READOUT_PATTERNS, Detector, Subarray, frame_time, subarray_for
 from streamcal.simulate.ifu import IFU_MODES, IfuScene, ifu_scene
-from streamcal.simulate.modes import ModeSpec, Size, mode_spec
+from streamcal.simulate.lamps import LAMP_MODES, LampScene, lamp_scene
+from streamcal.simulate.modes import ModeSpec, Size, SizeSpec, mode_spec
 from streamcal.simulate.msa import MSA_MODES, MsaScene, msa_scene
 from streamcal.simulate.ramp import Effects, RampTiming
 from streamcal.simulate.spectra import (
@@ -32,6 +34,7 @@ from streamcal.simulate.spectra import (
 )
 from streamcal.simulate.transit import Transit
 from streamcal.simulate.wcs import TanWcs
+from streamcal.simulate.wfss import WFSS_MODES, WfssScene, default_wfss_scene
 
 __all__ = ["ExposurePlan", "ExposureSpec", "Target", "plan_exposure"]
 
@@ -110,6 +113,13 @@ class ExposureSpec:
     binary : AmiBinary, optional
         NIS_AMI: a companion to the target (separation mas, PA deg east of north, contrast; defaults 250 mas,
         60°, 0.1: :mod:`streamcal.simulate.ami`); None (default) for a point source.
+    optics : tuple of (str, str)
+        Overrides of the mode's optical elements, e.g. ``(("FILTER", "GR150C"),)`` for NIRISS's other grism or
+        ``(("FILTER", "F356W"),)`` for a NIRCam WFSS direct image (default: the catalogue's).
+    wfss_scene : WfssScene, optional
+        WFSS modes (:mod:`streamcal.simulate.wfss`): the field whose +1 orders are dispersed (default: the
+        detector family's :func:`~streamcal.simulate.wfss.default_wfss_scene` for the target). Imaging modes
+        (SceneKind.STARS): the field to render instead of a random star field (a WFSS direct image).
     """
 
     exp_type: ExpType | str
@@ -149,6 +159,8 @@ class ExposureSpec:
     coron: CoronScene | None = None
     transit: Transit = field(default_factory=Transit)
     binary: AmiBinary | None = None
+    optics: tuple[tuple[str, str], ...] = ()
+    wfss_scene: WfssScene | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -174,6 +186,8 @@ class ExposurePlan:
     spectrum: SourceSpectrum | None = None  # and what it is (spec.spectrum or the default)
     ifu: IfuScene | None = None  # IFU modes: the slicer, its calibration, the source and the sky
     msa: MsaScene | None = None  # NRS_MSASPEC: the MSA geometry, configuration, sources and sky (simulate/msa.py)
+    wfss: WfssScene | None = None  # WFSS modes and their direct images: the field (simulate/wfss.py)
+    lamp: LampScene | None = None  # NIRSpec lamps on a detector with a lamp geometry (simulate/lamps.py)
 
     @property
     def expend(self) -> float:
@@ -210,6 +224,20 @@ def _spectral(spec: ExposureSpec, mode: ModeSpec,
     return layout, spectrum
 
 
+def _lamp(mode: ModeSpec, detector: Detector, size: SizeSpec, spec: ExposureSpec) -> LampScene | None:
+    """A lamp exposure's scene, its peak at the mode's fill of the well in one integration; None where the
+    simulator has no lamp geometry (another grating, or the MSA off NRS1)."""
+    readout = READOUT_PATTERNS[spec.readpatt or mode.readpatt]
+    subarray = subarray_for(detector, spec.subarray or size.subarray)
+    t_int = (spec.ngroups or size.ngroups) * readout.nframes * frame_time(detector, subarray)
+    peak = 0.5 * (detector.saturation - detector.bias) / t_int
+    try:
+        return lamp_scene(str(mode.exp_type), detector, dict(mode.optics), peak=peak, program=int(spec.program),
+                          dither_point=spec.patt_num)
+    except KeyError:
+        return None
+
+
 def plan_exposure(spec: ExposureSpec) -> ExposurePlan:
     """Resolve a spec against the mode catalogue.
 
@@ -224,6 +252,8 @@ def plan_exposure(spec: ExposureSpec) -> ExposurePlan:
         wavelengths. Not retriable.
     """
     mode = mode_spec(spec.exp_type)
+    if spec.optics:
+        mode = dataclasses.replace(mode, optics=MappingProxyType({**mode.optics, **dict(spec.optics)}))
     size = mode.size(spec.size)
     detector = _detector(mode, spec.detector)
     layout, spectrum = _spectral(spec, mode, detector)
@@ -236,7 +266,14 @@ def plan_exposure(spec: ExposureSpec) -> ExposurePlan:
     msa = None
     if mode.exp_type in MSA_MODES:
         msa = msa_scene(detector, dict(mode.optics), program=int(spec.program), dither_point=spec.patt_num,
-                        spectrum=spec.spectrum)
+                        spectrum=spec.spectrum, n_points=spec.numdthpt)
+    lamp = None
+    if mode.exp_type in LAMP_MODES:  # elsewhere (no lamp geometry) a lamp renders as a uniform scene
+        lamp = _lamp(mode, detector, size, spec)
+    wfss = spec.wfss_scene
+    if mode.exp_type in WFSS_MODES and wfss is None:
+        blocking = mode.optics.get("PUPIL" if detector.instrument == "NIRISS" else "FILTER", "N/A")
+        wfss = default_wfss_scene(detector, blocking, ra=spec.target.ra, dec=spec.target.dec, roll=spec.target.roll)
     subarray = subarray_for(detector, spec.subarray or size.subarray)
     readpatt = spec.readpatt or mode.readpatt
     readout = READOUT_PATTERNS[readpatt]
@@ -267,5 +304,5 @@ def plan_exposure(spec: ExposureSpec) -> ExposurePlan:
         nints_total=nints_total, intstart=intstart, intend=intend, tsovisit=tsovisit, name=name,
         base_wcs=base, wcs=wcs, header_wcs=header_wcs,
         duration=nints_total * (timing.frames_per_int + 1) * tframe, layout=layout, spectrum=spectrum, ifu=ifu,
-        msa=msa,
+        msa=msa, wfss=wfss, lamp=lamp,
     )

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, NamedTuple
@@ -296,7 +297,8 @@ def _source_rate(layout: SpectralLayout, spectrum: SourceSpectrum, d: npt.NDArra
     return wave, spectrum.flux_at(wave) / layout.conversion(wave)
 
 
-def render_spectrum(layout: SpectralLayout, spectrum: SourceSpectrum, subarray: Subarray) -> SpectralRender:
+def render_spectrum(layout: SpectralLayout, spectrum: SourceSpectrum, subarray: Subarray, *,
+                    throughput: Callable[[F64], F64] | None = None) -> SpectralRender:
     """Render a point source's spectrum through a layout onto a subarray (module docstring).
 
     Parameters
@@ -307,6 +309,9 @@ def render_spectrum(layout: SpectralLayout, spectrum: SourceSpectrum, subarray: 
         Must cover the wavelengths the layout lights inside the subarray.
     subarray : Subarray
         The region; 1-based SUBSTRT1/2 place it on the full frame the layout is written in.
+    throughput : callable, optional
+        λ (µm, shape (n,)) → the fraction of the source's light that reaches the detector (shape (n,)), e.g. the
+        slit loss (:mod:`streamcal.simulate.pathloss`); applied to ``S(d)``. Default: all of it.
 
     Returns
     -------
@@ -325,6 +330,8 @@ def render_spectrum(layout: SpectralLayout, spectrum: SourceSpectrum, subarray: 
     wave_map = np.full((cross.size, disp.size), np.nan)
     if lit.any():
         wave, s = _source_rate(layout, spectrum, disp[lit])
+        if throughput is not None:
+            s = s * throughput(wave)
         centre = layout.trace(disp[lit])
         # only the rows (columns) the cutoff lets light reach are computed; the cutoff itself is per pixel
         reach = _CUTOFF_SIGMA * layout.sigma_px + 1.0
@@ -339,12 +346,14 @@ def render_spectrum(layout: SpectralLayout, spectrum: SourceSpectrum, subarray: 
     return SpectralRender(np.ascontiguousarray(rate), np.ascontiguousarray(wave_map))
 
 
-def extracted_truth(layout: SpectralLayout, spectrum: SourceSpectrum, subarray: Subarray) -> np.ndarray:
+def extracted_truth(layout: SpectralLayout, spectrum: SourceSpectrum, subarray: Subarray, *,
+                    throughput: Callable[[F64], F64] | None = None) -> np.ndarray:
     """What a perfect extraction returns, per lit dispersion pixel of the subarray (:data:`EXTRACTED_DTYPE`).
 
     ``RATE_SUM`` is computed from the profile's CDF at the subarray's cross-dispersion edges, not by summing a
-    render, so it checks :func:`render_spectrum` independently. ``FLUX`` is F_ν(λ(d)) whatever the subarray
-    cuts off the profile.
+    render, so it checks :func:`render_spectrum` independently, and includes ``throughput`` (the slit loss: what
+    reaches the detector). ``FLUX`` is F_ν(λ(d)), the source's own, whatever the subarray cuts off the profile
+    or the slit loses.
 
     Raises
     ------
@@ -360,5 +369,5 @@ def extracted_truth(layout: SpectralLayout, spectrum: SourceSpectrum, subarray: 
         centre = layout.trace(disp[lit])
         inside = ndtr((cross[-1] + 0.5 - centre) / layout.sigma_px) - ndtr((cross[0] - 0.5 - centre) / layout.sigma_px)
         rows["d"], rows["WAVELENGTH"], rows["FLUX"] = lit, wave, spectrum.flux_at(wave)
-        rows["RATE_SUM"] = s * inside
+        rows["RATE_SUM"] = s * inside * (1.0 if throughput is None else throughput(wave))
     return rows

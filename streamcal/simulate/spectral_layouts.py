@@ -93,6 +93,11 @@ _PATHS: MappingProxyType[tuple[str, str, str], _Path] = MappingProxyType({
     ("MIRI", "P750L", "N/A"): _Path((4.5, 13.0), 7.5, 0.015, 0.30),
     ("NIRCAM", "F322W2", "GRISMR"): _Path((2.35, 4.10), 3.2, 1.0e-3, 0.40),
     ("NIRISS", "CLEAR", "GR700XD"): _Path((0.80, 2.90), 1.85, 0.95e-3, 0.35),
+    # WFSS (streamcal.simulate.wfss): both grisms of a blocking filter share one sensitivity [U]
+    ("NIRISS", "GR150R", "F150W"): _Path((1.30, 1.70), 1.50, 4.78e-3, 0.30),
+    ("NIRISS", "GR150C", "F150W"): _Path((1.30, 1.70), 1.50, 4.78e-3, 0.30),
+    ("NIRCAM", "F356W", "GRISMR"): _Path((3.10, 4.02), 3.56, 1.0e-3, 0.40),
+    ("NIRCAM", "F356W", "GRISMC"): _Path((3.10, 4.02), 3.56, 1.0e-3, 0.40),
 })
 
 

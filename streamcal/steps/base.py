@@ -30,6 +30,7 @@ from streamcal.errors import MissingReferenceError
 from streamcal.references import ReferenceFile, References, RefType
 
 if TYPE_CHECKING:
+    from streamcal.models.grism import CatalogSource
     from streamcal.models.msa import MsaConfiguration
 
 __all__ = [
@@ -49,10 +50,10 @@ Out = TypeVar("Out")
 
 #: The S_* keyword jwst writes for each step.
 STATUS_KEYWORDS = {
-    "group_scale": "S_GRPSCL", "dq_init": "S_DQINIT", "emicorr": "S_EMICOR", "saturation": "S_SATURA",
+    "group_scale": "S_GRPSCL", "dq_init": "S_DQINIT", "emicorr": "S_MIREMI", "saturation": "S_SATURA",
     "ipc": "S_IPC", "firstframe": "S_FRSTFR", "lastframe": "S_LASTFR", "reset": "S_RESET",
     "superbias": "S_SUPERB", "refpix": "S_REFPIX", "linearity": "S_LINEAR", "rscd": "S_RSCD",
-    "dark_current": "S_DARK", "charge_migration": "S_CHGMIG", "jump": "S_JUMP", "picture_frame": "S_PICFRM",
+    "dark_current": "S_DARK", "charge_migration": "S_CHGMIG", "jump": "S_JUMP", "picture_frame": "S_PCTFRM",
     "clean_flicker_noise": "S_CLNFNS", "persistence": "S_PERSIS", "ramp_fit": "S_RAMP", "gain_scale": "S_GANSCL",
     "guider_cds": "S_GUICDS", "flat_field": "S_FLAT",
     # stage 2 and 3
@@ -130,13 +131,15 @@ class Context:
 
     ``header`` is the primary header, ``refs`` the references selected for it (arrays read-only). ``msa`` is a
     MOS exposure's MSA configuration, read by the pipeline from the MSA metadata file its MSAMETFL names (steps do
-    no I/O; :mod:`streamcal.models.msa`).
+    no I/O; :mod:`streamcal.models.msa`); ``grism_sources`` a WFSS exposure's direct-image catalogue, read by the
+    pipeline from its level-2 association (:mod:`streamcal.models.grism`).
     """
 
     header: Mapping[str, object]
     refs: References | NoReferences
     source: str = ""
     msa: MsaConfiguration | None = None
+    grism_sources: tuple[CatalogSource, ...] | None = None
 
     @property
     def exp_type(self) -> str:

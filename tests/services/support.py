@@ -45,7 +45,11 @@ class Program:
         return [p for p in self.exposures if not fragments or any(f in p.name for f in fragments)]
 
 
-def make_program(root: Path, names: Iterable[str] = ("demo",)) -> Program:  # the demo includes AMI (issue 12)
+#: The demo's programs but its full-frame WFSS visit (tests/services/test_wfss_waits.py runs that one end to end).
+TEST_PROGRAMS = ("imaging_dither", "tso", "coron", "ami", "wfsc", "darks", "guider", "spectroscopy")
+
+
+def make_program(root: Path, names: Iterable[str] = TEST_PROGRAMS) -> Program:
     """Simulate programs (small size) into ``root/ingest`` with a reference set cut to their layouts."""
     results: list[ProgramResult] = [simulate_program(n, root / "ingest", size="small") for n in names]
     exposures = [e for r in results for e in r.exposures]
@@ -55,10 +59,15 @@ def make_program(root: Path, names: Iterable[str] = ("demo",)) -> Program:  # th
 
 
 def land(files: Iterable[Path], ingest: Path) -> list[Path]:
-    """Copy files into an ingest folder the way a careful producer does: a temp name, then a rename."""
+    """Copy files into an ingest folder the way a careful producer does: a temp name, then a rename. A MOS
+    exposure's MSA metadata file (MSAMETFL, beside it) lands first, as the observatory delivers it."""
     ingest.mkdir(parents=True, exist_ok=True)
     out = []
     for src in files:
+        msa = str(read_header(src).get("MSAMETFL", "") or "").strip() if src.name.endswith("_uncal.fits") else ""
+        if msa and (src.parent / msa).is_file() and not (ingest / msa).exists():
+            shutil.copyfile(src.parent / msa, ingest / f".{msa}.part")
+            (ingest / f".{msa}.part").rename(ingest / msa)
         tmp = ingest / f".{src.name}.part"
         shutil.copyfile(src, tmp)
         tmp.rename(ingest / src.name)

@@ -104,15 +104,28 @@ def test_topic_names():
     ({"EXP_TYPE": "NRS_BRIGHTOBJ"}, "streamcal.work.calwebb_spec2"),  # always a time series
     ({"EXP_TYPE": "MIR_MRS"}, "streamcal.work.calwebb_spec2"),  # IFU: cube_build → _s3d
     ({"EXP_TYPE": "NRS_MSASPEC"}, "streamcal.work.calwebb_spec2"),  # MOS: MultiSlitModel _cal/_s2d
-    ({"EXP_TYPE": "NIS_WFSS"}, "streamcal.pending.calwebb_spec2"),
+    ({"EXP_TYPE": "NIS_WFSS"}, "streamcal.work.calwebb_spec2"),  # from a level-2 ASN the tracker writes
+    ({"EXP_TYPE": "NRC_WFSS"}, "streamcal.work.calwebb_spec2"),
     ({"EXP_TYPE": "NRC_IMAGE"}, "streamcal.work.calwebb_image2"),
 ])
-def test_stage2_work_a_pipeline_does_not_take_yet_goes_to_its_pending_topic(header: dict, topic: str) -> None:
-    """Work for calwebb_spec2 of a mode it does not take yet waits in a topic no worker consumes (the summary
-    says why), instead of failing in a worker."""
+def test_stage2_work_goes_to_the_work_topic_of_a_pipeline_that_takes_it(header: dict, topic: str) -> None:
     found = route({"INSTRUME": "X", **header}, load_routing_table())
     assert found.stage2 is not None
     assert topic_for(found.stage2, found) == topic
+
+
+def test_work_a_pipeline_does_not_take_yet_goes_to_its_pending_topic(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Work for a pipeline that takes only some EXP_TYPEs (``streamcal.pipelines.PARTIAL``) of a mode it does
+    not take yet waits in a topic no worker consumes (the summary says why), instead of failing in a worker."""
+    monkeypatch.setattr("streamcal.pipelines.PARTIAL", {"calwebb_spec2": frozenset({"NRS_FIXEDSLIT"}),
+                                                        "calwebb_spec3": frozenset({"NRS_FIXEDSLIT"})})
+    table = load_routing_table()
+    soss = route({"INSTRUME": "X", "EXP_TYPE": "NIS_SOSS", "TSOVISIT": False}, table)
+    slit = route({"INSTRUME": "X", "EXP_TYPE": "NRS_FIXEDSLIT"}, table)
+    assert soss.stage2 is not None and soss.stage3 is not None and slit.stage2 is not None
+    assert topic_for(soss.stage2, soss) == "streamcal.pending.calwebb_spec2"
+    assert topic_for(soss.stage3, soss) == "streamcal.pending.calwebb_spec3"
+    assert topic_for(slit.stage2, slit) == "streamcal.work.calwebb_spec2"
 
 
 @pytest.mark.parametrize(("header", "topic"), [
@@ -121,14 +134,13 @@ def test_stage2_work_a_pipeline_does_not_take_yet_goes_to_its_pending_topic(head
     ({"EXP_TYPE": "NIS_SOSS", "TSOVISIT": False}, "streamcal.work.calwebb_spec3"),
     ({"EXP_TYPE": "MIR_MRS"}, "streamcal.work.calwebb_spec3"),  # IFU: one combined cube per band
     ({"EXP_TYPE": "NRS_IFU"}, "streamcal.work.calwebb_spec3"),
-    ({"EXP_TYPE": "NRS_MSASPEC"}, "streamcal.pending.calwebb_spec3"),
-    ({"EXP_TYPE": "NIS_WFSS"}, "streamcal.pending.calwebb_spec3"),
+    ({"EXP_TYPE": "NRS_MSASPEC"}, "streamcal.work.calwebb_spec3"),  # MOS: products per source
     ({"EXP_TYPE": "NIS_SOSS", "TSOVISIT": True}, "streamcal.work.calwebb_tso3"),  # tso3 takes every TSO mode
     ({"EXP_TYPE": "NRC_IMAGE"}, "streamcal.work.calwebb_image3"),
 ])
-def test_stage3_work_a_pipeline_does_not_take_yet_goes_to_its_pending_topic(header: dict, topic: str) -> None:
-    """calwebb_spec3 takes the single-trace and IFU modes; its MOS and WFSS work waits in its pending topic (the
-    worker parks what the tracker releases to it); stage 3 of an undeclared pipeline keeps its work topic."""
+def test_stage3_work_goes_to_the_work_topic_of_a_pipeline_that_takes_it(header: dict, topic: str) -> None:
+    """calwebb_spec3 takes the single-trace, IFU and MOS modes (the worker parks what the tracker releases to a
+    pipeline that does not take it: see the test above)."""
     found = route({"INSTRUME": "X", **header}, load_routing_table())
     assert found.stage3 is not None
     assert topic_for(found.stage3, found) == topic

@@ -97,7 +97,7 @@ async def test_stage1_runs_in_the_pool_and_forwards_to_stage2(program, tmp_path)
         "jw01234006001_02101_00001_nrca3_dark.fits"]
     assert sample(metrics, "streamcal_pipeline_seconds_count", pipeline="calwebb_detector1") == 2
     assert sample(dark_metrics, "streamcal_pipeline_seconds_count", pipeline="calwebb_dark") == 1
-    assert sample(metrics, "streamcal_step_seconds_count", step="ramp_fit") == 2
+    assert sample(metrics, "streamcal_step_seconds_count", pipeline="calwebb_detector1", step="ramp_fit") == 2
 
 
 async def test_duplicate_work_items_do_not_duplicate_products(program, tmp_path):
@@ -223,10 +223,11 @@ async def test_a_crashed_pool_process_is_retried_and_a_stuck_one_times_out(progr
     assert letter.reason == "timeout" and letter.attempts == 2 and "exceeded the 0.2 s limit" in letter.error
 
 
-async def test_work_a_pipeline_does_not_take_yet_is_parked_not_failed(program, tmp_path):
-    """An NIS_WFSS item on calwebb_spec2's work topic (a backlog from before spec2 existed, an older router, a
-    replayed dead letter) is moved to the pending topic untouched: no run, no dead letter. (The program's spectra
-    are all taken now, so the exposure is simulated here.)"""
+async def test_work_a_pipeline_does_not_take_yet_is_parked_not_failed(program, tmp_path, monkeypatch):
+    """An item on calwebb_spec2's work topic of a mode it does not take (a backlog from before it took it, an
+    older router, a replayed dead letter) is moved to the pending topic untouched: no run, no dead letter.
+    (calwebb_spec2 takes every spectroscopic mode now: a narrower PARTIAL stands for one that does not.)"""
+    monkeypatch.setattr("streamcal.pipelines.PARTIAL", {"calwebb_spec2": frozenset({"NRS_FIXEDSLIT"})})
     bus = InMemoryBus()
     raw = simulate_exposure(ExposureSpec(exp_type="NIS_WFSS"), tmp_path / "raw", rng_seed=1).path
     stage1 = stage1_item(raw)

@@ -27,7 +27,14 @@ calwebb_spec3 (:mod:`streamcal.steps.spec.spec3`) does the same with its members
 
 outlier_detection: Spec3Members → Spec3Members; resample_spec: Spec3Members → Spec3Product (a Spec2D of
 single-trace members, IFU members passed on, SKIPPED); cube_build: Spec3Product → Spec3Product (an
-IfuCombinedCube of IFU members, anything else passed on, SKIPPED); extract_1d: Spec3Product → Spec3Spectrum.
+IfuCombinedCube of IFU members, anything else passed on, SKIPPED); extract_1d: Spec3Product → Spec3Spectra;
+combine_1d: Spec3Spectra → Spec3Combined. WFSS members (``WfssMemberSet``, a Spec3Members:
+streamcal.steps.spec.spec3_wfss) pass outlier_detection, resample_spec and cube_build SKIPPED; extract_1d
+extracts each member's sources (``WfssMemberSpectra``) and combine_1d combines them per source
+(``WfssCombined``)::
+
+    Spec3Spectra                 what combine_1d takes: Spec3Spectrum, WfssMemberSpectra
+    Spec3Combined                what combine_1d makes: CombinedSpectrum, WfssCombined
 """
 
 from __future__ import annotations
@@ -36,7 +43,7 @@ from abc import ABC, abstractmethod
 
 from streamcal.models.image import ImageData
 
-__all__ = ["Spec3Members", "Spec3Product", "SpectralImage", "SpectralProduct"]
+__all__ = ["Spec3Combined", "Spec3Members", "Spec3Product", "Spec3Spectra", "SpectralImage", "SpectralProduct"]
 
 
 class SpectralProduct(ABC):  # noqa: B024  (a marker base: the chain's types, no behaviour of its own)
@@ -70,3 +77,15 @@ class Spec3Members(Spec3Product):
     @abstractmethod
     def __len__(self) -> int:
         """How many members."""
+
+
+class Spec3Spectra(ABC):  # noqa: B024  (a marker base, as SpectralProduct)
+    """calwebb_spec3's extracted spectra: what combine_1d takes."""
+
+    __slots__ = ()
+
+
+class Spec3Combined(ABC):  # noqa: B024  (a marker base, as SpectralProduct)
+    """calwebb_spec3's combined spectra: what combine_1d makes."""
+
+    __slots__ = ()

@@ -36,7 +36,6 @@ from streamcal.datamodels.spectra import Spectrum1D
 from streamcal.dq import Pixel
 from streamcal.errors import BadDataShapeError, InvalidInputError
 from streamcal.kernels.image.calibrate import photom_row
-from streamcal.kernels.image.flat_field import flat_field
 from streamcal.kernels.spec import apply_conversion, spectral_conversion
 from streamcal.kernels.spec.rectify import grid_edges, rectify_trace
 from streamcal.models.image import ImageData
@@ -44,7 +43,9 @@ from streamcal.models.msa import MsaConfiguration, MsaGeometry, MsaSlitlet, MsaS
 from streamcal.models.spectral import SpectralLayout
 from streamcal.references import ReferenceFile, RefType
 from streamcal.steps.base import Context, StepOutcome, StepStatus
+from streamcal.steps.spec.cutouts import cutout, flat_cutouts
 from streamcal.steps.spec.kinds import SpectralImage
+from streamcal.steps.spec.lamp import LampImage, LampSlits, lamp_slits, rectify_lamp
 from streamcal.steps.spec.single_trace import (
     S2D_EXP_TYPES,
     Extract1dStep,
@@ -53,15 +54,19 @@ from streamcal.steps.spec.single_trace import (
     rectify,
     trace_image,
 )
+from streamcal.steps.spec.wfss import GrismImage, GrismSlits, grism_slits, wfss_srctype
 
-__all__ = ["POINT_STELLARITY", "MosSlit", "MsaImage", "MultiSlit", "MultiSpectrum", "Spec2Extract2dStep",
-           "Spec2ResampleSpecStep", "Spec2SrctypeStep", "extract_mos", "extract_slits", "mos_flat", "mos_photom",
-           "mos_srctype", "rectify_slits"]
+__all__ = ["NOMINAL_PIXAR_SR", "POINT_STELLARITY", "SHUTTER_ROWS", "MosSlit", "MsaImage", "MultiSlit", "MultiSpectrum",
+           "Spec2Extract2dStep", "Spec2ResampleSpecStep", "Spec2SrctypeStep", "extract_mos", "extract_slits",
+           "mos_flat", "mos_photom", "mos_srctype", "rectify_slits", "shutter_id", "shutter_position",
+           "surface_brightness"]
 
 _DONE = StepStatus.COMPLETE
 #: jwst's srctype threshold: a source more stellar than this is a point source.
 POINT_STELLARITY = 0.75
 _PIXAR_SR = (0.1 / 206264.80624709636) ** 2  # (0.1")² [U], when the exposure has no PIXAR_SR
+#: The pixel solid angle (sr) MOS photom and extract_1d use when the exposure has no PIXAR_SR: (0.1")² [U].
+NOMINAL_PIXAR_SR = _PIXAR_SR
 _MJY_TO_JY = 1e6
 
 
@@ -101,18 +106,35 @@ class MosSlit:
 
     def meta(self) -> dict[str, object]:
         """The slit's keywords, as jwst writes them in a MultiSlitModel's SCI header and an x1d's EXTRACT1D
-        (slitmeta: SLTSTRT1/2 and SLTSIZE1/2 are xstart/ystart and xsize/ysize; MSAQUAD the quadrant; WAVECOR:
-        the source's position across its shutter is in the wavelengths)."""
+        (slitmeta: SLTSTRT1/2 and SLTSIZE1/2 are xstart/ystart and xsize/ysize; MSAQUAD the quadrant; SHUTTRID
+        the primary shutter, ``row + (column − 1) × 365`` as jwst numbers it; WAVECOR: the source's position
+        across its shutter is in the wavelengths)."""
         s, src = self.slitlet, self.source
         ny, nx = self.image.shape
         out: dict[str, object] = {
             "SLTNAME": self.name, "SLITID": s.slitlet_id, "SOURCEID": s.source_id, "SRCTYPE": self.srctype,
-            "MSAQUAD": s.quadrant, "SHUTSTA": s.shutter_state, "SLTSTRT1": self.xstart, "SLTSTRT2": self.ystart,
+            "MSAQUAD": s.quadrant, "SHUTTRID": shutter_id(s.row, s.primary_column), "SHUTSTA": s.shutter_state,
+            "SLTSTRT1": self.xstart, "SLTSTRT2": self.ystart,
             "SLTSIZE1": nx, "SLTSIZE2": ny, "WAVECOR": True, "DISPAXIS": 1}
         if src is not None:
             out.update(SRCNAME=src.name, SRCALIAS=src.alias, STLARITY=src.stellarity, SRCRA=src.ra, SRCDEC=src.dec,
                        SRCXPOS=s.source_x - 0.5, SRCYPOS=s.source_y - 0.5)
         return out
+
+
+#: Shutter rows per MSA quadrant column in jwst's shutter numbering (SHUTTRID).
+SHUTTER_ROWS = 365
+
+
+def shutter_id(row: int, column: int) -> int:
+    """jwst's shutter number of (row, column), both 1-based: ``row + (column − 1) × 365``."""
+    return int(row) + (int(column) - 1) * SHUTTER_ROWS
+
+
+def shutter_position(shutter: int) -> tuple[int, int]:
+    """The (row, column) of jwst's shutter number (the inverse of :func:`shutter_id`)."""
+    row = (int(shutter) - 1) % SHUTTER_ROWS + 1
+    return row, (int(shutter) - row) // SHUTTER_ROWS + 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,19 +159,6 @@ class MultiSpectrum(Spectrum):
     """One spectrum per source slitlet (``spectra``); the inherited columns and meta are the first one's."""
 
     spectra: tuple[Spectrum1D, ...] = ()
-
-
-def _cut(image: ImageData, rows: slice, cols: slice) -> ImageData:
-    def part(a: npt.NDArray[np.generic] | None) -> npt.NDArray[np.generic] | None:
-        return None if a is None else np.array(a[..., rows, cols])
-
-    x0 = int(str(image.primary.get("SUBSTRT1", 1))) + (cols.start or 0)
-    y0 = int(str(image.primary.get("SUBSTRT2", 1))) + (rows.start or 0)
-    return image.replace(sci=part(image.sci), err=part(image.err), dq=part(image.dq),
-                         var_poisson=part(image.var_poisson), var_rnoise=part(image.var_rnoise),
-                         var_flat=part(image.var_flat), area=part(image.area),
-                         primary={**image.primary, "SUBSTRT1": x0, "SUBSTRT2": y0, "SUBSIZE1": cols.stop - cols.start,
-                                  "SUBSIZE2": rows.stop - rows.start})
 
 
 def extract_slits(msa: MsaImage) -> tuple[MultiSlit, dict[str, int]]:
@@ -184,7 +193,7 @@ def extract_slits(msa: MsaImage) -> tuple[MultiSlit, dict[str, int]]:
             continue
         rows_hit, cols_hit = np.flatnonzero(inside.any(axis=1)), np.flatnonzero(inside.any(axis=0))
         rows, cols = slice(int(rows_hit[0]), int(rows_hit[-1]) + 1), slice(int(cols_hit[0]), int(cols_hit[-1]) + 1)
-        cut = _cut(image, rows, cols)
+        cut = cutout(image, rows, cols)
         strip = inside[rows, cols]
         outside = np.uint32(Pixel.DO_NOT_USE | Pixel.NON_SCIENCE)
         cut = cut.replace(dq=np.where(strip, cut.dq, cut.dq | outside).astype(np.uint32))
@@ -212,17 +221,7 @@ def mos_srctype(multi: MultiSlit) -> tuple[MultiSlit, dict[str, int]]:
 
 def mos_flat(multi: MultiSlit, flat: ReferenceFile) -> tuple[MultiSlit, dict[str, int]]:
     """flat_field: each cutout divided by its part of the FLAT (the exposure's subarray cut by the store)."""
-    slits: list[MosSlit] = []
-    counts: dict[str, int] = {}
-    for slit in multi.slits:
-        ny, nx = slit.image.shape
-        box = np.s_[slit.ystart - 1:slit.ystart - 1 + ny, slit.xstart - 1:slit.xstart - 1 + nx]
-        err, dq = flat.arrays.get("ERR"), flat.arrays.get("DQ")
-        out = flat_field(slit.image, flat["SCI"][box], None if err is None else err[box],
-                         None if dq is None else dq[box])
-        for key, value in out.counts.items():
-            counts[key] = counts.get(key, 0) + int(value)
-        slits.append(dataclasses.replace(slit, image=out.image))
+    slits, counts = flat_cutouts(multi.slits, flat)
     return multi.with_slits(slits), counts
 
 
@@ -279,7 +278,7 @@ def extract_mos(multi: MultiSlit, ctx: Context, *, half_width_sigma: float, bkg_
         outcome = boxcar.apply(trace_image(image, slit.layout), ctx)
         spectrum = outcome.model
         columns = dict(spectrum.columns)
-        _surface_brightness(columns, spectrum.columns["NPIXELS"], pixar)
+        surface_brightness(columns, spectrum.columns["NPIXELS"], pixar)
         meta = {**spectrum.meta, **slit.meta(), "EXTR_Y": spectrum.meta.get("EXTR_Y")}
         spectra.append(Spectrum1D(columns, meta))
         incomplete += int(outcome.counts.get("n_incomplete_aperture", 0))
@@ -290,7 +289,7 @@ def extract_mos(multi: MultiSlit, ctx: Context, *, half_width_sigma: float, bkg_
     return result, {"n_spectra": len(spectra), "n_empty_slitlets": empty, "n_incomplete_aperture": incomplete}
 
 
-def _surface_brightness(columns: dict[str, npt.NDArray[np.generic]], npixels: npt.NDArray[np.generic],
+def surface_brightness(columns: dict[str, npt.NDArray[np.generic]], npixels: npt.NDArray[np.generic],
                         pixar: float) -> None:
     """SURF_BRIGHT (MJy/sr): the flux spread over the aperture's solid angle (jwst's for a point source)."""
     area = np.asarray(npixels, np.float64) * pixar
@@ -303,12 +302,21 @@ def _surface_brightness(columns: dict[str, npt.NDArray[np.generic]], npixels: np
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Spec2Extract2dStep:
-    """extract_2d: a cutout per open MSA slitlet (a MOS exposure); other exposures pass on, SKIPPED."""
+    """extract_2d: a cutout per open MSA slitlet (a MOS exposure), or per source and order of a WFSS exposure
+    (``wfss_half_height`` px either side of the trace [U: room for the 6–12 σ background of a σ ≈ 1 px trace]);
+    other exposures pass on, SKIPPED."""
 
     name: ClassVar[str] = "extract_2d"
     reference_types: ClassVar[tuple[RefType, ...]] = ()
+    wfss_half_height: int = 14
 
     def apply(self, image: SpectralImage, ctx: Context) -> StepOutcome[SpectralImage]:
+        if isinstance(image, GrismImage):  # WFSS: a cutout per source and order (steps.spec.wfss)
+            slits, wfss_counts = grism_slits(image, half_height=self.wfss_half_height)
+            return StepOutcome(slits, _DONE, counts=wfss_counts)
+        if isinstance(image, LampImage):  # NIRSpec lamps: a cutout per lit slit (steps.spec.lamp)
+            lamps, lamp_counts = lamp_slits(image)
+            return StepOutcome(lamps, _DONE, counts=lamp_counts)
         if not isinstance(image, MsaImage):
             return StepOutcome(image, StepStatus.SKIPPED, note="not a MOS exposure (no MSA slitlets to cut out)")
         multi, counts = extract_slits(image)
@@ -324,6 +332,13 @@ class Spec2SrctypeStep:
     reference_types: ClassVar[tuple[RefType, ...]] = ()
 
     def apply(self, image: SpectralImage, ctx: Context) -> StepOutcome[SpectralImage]:
+        if isinstance(image, GrismSlits):  # WFSS (steps.spec.wfss)
+            slits, wfss_counts = wfss_srctype(image)
+            return StepOutcome(slits, _DONE, counts=wfss_counts)
+        if isinstance(image, LampSlits):  # jwst has no srctype rule for lamps: SRCTYPE = UNKNOWN
+            lamp_primary = {**image.image.primary, "SRCTYPE": "UNKNOWN"}
+            return StepOutcome(image.replace_image(image.image.replace(primary=lamp_primary)), _DONE,
+                               counts={"n_unknown": len(image.slits)})
         if not isinstance(image, MultiSlit):
             return StepOutcome(image, StepStatus.SKIPPED, note="not a MOS exposure (its source type is POINT)")
         multi, counts = mos_srctype(image)
@@ -364,6 +379,12 @@ class Spec2ResampleSpecStep:
         if isinstance(image, MultiSlit):
             multi, counts = rectify_slits(image, half_extent=self.half_extent)
             return StepOutcome(multi, _DONE, counts=counts)
+        if isinstance(image, LampSlits):  # jwst's is_nrs_slit_linelamp: line lamps only, not NRS_AUTOFLAT
+            exp_type = str(image.image.primary.get("EXP_TYPE", "")).strip().upper()
+            if image.kind == "line" and exp_type != "NRS_AUTOFLAT":
+                lamps, lamp_counts = rectify_lamp(image)
+                return StepOutcome(lamps, _DONE, counts=lamp_counts)
+            return StepOutcome(image, StepStatus.SKIPPED, note="jwst resamples line lamps only")
         exp_type = str(image.image.primary.get("EXP_TYPE", "")).strip().upper()
         if isinstance(image, TraceImage) and exp_type in S2D_EXP_TYPES and not image.image.is_cube:
             rectified = rectify(image, half_extent=self.half_extent)

@@ -18,12 +18,13 @@ issue 11).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import ClassVar, cast
 
 import numpy as np
 
 from streamcal.errors import InvalidInputError
 from streamcal.kernels.image.flat_field import flat_field
+from streamcal.models.grism import grism_from_table
 from streamcal.models.ifu import geometry_from_table
 from streamcal.models.image import ImageData
 from streamcal.models.msa import geometry_from_msaquads
@@ -31,8 +32,10 @@ from streamcal.references import RefType
 from streamcal.steps.base import Context, StepOutcome, StepStatus
 from streamcal.steps.spec.ifu import IfuCube, IfuImage, extract_cube, ifu_image, ifu_photom
 from streamcal.steps.spec.kinds import SpectralImage, SpectralProduct
+from streamcal.steps.spec.lamp import LampSlits, extract_lamp, is_lamp, lamp_flat, lamp_wcs
 from streamcal.steps.spec.mos import MsaImage, MultiSlit, extract_mos, mos_flat, mos_photom
 from streamcal.steps.spec.single_trace import Extract1dStep, SpecAssignWcsStep, SpecPhotomStep, Spectrum, TraceImage
+from streamcal.steps.spec.wfss import GrismSlits, extract_wfss, grism_image, wfss_flat, wfss_photom
 
 __all__ = ["Spec2AssignWcsStep", "Spec2Extract1dStep", "Spec2FlatFieldStep", "Spec2PhotomStep"]
 
@@ -54,6 +57,18 @@ def _msa_wcs(image: ImageData, ctx: Context, name: str, table: np.ndarray) -> St
     return StepOutcome(msa, _DONE, ((RefType.SPECWCS, name),), counts)
 
 
+def _grism_wcs(image: ImageData, ctx: Context, name: str, table: np.ndarray) -> StepOutcome[SpectralImage]:
+    """assign_wcs of a WFSS exposure: the grism's orders at the catalogue's sources the pipeline read."""
+    if ctx.grism_sources is None:
+        raise InvalidInputError(f"{image.root}: a WFSS exposure needs its direct-image source catalogue (a level-2 "
+                                "association's sourcecat member), and none was read")
+    conf = grism_from_table(table, source=name)
+    grism, counts = grism_image(image, conf, ctx.grism_sources, reference=name)
+    dispaxis = grism.traces[0].layout.dispaxis
+    grism = grism.replace_image(image.replace(primary={**image.primary, "DISPAXIS": dispaxis}))
+    return StepOutcome(grism, _DONE, ((RefType.SPECWCS, name),), counts)
+
+
 def _no_msa_image(image: SpectralProduct, step: str) -> None:
     if isinstance(image, MsaImage):
         raise InvalidInputError(f"{step} takes a MOS exposure's slit cutouts: extract_2d must run")
@@ -68,8 +83,12 @@ class Spec2AssignWcsStep:
 
     def apply(self, image: ImageData, ctx: Context) -> StepOutcome[SpectralImage]:
         ref = ctx.refs.require(RefType.SPECWCS)
+        if is_lamp(image):  # NIRSpec lamps: fixed slits or MSA shutters by OPMODE (steps.spec.lamp)
+            return lamp_wcs(image, ctx, ref)
         if "MSAQUADS" in ref.arrays:
             return _msa_wcs(image, ctx, ref.name, ref["MSAQUADS"])
+        if "GRISMCONF" in ref.arrays:  # WFSS: the catalogue's sources through the grism (steps.spec.wfss)
+            return _grism_wcs(image, ctx, ref.name, ref["GRISMCONF"])
         if "IFUSLICES" not in ref.arrays:
             return _widen(SpecAssignWcsStep().apply(image, ctx))
         ifu = ifu_image(image, geometry_from_table(ref["IFUSLICES"], source=ref.name))
@@ -86,8 +105,16 @@ class Spec2FlatFieldStep:
     reference_types: ClassVar[tuple[RefType, ...]] = (RefType.FLAT,)
 
     def apply(self, image: SpectralImage, ctx: Context) -> StepOutcome[SpectralImage]:
+        if isinstance(image, LampSlits) and str(image.image.primary.get("EXP_TYPE", "")).upper() == "NRS_AUTOFLAT":
+            return StepOutcome(image, StepStatus.SKIPPED, note="jwst does not flat-field NRS_AUTOFLAT")
         flat = ctx.refs.require(RefType.FLAT)
         _no_msa_image(image, self.name)
+        if isinstance(image, LampSlits):
+            lamps, lamp_counts = lamp_flat(image, flat)
+            return StepOutcome(lamps, _DONE, ((RefType.FLAT, flat.name),), lamp_counts)
+        if isinstance(image, GrismSlits):
+            slits, counts = wfss_flat(image, flat)
+            return StepOutcome(slits, _DONE, ((RefType.FLAT, flat.name),), counts)
         if isinstance(image, MultiSlit):
             multi, counts = mos_flat(image, flat)
             return StepOutcome(multi, _DONE, ((RefType.FLAT, flat.name),), counts)
@@ -105,7 +132,14 @@ class Spec2PhotomStep:
     def apply(self, image: SpectralImage, ctx: Context) -> StepOutcome[SpectralImage]:
         if isinstance(image, TraceImage):
             return _widen(SpecPhotomStep().apply(image, ctx))
+        if isinstance(image, LampSlits):  # FILTER=OPAQUE: no PHOTOM row; jwst leaves lamps in DN/s
+            return StepOutcome(image, StepStatus.SKIPPED, note="a NIRSpec lamp exposure has no photometric "
+                               "calibration (FILTER=OPAQUE): the _cal stays in DN/s, as jwst's")
         _no_msa_image(image, self.name)
+        if isinstance(image, GrismSlits):  # WFSS: the sensitivity is applied by extract_1d (jwst: on the x1d)
+            phot = ctx.refs.require(RefType.PHOTOM)
+            slits, wfss_counts = wfss_photom(image, phot)
+            return StepOutcome(slits, _DONE, ((RefType.PHOTOM, phot.name),), wfss_counts)
         if isinstance(image, MultiSlit):
             phot = ctx.refs.require(RefType.PHOTOM)
             multi, mos_counts = mos_photom(image, phot)
@@ -149,6 +183,17 @@ class Spec2Extract1dStep(Extract1dStep):
     def apply(self, model: SpectralProduct, ctx: Context) -> StepOutcome[Spectrum]:
         if isinstance(model, TraceImage):
             return Extract1dStep.apply(self, model, ctx)
+        if isinstance(model, GrismSlits):
+            wfss, wfss_counts = extract_wfss(model, ctx, Extract1dStep(
+                half_width_sigma=self.half_width_sigma, bkg_inner_sigma=self.bkg_inner_sigma,
+                bkg_outer_sigma=self.bkg_outer_sigma))
+            return StepOutcome(wfss, _DONE, counts=wfss_counts)
+        if isinstance(model, LampSlits):  # line lamps: a DN/s spectrum per slit; flat lamps none (jwst)
+            if model.kind != "line":
+                return StepOutcome(cast(Spectrum, model), StepStatus.SKIPPED,
+                                   note="jwst extracts no spectrum from a flat lamp")
+            lamp_spectra, lamp_counts = extract_lamp(model)
+            return StepOutcome(lamp_spectra, _DONE, counts=lamp_counts)
         if isinstance(model, MultiSlit):
             spectra, counts = extract_mos(model, ctx, half_width_sigma=self.mos_half_width_sigma,
                                           bkg_inner_sigma=self.mos_bkg_inner_sigma,

@@ -21,7 +21,11 @@ members' median cube, resample_spec SKIPPED, cube_build combining all members in
 (:class:`Spec3CubeBuildStep`), extract_1d in an aperture with a background annulus from that cube, and
 combine_1d SKIPPED (jwst runs it for non-IFU spectra only); :mod:`streamcal.steps.spec.spec3_ifu` says how.
 
-Simplified against jwst: one source per association (no exp_to_source regrouping, no MOS/WFSS); NIS_SOSS
+WFSS members (:mod:`streamcal.steps.spec.spec3_wfss`) skip outlier_detection and resample_spec; extract_1d
+extracts each member's sources and combine_1d combines them per source.
+
+Simplified against jwst: one source per single-trace association (MOS regroups by source before this plan:
+:mod:`streamcal.steps.spec.spec3_mos`); NIS_SOSS
 goes through the same rectify-combine-extract path instead of jwst's per-member extract_1d → photom →
 combine_1d (streamcal's spec2 already applied photom to the SOSS ``_cal``).
 """
@@ -47,9 +51,10 @@ from streamcal.kernels.spec.rectify import Rectified, common_grid, grid_edges, r
 from streamcal.references import RefType
 from streamcal.steps.base import Context, StepOutcome, StepStatus
 from streamcal.steps.spec.ifu import CubeParameters, extract_cube
-from streamcal.steps.spec.kinds import Spec3Members, Spec3Product
-from streamcal.steps.spec.single_trace import Spectrum, TraceImage
+from streamcal.steps.spec.kinds import Spec3Combined, Spec3Members, Spec3Product, Spec3Spectra
+from streamcal.steps.spec.single_trace import Extract1dStep, Spectrum, TraceImage
 from streamcal.steps.spec.spec3_ifu import IfuCombinedCube, IfuMemberSet, build_combined_cube, flag_members
+from streamcal.steps.spec.spec3_wfss import WfssMemberSet, WfssMemberSpectra, combine_wfss, extract_wfss_members
 
 __all__ = ["CROSS_HALF_EXTENT_SIGMA", "Combine1dStep", "CombinedSpectrum", "RectifiedMember", "Spec2D",
            "Spec3CubeBuildStep", "Spec3Extract1dStep", "Spec3OutlierDetectionStep", "Spec3Spectrum",
@@ -67,12 +72,16 @@ F64 = npt.NDArray[np.float64]
 
 @dataclass(frozen=True, slots=True)
 class RectifiedMember:
-    """One member on the common grid: its root, primary header, rectified planes and trace σ (px)."""
+    """One member on the common grid: its root, primary header, rectified planes and trace σ (px); ``own``, when
+    the planes were moved onto another member's sub-pixel trace phase (MOS nods:
+    :mod:`streamcal.steps.spec.spec3_mos`), the member's planes before the move, which its own extraction (for
+    combine_1d) uses."""
 
     root: str
     primary: dict[str, object]
     rectified: Rectified
     sigma_px: float
+    own: Rectified | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,7 +113,7 @@ class Spec2D(Spec3Product):
 
 
 @dataclass(frozen=True, slots=True)
-class Spec3Spectrum:
+class Spec3Spectrum(Spec3Spectra):
     """extract_1d's output: the combined spectrum and each member's own spectrum on the same grid (none for an
     IFU cube: combine_1d does not run for IFU)."""
 
@@ -114,7 +123,7 @@ class Spec3Spectrum:
 
 
 @dataclass(frozen=True, slots=True)
-class CombinedSpectrum:
+class CombinedSpectrum(Spec3Combined):
     """combine_1d's output: the COMBINE1D columns on the grid and the table's keywords."""
 
     wavelength: F64
@@ -183,6 +192,9 @@ class Spec3OutlierDetectionStep:
 
     def apply(self, members: Spec3Members, ctx: Context) -> StepOutcome[Spec3Members]:
         n = len(members)
+        if isinstance(members, WfssMemberSet):
+            return StepOutcome.skipped(members, "slitless (WFSS) members: jwst's calwebb_spec3 runs no "
+                                                "outlier_detection on them")
         if isinstance(members, IfuMemberSet) and n >= self.min_members:
             ifu, counts = flag_members(members, snr=self.snr[0], scale=self.scale[0], min_members=self.min_members)
             return StepOutcome(ifu, _DONE, counts={"n_members": n, "n_flagged": int(sum(counts)),
@@ -220,6 +232,8 @@ class SpecResampleStep:
             raise ValueError(f"weight_type must be 'ivm' or 'exptime', not {self.weight_type!r}")
 
     def apply(self, members: Spec3Members, ctx: Context) -> StepOutcome[Spec3Product]:
+        if isinstance(members, WfssMemberSet):
+            return StepOutcome.skipped(members, "slitless (WFSS) members: extract_1d and combine_1d combine them")
         if not isinstance(members, SpecMemberSet):
             return StepOutcome.skipped(members, "IFU members: cube_build combines them")
         exptimes = [_exptime(m.primary) for m in members.members]
@@ -309,9 +323,14 @@ class Spec3Extract1dStep:
                             dict(cube.primary))
         return StepOutcome(Spec3Spectrum(spectrum, (), ()), _DONE, counts=out.counts)
 
-    def apply(self, s2d: Spec3Product, ctx: Context) -> StepOutcome[Spec3Spectrum]:
+    def apply(self, s2d: Spec3Product, ctx: Context) -> StepOutcome[Spec3Spectra]:
         if isinstance(s2d, IfuCombinedCube):
-            return self._extract_cube(s2d)
+            return self._extract_cube(s2d)  # type: ignore[return-value]
+        if isinstance(s2d, WfssMemberSet):  # each member's slits, as spec2 extracts them
+            wfss, counts = extract_wfss_members(s2d, ctx, Extract1dStep(
+                half_width_sigma=self.half_width_sigma, bkg_inner_sigma=self.bkg_inner_sigma,
+                bkg_outer_sigma=self.bkg_outer_sigma))
+            return StepOutcome(wfss, _DONE, counts=counts)
         if not isinstance(s2d, Spec2D):
             raise InvalidInputError(f"extract_1d takes a combined trace or cube, not a {type(s2d).__name__} (IFU "
                                     "members are extracted from their combined cube: cube_build must run)")
@@ -324,7 +343,8 @@ class Spec3Extract1dStep:
             "EXTR_Y": float(np.nanmedian(s2d.rectified.centre))}
         combined, incomplete = self._extract(s2d.rectified, sigma, members.wavelength, first.root,
                                              dict(first.primary), meta)
-        singles = tuple(self._extract(m.rectified, sigma, members.wavelength, m.root, m.primary, meta)[0]
+        singles = tuple(self._extract(m.rectified if m.own is None else m.own, sigma, members.wavelength, m.root,
+                                      m.primary, meta)[0]
                         for m in members.members)
         return StepOutcome(Spec3Spectrum(combined, singles, tuple(_exptime(m.primary) for m in members.members)),
                            _DONE, counts={"n_points": int(members.wavelength.size),
@@ -346,7 +366,12 @@ class Combine1dStep:
     name: ClassVar[str] = "combine_1d"
     reference_types: ClassVar[tuple[RefType, ...]] = ()
 
-    def apply(self, spectra: Spec3Spectrum, ctx: Context) -> StepOutcome[CombinedSpectrum]:
+    def apply(self, spectra: Spec3Spectra, ctx: Context) -> StepOutcome[Spec3Combined]:
+        if isinstance(spectra, WfssMemberSpectra):  # per source, the members on a common grid
+            wfss, counts = combine_wfss(spectra)
+            return StepOutcome(wfss, _DONE, counts=counts)
+        if not isinstance(spectra, Spec3Spectrum):
+            raise TypeError(f"combine_1d has no rule for a {type(spectra).__name__}")
         if not spectra.members:
             # the spectrum passes on unchanged (the runner keeps each kind's last model)
             note = "an IFU cube's spectrum: jwst's combine_1d runs for non-IFU spectra"

@@ -179,7 +179,8 @@ def test_spec2_writes_multislit_cal_and_s2d_and_an_x1d_per_source(case: MosCase)
         assert {s.shutter_state for s in x1d.spec} == {"1x1"}
     records = {s.name: s for s in case.result.steps}
     assert records["extract_1d"].counts["n_empty_slitlets"] == 1 and records["extract_1d"].counts["n_spectra"] == 5
-    assert records["pathloss"].status == "SKIPPED" and records["barshadow"].status == "SKIPPED"
+    assert records["pathloss"].status == "COMPLETE" and records["barshadow"].status == "SKIPPED"
+    assert records["pathloss"].counts["n_point"] == 4 and records["pathloss"].counts["n_uniform"] == 2
 
 
 def test_wavelengths_flux_errors_and_lines_match_the_injected_spectra(case: MosCase) -> None:

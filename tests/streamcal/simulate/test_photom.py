@@ -56,7 +56,11 @@ def test_rows_cover_the_real_paths_and_the_catalogue_modes(name: str) -> None:
             assert (mode.optics.get("FILTER", "N/A"), mode.optics.get(second.upper(), "N/A")) in paths, mode.exp_type
     family = {(m.optics.get("FILTER", "N/A"), m.optics.get("PUPIL", "N/A")) for m in MODES.values()
               if photom_family(DETECTORS[m.detector]) == photom_family(det)}
-    assert set(apcorr_wavelengths(det)) == family  # a mode simulated on any detector of the family has its rows
+    direct = {("CLEAR", m.optics["PUPIL"]) if m.exp_type == "NIS_WFSS" else (m.optics["FILTER"], "CLEAR")
+              for m in MODES.values() if m.exp_type in ("NIS_WFSS", "NRC_WFSS")
+              and photom_family(DETECTORS[m.detector]) == photom_family(det)}  # WFSS direct images (issue 11)
+    # a mode simulated on any detector of the family has its rows
+    assert set(apcorr_wavelengths(det)) == family | direct
 
 
 def test_nircam_channels_have_their_own_filters() -> None:

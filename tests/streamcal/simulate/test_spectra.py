@@ -261,8 +261,10 @@ def test_the_specwcs_reference_reads_back_to_the_layout_the_exposure_used(tmp_pa
     mode = MODES[written]  # type: ignore[index]
     write_reference_set(tmp_path, only=[(mode.detector, mode.small.subarray)])
     entries = [e for e in Manifest.load(tmp_path).entries if e.reftype is RefType.SPECWCS
-               and e.selectors["EXP_TYPE"] not in ("MIR_MRS", "NRS_IFU", "NRS_MSASPEC")]  # IFU: test_ifu.py, MSA:
-    # tests/streamcal/pipelines/test_mos_chain.py
+               and e.selectors["EXP_TYPE"] not in ("MIR_MRS", "NRS_IFU", "NRS_MSASPEC", "NIS_WFSS", "NRC_WFSS",
+                                                  "NRS_LAMP", "NRS_AUTOWAVE", "NRS_AUTOFLAT")]
+    # not single traces — IFU: test_ifu.py; MSA: test_mos_chain.py; WFSS grisms: test_wfss_chain.py; lamps:
+    # test_lamp_chain.py
     assert sorted(e.selectors["EXP_TYPE"] for e in entries) == sorted(exp_types)
     assert all(e.selectors["SUBARRAY"] == "FULL" for e in entries)
     store = ReferenceStore.open(tmp_path)
