@@ -23,9 +23,10 @@ from services.bus import Bus, InMemoryBus, make_bus
 from services.confine import Roots
 from services.consumer import Activity, RetryPolicy
 from services.deadletters import DeadLetters, DeadLetterStore, replay
-from services.events import all_topics, utcnow
+from services.events import all_topics, is_pending, utcnow
 from services.http import HealthServer
 from services.ingest import Gate
+from services.lag import LagSampler, Watched
 from services.metrics import Metrics
 from services.pool import PipelinePool
 from services.report import Observer, RunEnd, ingest_state, progress_line, render_summary
@@ -133,7 +134,7 @@ async def build_process(settings: Settings, stack: AsyncExitStack, *, roles: Seq
              len(table.exp_types), len(library.files), checked)
     aliases = table.registry.aliases
     bus = await stack.enter_async_context(make_bus(settings, all_topics(aliases)))
-    metrics = Metrics(registry or CollectorRegistry())
+    metrics = Metrics(registry or CollectorRegistry(), services=roles)
     store = None
     if isinstance(bus, InMemoryBus) and settings.products_dir is not None:
         store = DeadLetterStore(settings.products_dir / "deadletter")
@@ -145,10 +146,22 @@ async def build_process(settings: Settings, stack: AsyncExitStack, *, roles: Seq
                                  topics=all_topics(aliases), since=since)
     for role in roles:
         await _add_role(proc, role, stack, pipelines)
+    proc.services.append(_lag_sampler(proc, aliases))
     if settings.metrics_port is not None:
         proc.http = await stack.enter_async_context(HealthServer(metrics, ready=proc.ready, alive=proc.alive,
+                                                                 host=settings.metrics_host,
                                                                  port=settings.metrics_port))
     return proc
+
+
+def _lag_sampler(proc: Process, aliases: Sequence[str]) -> LagSampler:
+    """The lag of every consumer group of the process's services; the parked work where the tracker runs."""
+    consumers = [s.consumer for s in proc.services if isinstance(s, Router | Worker | Tracker)]
+    tracker = next((s for s in proc.services if isinstance(s, Tracker)), None)
+    return LagSampler(bus=proc.bus, metrics=proc.metrics,
+                      groups=[Watched(c.group, c.topics) for c in consumers],
+                      pending_topics=[t for t in all_topics(aliases) if is_pending(t)] if tracker else (),
+                      held=tracker.held if tracker else None, interval_s=proc.settings.lag_interval_s)
 
 
 def _worker_aliases(config: RoutingConfig, pipelines: Sequence[str] | None) -> list[str]:

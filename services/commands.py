@@ -52,6 +52,8 @@ def _common(p: argparse.ArgumentParser) -> None:
                    help=f"the bus: memory (in this process) or a Kafka broker {_env('bus')}")
     p.add_argument("--metrics-port", type=int, metavar="PORT",
                    help=f"serve /metrics, /healthz, /readyz on PORT (0: any free port) {_env('metrics_port', 'none')}")
+    p.add_argument("--metrics-host", metavar="ADDRESS",
+                   help=f"the address the metrics server binds (0.0.0.0: every interface) {_env('metrics_host')}")
     p.add_argument("--concurrency", type=int, metavar="N",
                    help=f"pipelines run at once (process pool size) {_env('concurrency')}")
     p.add_argument("--partitions", type=int, metavar="N",
@@ -101,7 +103,7 @@ def _settings(args: argparse.Namespace) -> Settings:
     return load_settings({
         "ingest_dir": getattr(args, "ingest", None), "products_dir": args.products,
         "refs_dir": getattr(args, "refs", None), "config_dir": getattr(args, "config", None), "bus": args.bus,
-        "metrics_port": getattr(args, "metrics_port", None),
+        "metrics_port": getattr(args, "metrics_port", None), "metrics_host": getattr(args, "metrics_host", None),
         "concurrency": getattr(args, "concurrency", None), "partitions": getattr(args, "partitions", None),
         "poll_interval_s": getattr(args, "poll_interval", None), "force_polling": getattr(args, "force_polling", None),
         "association_deadline_s": getattr(args, "deadline", None), "shutdown_grace_s": getattr(args, "grace", None),

@@ -39,7 +39,7 @@ class HealthServer:
     """
 
     def __init__(self, metrics: Metrics, *, ready: Callable[[], bool], alive: Callable[[], bool] | None = None,
-                 host: str = "0.0.0.0", port: int = 0) -> None:
+                 host: str = "127.0.0.1", port: int = 0) -> None:
         self.metrics = metrics
         self.ready = ready
         self.alive = alive or (lambda: True)

@@ -100,6 +100,11 @@ class Settings:
         cut off at ``timeout_s``).
     metrics_port : int or None
         ``/metrics``, ``/healthz``, ``/readyz``; 0 = an ephemeral port, None = no server.
+    metrics_host : str
+        The address the metrics server binds: loopback by default (a laptop's ``streamcal run`` is not served to
+        the network); the Helm chart sets ``0.0.0.0`` so that Prometheus and the kubelet reach the pod.
+    lag_interval_s : float
+        How often the consumer-lag and waiting-work gauges are sampled (off the message path).
     poll_interval_s, settle_polls, corrupt_after_s, rescan_interval_s : float, int, float, float
         Watcher: completeness-gate poll period, equal polls needed, how long a stable file that fails the
         FITS checks waits before it is passed on to be dead-lettered, the safety-net rescan period.
@@ -141,6 +146,8 @@ class Settings:
     shutdown_grace_s: float = 30.0
     stall_after_s: float | None = None
     metrics_port: int | None = None
+    metrics_host: str = "127.0.0.1"
+    lag_interval_s: float = 15.0
     poll_interval_s: float = 0.5
     settle_polls: int = 2
     corrupt_after_s: float = 5.0
@@ -160,7 +167,7 @@ class Settings:
     def __post_init__(self) -> None:
         parse_bus(self.bus)
         positive = ("partitions", "replication", "settle_polls", "concurrency", "max_attempts", "timeout_s",
-                    "poll_interval_s", "association_deadline_s", "sweep_interval_s")
+                    "poll_interval_s", "association_deadline_s", "sweep_interval_s", "lag_interval_s")
         for name in positive:
             if getattr(self, name) <= 0:
                 raise ConfigError(f"setting {name}={getattr(self, name)!r} must be positive")

@@ -177,6 +177,10 @@ class Tracker:
                                  metrics=metrics, deadletters=deadletters, policy=policy, concurrency=1,
                                  activity=activity)
 
+    def held(self) -> dict[str, int]:
+        """The work this tracker holds (``streamcal_waiting_work``): catalogue waits and open associations."""
+        return {"catalog_waits": len(self.catalog_waits), "associations_open": len(self.open)}
+
     def longest_attempt(self) -> float:
         """Seconds the oldest handler attempt now running has been running (liveness)."""
         return self.consumer.longest_attempt()

@@ -147,7 +147,7 @@ class Worker:
         result = await self.runner.run(request)
         self.metrics.pipeline_seconds.labels(pipeline=self.alias).observe(result.seconds)
         for step in result.steps:
-            self.metrics.step_seconds.labels(step=step.name).observe(step.seconds)
+            self.metrics.step_seconds.labels(pipeline=self.alias, step=step.name).observe(step.seconds)
         log.info("%s on %s: %d product(s) in %.2f s (%.3f s with the pool hop)", self.alias, item.input_path.name,
                  len(result.products), result.seconds, time.perf_counter() - started)
         return result.products, result.seconds, False

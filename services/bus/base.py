@@ -97,6 +97,17 @@ class Bus(Protocol):
         """Join ``group`` for ``topics``; a new group starts at ``start``."""
         ...
 
+    async def lag(self, group: str, topics: Sequence[str]) -> dict[str, int]:
+        """Per topic, the messages ``group`` has not committed (all that are kept, for a group that never
+        committed). A metadata query: call it off the message path.
+
+        Raises
+        ------
+        ConnectionError, OSError
+            The broker did not answer. Retriable.
+        """
+        ...
+
     async def __aenter__(self) -> Self: ...
 
     async def __aexit__(self, et: type[BaseException] | None, ev: BaseException | None,

@@ -255,6 +255,44 @@ class KafkaBus:
         self._subscriptions.append(sub)
         return sub
 
+    async def lag(self, group: str, topics: Sequence[str]) -> dict[str, int]:
+        """Per topic, the partitions' end offsets minus ``group``'s committed offsets (minus the first kept
+        offset, where the group never committed or retention passed its position).
+
+        Raises
+        ------
+        ConnectionError
+            The broker did not answer. Retriable.
+        """
+        try:
+            return await self._lag(group, topics)
+        except KafkaError as exc:
+            raise ConnectionError(f"the consumer lag of {group} is unknown: {exc}") from exc
+
+    async def _lag(self, group: str, topics: Sequence[str]) -> dict[str, int]:
+        admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap, client_id=self.client_id,
+                                    **self.security.client_options())
+        await admin.start()
+        try:
+            committed = await admin.list_consumer_group_offsets(group)
+        finally:
+            await admin.close()
+        consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, client_id=self.client_id, group_id=None,
+                                    enable_auto_commit=False, **self.security.client_options())
+        await consumer.start()
+        try:
+            tps = [TopicPartition(t, p) for t in topics for p in sorted(consumer.partitions_for_topic(t) or ())]
+            ends = await consumer.end_offsets(tps) if tps else {}
+            firsts = await consumer.beginning_offsets(tps) if tps else {}
+        finally:
+            await consumer.stop()
+        out = dict.fromkeys(topics, 0)
+        for tp in tps:
+            mark = committed.get(tp)
+            done = max(mark.offset if mark is not None and mark.offset >= 0 else 0, firsts[tp])
+            out[tp.topic] += max(ends[tp] - done, 0)
+        return out
+
     def _forget(self, sub: KafkaSubscription) -> None:
         if sub in self._subscriptions:
             self._subscriptions.remove(sub)

@@ -190,6 +190,13 @@ class InMemoryBus:
         return sum(len(part) - state.committed.get((t, p), 0)
                    for t in state.topics for p, part in enumerate(self._logs[t]))
 
+    async def lag(self, group: str, topics: Sequence[str]) -> dict[str, int]:
+        """Per topic, the messages ``group`` has not committed (all of them for an unknown group)."""
+        state = self._groups.get(group)
+        committed = state.committed if state is not None else {}
+        return {t: sum(len(part) - committed.get((t, p), 0) for p, part in enumerate(self._logs.get(t, [])))
+                for t in topics}
+
     def groups(self) -> list[str]:
         """Consumer groups that ever subscribed."""
         return sorted(self._groups)

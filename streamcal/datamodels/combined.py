@@ -21,7 +21,7 @@ import numpy as np
 import numpy.typing as npt
 
 from streamcal.datamodels.fitsio import Extension, write_fits
-from streamcal.datamodels.products import _dq_def
+from streamcal.datamodels.products import _dq_def, plane_unit
 from streamcal.errors import BadDataShapeError
 
 __all__ = ["C1D_COLUMNS", "write_c1d", "write_s2d"]
@@ -66,13 +66,10 @@ def write_s2d(path: str | os.PathLike[str], planes: Mapping[str, npt.ArrayLike],
     extensions = []
     for name in _S2D_PLANES:
         dtype = np.uint32 if name == "DQ" else np.float32
-        header: dict[str, object] = {}
+        unit = plane_unit(name, bunit)
+        header: dict[str, object] = {} if unit is None else {"BUNIT": unit}
         if name == "SCI":
-            header = {**slit, "BUNIT": bunit, "DISPAXIS": 1}
-        elif name == "ERR":
-            header = {"BUNIT": bunit}
-        elif name == "WAVELENGTH":
-            header = {"BUNIT": "um"}
+            header = {**slit, **header, "DISPAXIS": 1}
         extensions.append(Extension(name, arrays[name].astype(dtype), header or None))
     extensions.append(Extension("DQ_DEF", _dq_def()))
     return write_fits(p, primary=_primary(primary, "SlitModel", p), extensions=extensions)

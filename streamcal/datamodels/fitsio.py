@@ -24,6 +24,7 @@ import numpy as np
 from astropy.io import fits
 from astropy.utils.exceptions import AstropyUserWarning
 
+from streamcal.datamodels.jwst_asdf import asdf_hdu
 from streamcal.errors import CorruptFileError, NotFitsError
 
 __all__ = [
@@ -130,9 +131,15 @@ def write_fits(
     primary: Mapping[str, object] | fits.Header | None,
     extensions: Sequence[Extension],
 ) -> Path:
-    """Write a FITS file (empty primary + extensions) atomically and return its path."""
-    hdus = [fits.PrimaryHDU(header=to_header(primary))]
+    """Write a FITS file (empty primary + extensions) atomically and return its path.
+
+    A file whose primary names a ``DATAMODL`` also gets the ``ASDF`` extension stdatamodels and jwst read
+    (:mod:`streamcal.datamodels.jwst_asdf`, issue 14).
+    """
+    hdus: list[fits.hdu.base._BaseHDU] = [fits.PrimaryHDU(header=to_header(primary))]
     hdus.extend(_hdu_for(ext) for ext in extensions)
+    if "DATAMODL" in hdus[0].header:
+        hdus.append(asdf_hdu(hdus))
     final = Path(path)
     with atomic_path(final) as tmp:
         fits.HDUList(hdus).writeto(tmp, checksum=False)

@@ -26,11 +26,13 @@ from streamcal.datamodels.fitsio import (
     to_header,
     write_fits,
 )
+from streamcal.datamodels.jwst_asdf import ASDF_EXTENSION
 from streamcal.datamodels.naming import split_suffix
 from streamcal.dq import dq_def_rows
 from streamcal.errors import BadDataShapeError
 
-__all__ = ["PRODUCTS", "ExtSpec", "Product", "ProductSpec", "read_product", "write_product"]
+__all__ = ["PRODUCTS", "ExtSpec", "Product", "ProductSpec", "plane_unit", "read_product", "variance_unit",
+           "write_product"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,6 +113,28 @@ PRODUCTS: dict[str, ProductSpec] = {
 }
 
 
+#: The variance planes: their BUNIT is the square of the SCI unit.
+_VARIANCES = ("VAR_POISSON", "VAR_RNOISE", "VAR_FLAT")
+
+
+def variance_unit(unit: str) -> str:
+    """The unit of a variance of values in ``unit``: ``MJy^2 / sr^2``, ``MJy^2``, ``DN^2 / s^2`` (jwst's spelling
+    of squared units, as extract_1d writes its variance columns; astropy parses it)."""
+    return " / ".join(f"{part.strip()}^2" for part in unit.split("/"))
+
+
+def plane_unit(name: str, unit: str | None) -> str | None:
+    """BUNIT of the extension ``name`` of a product whose SCI is in ``unit``: the unit for SCI and ERR, its square
+    for VAR_POISSON/VAR_RNOISE/VAR_FLAT, µm for WAVELENGTH, none for the others (DQ, CON, WHT, AREA…)."""
+    if name == "WAVELENGTH":
+        return "um"
+    if not unit:
+        return None
+    if name in ("SCI", "ERR"):
+        return unit
+    return variance_unit(unit) if name in _VARIANCES else None
+
+
 def _check_arrays(spec: ProductSpec, arrays: Mapping[str, np.ndarray], name: str, bunit: str | None = None
                   ) -> list[Extension]:
     unknown = set(arrays) - {e.name for e in spec.extensions}
@@ -130,8 +154,8 @@ def _check_arrays(spec: ProductSpec, arrays: Mapping[str, np.ndarray], name: str
             shape2d = data.shape[-2:]
         elif data.shape[-2:] != shape2d:
             raise BadDataShapeError(f"{name}: {ext.name} is {data.shape[-2:]} but SCI is {shape2d}")
-        unit = bunit or spec.bunit
-        header = {"BUNIT": unit} if ext.name in ("SCI", "ERR") and unit else None
+        unit = plane_unit(ext.name, bunit or spec.bunit)
+        header = {"BUNIT": unit} if unit else None
         out.append(Extension(ext.name, np.ascontiguousarray(data, dtype=ext.dtype), header))
     return out
 
@@ -210,7 +234,7 @@ def read_product(path: str | os.PathLike[str], *, extensions: tuple[str, ...] | 
             raise missing_extension_error(hdul, "SCI", p)
         sci_header = header_dict(sci.header)
         for hdu in hdul[1:]:
-            if extensions is not None and hdu.name not in extensions:
+            if hdu.name == ASDF_EXTENSION or (extensions is not None and hdu.name not in extensions):
                 continue
             check_complete(hdu, p)
             if hdu.data is not None:

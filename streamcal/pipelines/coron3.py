@@ -28,8 +28,9 @@ from streamcal.datamodels import product_file, write_product
 from streamcal.errors import AssociationError
 from streamcal.kernels.image.resample import Mosaic
 from streamcal.models.coron import CoronAligned, CoronInput, CoronStack, CoronSubtracted
+from streamcal.models.exposure_times import with_exposure_times
 from streamcal.models.image import ImageData, read_image, write_image
-from streamcal.pipelines.plan import Outputs, Pipeline, PipelineResult, Plan, RunRequest
+from streamcal.pipelines.plan import PER_EXPOSURE_KEYS, Outputs, Pipeline, PipelineResult, Plan, RunRequest
 from streamcal.pipelines.products import write_with_quicklook
 from streamcal.pipelines.runner import run_plan
 from streamcal.routing import RunSpec
@@ -68,7 +69,7 @@ def read_coron_members(product: AsnProduct, asn_dir: Path, asn_name: str) -> Cor
 
 def _level3_primary(first: ImageData, asn: Asn, asn_path: Path, name: str, n: int) -> dict[str, object]:
     primary = dict(first.primary)
-    for key in ("EXPOSURE", "EXPCOUNT", "PATT_NUM", "FILENAME"):
+    for key in PER_EXPOSURE_KEYS:
         primary.pop(key, None)
     primary.update(ASNTABLE=asn_path.name, ASNPOOL=asn.asn_pool or "", ASN_ID=asn.asn_id, NINPUTS=n,
                    PRODNAME=name)
@@ -115,7 +116,8 @@ def _run_product(asn: Asn, product: AsnProduct, asn_path: Path, out_dir: Path,
     mosaic = run.last(Mosaic)
     if mosaic is not None:
         written.extend(write_with_quicklook(out_dir / product_file(product.name, "i2d"), mosaic.arrays(),
-                                            primary={**level3, **rec.keywords()}, sci_header=mosaic.sci_header))
+                                            primary={**with_exposure_times(level3, mosaic.times),
+                                                     **rec.keywords()}, sci_header=mosaic.sci_header))
     return written, rec.records()
 
 

@@ -23,6 +23,7 @@ from streamcal.datamodels import split_suffix
 from streamcal.datamodels.products import read_product
 from streamcal.errors import AssociationError
 from streamcal.kernels.image.resample import Mosaic
+from streamcal.models.exposure_times import with_exposure_times
 from streamcal.models.image import ImageData, read_image, write_image
 from streamcal.pipelines.plan import Outputs, Pipeline, PipelineResult, Plan, RunRequest
 from streamcal.pipelines.products import write_with_quicklook
@@ -97,7 +98,7 @@ def _run_job(job: _Job, plan: Plan, store: ReferenceStore, out_dir: Path) -> tup
                                tables=None if int_times is None else {"INT_TIMES": int_times}))
     mosaic = run.last(Mosaic)
     if mosaic is not None:
-        primary = {**cal.primary, **run.recorder.keywords()}
+        primary = {**with_exposure_times(cal.primary, mosaic.times), **run.recorder.keywords()}
         written.extend(write_with_quicklook(out_dir / f"{job.root}_i2d.fits", mosaic.arrays(), primary=primary,
                                             sci_header=mosaic.sci_header))
     return written, run.recorder.records()

@@ -13,15 +13,18 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
+import numpy as np
+
 from streamcal.associations import Asn, AsnProduct, member_paths
 from streamcal.datamodels import Extension, product_file, write_fits
 from streamcal.errors import AssociationError
 from streamcal.kernels.image.catalog import CatalogResult, write_catalog
 from streamcal.kernels.image.resample import Mosaic
 from streamcal.kernels.image.wcs import with_header_wcs
+from streamcal.models.exposure_times import with_exposure_times
 from streamcal.models.image import ImageData, ImageSet, read_image, write_image
 from streamcal.pipelines.association import run_association
-from streamcal.pipelines.plan import Outputs, Pipeline, PipelineResult, Plan, RunRequest
+from streamcal.pipelines.plan import PER_EXPOSURE_KEYS, Outputs, Pipeline, PipelineResult, Plan, RunRequest
 from streamcal.pipelines.products import write_with_quicklook
 from streamcal.pipelines.runner import run_plan
 from streamcal.references import ReferenceStore
@@ -64,7 +67,7 @@ def read_members(asn: Asn, product: AsnProduct, asn_path: Path) -> ImageSet:
 
 def _level3_primary(first: ImageData, asn: Asn, asn_path: Path, name: str, n: int) -> dict[str, object]:
     primary = dict(first.primary)
-    for key in ("EXPOSURE", "EXPCOUNT", "PATT_NUM", "FILENAME"):
+    for key in PER_EXPOSURE_KEYS:
         primary.pop(key, None)
     primary.update(ASNTABLE=asn_path.name, ASNPOOL=asn.asn_pool or "", ASN_ID=asn.asn_id, NINPUTS=n,
                    PRODNAME=name)
@@ -89,15 +92,18 @@ def _run_product(asn: Asn, product: AsnProduct, asn_path: Path, out_dir: Path, s
     mosaic = run.last(Mosaic)
     if mosaic is None:
         return written, rec.records()
-    primary = {**_level3_primary(first, asn, asn_path, product.name, len(members)), **rec.keywords()}
+    primary = {**with_exposure_times(_level3_primary(first, asn, asn_path, product.name, len(members)),
+                                     mosaic.times), **rec.keywords()}
     written.extend(write_with_quicklook(out_dir / product_file(product.name, "i2d"), mosaic.arrays(), primary=primary,
                                         sci_header=mosaic.sci_header))
     catalog = run.last(CatalogResult)
     if catalog is not None:
         written.append(write_catalog(out_dir / product_file(product.name, "cat", ".ecsv"), catalog.table))
+        # integer labels (jwst's SegmentationMapModel: uint32, no BUNIT), on the mosaic's WCS
+        segm_header = {k: v for k, v in mosaic.sci_header.items() if k != "BUNIT"}
         written.append(write_fits(out_dir / product_file(product.name, "segm"),
                                   primary={**primary, "DATAMODL": "SegmentationMapModel"},
-                                  extensions=[Extension("SCI", catalog.segm, mosaic.sci_header)]))
+                                  extensions=[Extension("SCI", catalog.segm.astype(np.uint32), segm_header)]))
     return written, rec.records()
 
 

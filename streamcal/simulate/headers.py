@@ -33,13 +33,25 @@ def _identity(plan: ExposurePlan) -> dict[str, object]:
     }
 
 
+#: FGS FINEGUIDE reads 4 groups at the start of an integration and 4 at its end; jwst's guider_cds divides the
+#: difference of their means by TGROUP, so TGROUP is the time between the two sets (issue 14: the raw files said
+#: one read's spacing and the calibrated rates came out 4× the truth).
+_CDS_SET = {"FINEGUIDE": 4}
+
+
+def _tgroup(plan: ExposurePlan) -> float:
+    """TGROUP: (NFRAMES + GROUPGAP)·TFRAME, or for FINEGUIDE the interval between its 4 first and 4 last reads
+    (they are consecutive here: the 4 reads of a set apart)."""
+    return plan.timing.tgroup * _CDS_SET.get(plan.readpatt, 1)
+
+
 def _readout(plan: ExposurePlan) -> dict[str, object]:
     t = plan.timing
     effinttm = (t.ngroups - 1) * t.tgroup
     return {
         "READPATT": plan.readpatt, "NINTS": plan.nints_total, "NGROUPS": t.ngroups, "NFRAMES": t.nframes,
         "GROUPGAP": t.groupgap, "FRMDIVSR": t.nframes, "NSAMPLES": 1, "TSAMPLE": 10.0,
-        "TFRAME": t.tframe, "TGROUP": t.tgroup, "EFFINTTM": effinttm, "EFFEXPTM": effinttm * plan.nints_total,
+        "TFRAME": t.tframe, "TGROUP": _tgroup(plan), "EFFINTTM": effinttm, "EFFEXPTM": effinttm * plan.nints_total,
         "DURATION": plan.duration, "NRSTSTRT": 1, "NRESETS": 1,
         "ZEROFRAM": plan.detector.instrument == "NIRCAM",
         "SUBARRAY": plan.subarray.name, "SUBSTRT1": plan.subarray.substrt1, "SUBSTRT2": plan.subarray.substrt2,

@@ -198,10 +198,11 @@ def test_image_digest_pins_the_image_and_drops_its_skip(chart):
 
 def test_alerts_use_the_metrics_the_services_export(chart):
     """10. The PrometheusRule alerts on dead letters, lag and no progress; every metric an expression names is
-    in services/metrics.py's catalogue, except the lag metric, which comes from the configured exporter."""
+    in services/metrics.py's catalogue (the lag gauge too, by default: streamcal_consumer_lag, max over a group's
+    pods)."""
     (rule,) = of_kind(render(chart, FULL_VALUES), "PrometheusRule")
     lag_metric = FULL_VALUES["metrics"].get("prometheusRule", {}).get("lag", {}).get(
-        "metric", "kafka_consumergroup_lag")
+        "metric", "streamcal_consumer_lag")
     alerts = {r["alert"]: r["expr"] for g in rule["spec"]["groups"] for r in g["rules"]}
     assert set(alerts) == {"StreamcalDeadLetters", "StreamcalConsumerLag", "StreamcalNoProgress"}
     assert "streamcal_deadletters_total" in promql_metrics(alerts["StreamcalDeadLetters"])
@@ -221,10 +222,10 @@ def test_the_dashboard_shows_throughput_latency_dead_letters_and_lag(chart):
     panels = json.loads(dashboard["data"]["streamcal.json"])["panels"]
     exprs = {p["title"]: [t["expr"] for t in p["targets"]] for p in panels}
     used = {m for queries in exprs.values() for e in queries for m in promql_metrics(e)}
-    assert {m for m in used if not exported(m)} == {"kafka_consumergroup_lag"}
+    assert {m for m in used if not exported(m)} == set()
     joined = json.dumps(exprs)
     for needle in ("streamcal_events_total", "streamcal_pipeline_seconds_bucket", "sum by (reason) "
-                   "(increase(streamcal_deadletters_total", "kafka_consumergroup_lag"):
+                   "(increase(streamcal_deadletters_total", "max by (group) (streamcal_consumer_lag"):
         assert needle in joined
 
 

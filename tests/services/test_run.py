@@ -23,7 +23,7 @@ from prometheus_client import CollectorRegistry
 
 from services.app import run_system
 from services.codec import encode
-from services.events import ARRIVED
+from services.events import ARRIVED, is_pending
 from services.ingest import arrival
 from services.products import expected_products
 from services.report import render_summary
@@ -106,8 +106,9 @@ async def test_the_program_flows_end_to_end_and_metrics_show_real_values(program
     """1. Half the files are in the ingest folder at start (startup rescan), half land while running: every
     exposure is routed and gets its stage-1 products; unimplemented stage-2 work waits and is reported;
     each association fires at most once; nothing is dead-lettered.
-    2. /metrics shows the whole catalogue with real values; /healthz and /readyz answer 200."""
-    settings = fast_settings(tmp_path, program, metrics_port=0)
+    2. /metrics shows the whole catalogue with real values; /healthz and /readyz answer 200; the sampled consumer
+       lag is 0 once everything is consumed, and the waiting work is what sits in the pending topics (issue 14)."""
+    settings = fast_settings(tmp_path, program, metrics_port=0, lag_interval_s=0.2)
     files = program.exposures
     land(files[::2], tmp_path / "ingest")
     stop, started = asyncio.Event(), []
@@ -119,6 +120,9 @@ async def test_the_program_flows_end_to_end_and_metrics_show_real_values(program
     await asyncio.sleep(1.0)
     port = started[0].http.port
     status, text = await asyncio.to_thread(http_get, port, "/metrics")
+    bus = started[0].bus
+    parked = sum(len(bus.records(t)) for t in bus.topics() if is_pending(t))
+    assert parked > 0 and f'streamcal_waiting_work{{kind="pending"}} {parked}.0' in text
     assert status == 200
     assert (await asyncio.to_thread(http_get, port, "/healthz"))[0] == 200
     assert (await asyncio.to_thread(http_get, port, "/readyz"))[0] == 200
@@ -135,7 +139,10 @@ async def test_the_program_flows_end_to_end_and_metrics_show_real_values(program
                  f"{len(files)}.0",
                  'streamcal_exposures_routed_total{exp_type="NRC_IMAGE",stage1="calwebb_detector1"} 6.0',
                  'streamcal_pipeline_seconds_count{pipeline="calwebb_detector1"}',
-                 'streamcal_step_seconds_count{step="ramp_fit"}', 'streamcal_inflight{service="watcher"} 0.0',
+                 'streamcal_step_seconds_count{pipeline="calwebb_detector1",step="ramp_fit"}',
+                 'streamcal_consumer_lag{group="streamcal.router",topic="streamcal.exposure.arrived"} 0.0',
+                 'streamcal_consumer_lag{group="streamcal.worker.calwebb_detector1",topic=',
+                 'streamcal_waiting_work{kind="associations_open"}', 'streamcal_inflight{service="watcher"} 0.0',
                  "streamcal_associations_open", 'streamcal_last_success_timestamp_seconds{service="router"} 1.',
                  "streamcal_build_info{", "streamcal_deadletters_total"):
         assert line in text, line

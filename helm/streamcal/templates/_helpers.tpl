@@ -75,6 +75,9 @@ helm.sh/chart: {{ printf "%s-%s" .root.Chart.Name .root.Chart.Version }}
   value: {{ .Values.settings.associationDeadlineS | quote }}
 - name: STREAMCAL_METRICS_PORT
   value: {{ .Values.metrics.port | quote }}
+{{- /* streamcal binds loopback by default; the kubelet's probes and Prometheus reach the pod's IP. */}}
+- name: STREAMCAL_METRICS_HOST
+  value: "0.0.0.0"
 {{- if .Values.configs.enabled }}
 - name: STREAMCAL_CONFIG_DIR
   value: {{ .Values.configs.mountPath | quote }}

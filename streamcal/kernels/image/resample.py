@@ -30,6 +30,7 @@ from scipy.interpolate import RectBivariateSpline
 
 from streamcal.errors import BadDataShapeError, InvalidInputError, MosaicTooLargeError
 from streamcal.kernels.image.wcs import footprint, s_region, wcs_keywords
+from streamcal.models.exposure_times import ExposureTimes, combined_exposure_times
 from streamcal.models.image import ImageData, good_mask
 
 __all__ = [
@@ -103,6 +104,11 @@ class Mosaic:
     n_inputs : int
     exptime : float
         Sum of the inputs' effective exposure times (s).
+    times : ExposureTimes
+        The product's exposure-time keywords as jwst's resample sets them
+        (:func:`~streamcal.models.exposure_times.combined_exposure_times`): :meth:`header` adds the SCI ones
+        (XPOSURE, TELAPSE); merge the primary ones (EFFEXPTM, EXPSTART, EXPEND, DURATION, TMEASURE) with
+        :func:`~streamcal.models.exposure_times.with_exposure_times`.
     """
 
     sci: F32
@@ -116,6 +122,7 @@ class Mosaic:
     n_inputs: int
     exptime: float
     sci_header: dict[str, object] = field(default_factory=dict)
+    times: ExposureTimes = field(default_factory=lambda: ExposureTimes({}, {}))
 
     def arrays(self) -> dict[str, np.ndarray]:
         """The extensions of an ``_i2d`` product, by JWST name."""
@@ -123,8 +130,9 @@ class Mosaic:
                 "VAR_POISSON": self.var_poisson, "VAR_RNOISE": self.var_rnoise, "VAR_FLAT": self.var_flat}
 
     def header(self, params: ResampleParams, *, reference: ImageData | None = None) -> dict[str, object]:
-        """SCI-header keywords of the mosaic: WCS, S_REGION, NDRIZ, RESWHT, PIXFRAC, PXSCLRT, BUNIT, and the
-        ``reference`` input's photometry (PHOTMJSR, PHOTUJA2; PIXAR_SR/PIXAR_A2 scaled to the mosaic pixel)."""
+        """SCI-header keywords of the mosaic: WCS, S_REGION, NDRIZ, RESWHT, PIXFRAC, PXSCLRT, BUNIT, XPOSURE,
+        TELAPSE and the ``reference`` input's photometry (PHOTMJSR, PHOTUJA2; PIXAR_SR/PIXAR_A2 scaled to the
+        mosaic pixel)."""
         out: dict[str, object] = {}
         if reference is not None:
             header = reference.sci_header
@@ -136,7 +144,7 @@ class Mosaic:
         ny, nx = self.sci.shape
         out["S_REGION"] = s_region(self.wcs, (ny, nx))
         out.update(NDRIZ=self.n_inputs, RESWHT=params.weight_type, PIXFRAC=float(params.pixfrac),
-                   PXSCLRT=float(params.pixel_scale_ratio), BUNIT="MJy/sr")
+                   PXSCLRT=float(params.pixel_scale_ratio), BUNIT="MJy/sr", **self.times.sci)
         return out
 
 
@@ -344,7 +352,8 @@ def resample(images: Sequence[tuple[ImageData, WCS]], *, params: ResampleParams 
     err = np.sqrt(var["var_rnoise"] + var["var_poisson"] + var["var_flat"]).astype(np.float32)
     return Mosaic(sci=sci, err=err, wht=wht.astype(np.float32), con=con,
                   var_poisson=var["var_poisson"], var_rnoise=var["var_rnoise"], var_flat=var["var_flat"],
-                  wcs=out_wcs, n_inputs=n, exptime=total_exptime)
+                  wcs=out_wcs, n_inputs=n, exptime=total_exptime,
+                  times=combined_exposure_times([image.primary for image, _ in images]))
 
 
 def _accumulate_variance(image: ImageData, prep: _Prepared, pixmap: F64, *, shape: tuple[int, int],

@@ -3,7 +3,9 @@
 t = TGROUP. ID modes (FGS_ID-STACK/ID-IMAGE, 2 integrations × 2 groups): the smaller of the two
 integrations' (G1−G0)/t, one output plane. ACQ1/ACQ2/TRACK: (G1−G0)/t per integration. FINEGUIDE:
 (mean of the last 4 groups − mean of the first 4)/t per integration. var_rn = 2 (RN/t)²,
-var_p = max(slope, 0)/(gain·t); ERR = sqrt(var_rn + var_p). Source: jwst ``guider_cds`` step docs.
+var_p = max(slope, 0)/(gain·t); ERR = sqrt(var_rn + var_p). Source: jwst ``guider_cds`` step docs and
+``jwst/guider_cds/guider_cds.py`` (3.0). A FINEGUIDE integration is 4 reads at its start and 4 at its end, so its
+TGROUP is the time between the two sets, not between consecutive reads (issue 14).
 """
 
 from __future__ import annotations

@@ -34,6 +34,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from astropy.io import fits
 from stdatamodels.jwst import datamodels as dm
 
 from streamcal.associations import build_asn, write_asn
@@ -56,6 +57,7 @@ from streamcal.routing import RoutingConfig, RunSpec
 from streamcal.simulate import ExposureSpec, simulate_exposure, write_reference_set
 from streamcal.simulate.coron import Companion, CoronScene, moffat_psf
 from streamcal.simulate.modes import Size
+from tests.streamcal.pipelines.resample_times import jwst_exposure_times, model_times
 
 ALIAS = "calwebb_coron3"
 SEPARATION_LD = 3.0
@@ -248,9 +250,16 @@ def test_products_open_in_stdatamodels_as_jwst_models(chain: Chain) -> None:
         assert model.meta.cal_step.klip == "COMPLETE" and model.meta.bunit_data == "MJy/sr"
         core = np.asarray(model.data)[:, round(chain.star[1]), round(chain.star[0])]
         assert np.all(np.isnan(core))  # the coronagraph core is not in the KLIP region
+    with dm.open(chain.science) as science:  # the i2d resamples the science exposure only (issue 14)
+        expected = jwst_exposure_times([model_times(science)])
     with dm.open(result.product("i2d")) as model:
         assert isinstance(model, dm.ImageModel) and model.meta.cal_step.resample == "COMPLETE"
         assert np.isfinite(model.data).sum() > 0.5 * model.data.size
+        for attr, value in expected.items():
+            assert getattr(model.meta.exposure, attr) == (None if value is None else pytest.approx(value)), attr
+    for suffix in ("psfsub", "i2d"):
+        with fits.open(result.product(suffix)) as hdul:
+            assert {hdul[v].header["BUNIT"] for v in ("VAR_POISSON", "VAR_RNOISE")} == {"MJy^2 / sr^2"}
     status = {s.name: (str(s.status), s.note) for s in result.steps}
     assert [s.name for s in result.steps] == ["outlier_detection", "stack_refs", "align_refs", "klip", "resample"]
     assert all(v[0] == "COMPLETE" for v in status.values()), status  # ≥ 3 integrations: outlier_detection runs

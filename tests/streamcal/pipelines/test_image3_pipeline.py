@@ -10,9 +10,12 @@ import dataclasses
 import json
 import shutil
 
+import numpy as np
 import pytest
+from astropy import units as u
 from astropy.io import fits
 from astropy.table import Table
+from stdatamodels.jwst import datamodels as dm
 
 from streamcal.associations import build_asn, write_asn
 from streamcal.calibrate import calibrate
@@ -22,6 +25,7 @@ from streamcal.pipelines import build_plan, pipeline
 from streamcal.routing import ParsStep, RoutingConfig, StageSpec
 from streamcal.simulate import simulate_program, write_reference_set
 from streamcal.steps.combine import SkyMatchStep
+from tests.streamcal.pipelines.resample_times import jwst_exposure_times, model_times
 
 ALIAS = "calwebb_image3"
 
@@ -118,3 +122,36 @@ def test_pars_parameters_reach_the_steps_and_unknown_ones_fail(config):
     wrong = dataclasses.replace(pars, steps=(typo,))
     with pytest.raises(ConfigError, match="snr_typo"):
         _plan(wrong)
+
+
+def test_the_mosaic_carries_jwsts_exposure_times_and_units(cals, tmp_path, config):
+    """The four dithers start at different times: the i2d's EFFEXPTM, XPOSURE, EXPSTART, EXPEND, DURATION, TELAPSE
+    are jwst's (stcal's time bookkeeping over the members, read with stdatamodels); VAR_* carry the square of the SCI
+    unit and the segmentation map (integer labels) no unit (issue 14)."""
+    paths, refs = cals
+    asn_path, name = _asn(tmp_path, paths)
+    out = tmp_path / "out"
+    calibrate(asn_path, pipeline_alias=ALIAS, refs_dir=refs, out_dir=out, config=config)
+    members = []
+    for path in paths:
+        with dm.open(path) as model:
+            members.append(model_times(model))
+    assert len({m["start_time"] for m in members}) == len(paths)
+    expected = jwst_exposure_times(members)
+    with dm.open(out / f"{name}_i2d.fits") as i2d:
+        for attr, value in expected.items():
+            assert getattr(i2d.meta.exposure, attr) == (None if value is None else pytest.approx(value)), attr
+        assert i2d.meta.exposure.start_time == min(m["start_time"] for m in members)
+        assert i2d.meta.exposure.effective_exposure_time == pytest.approx(sum(m["exposure_time"] for m in members))
+        assert i2d.meta.bunit_data == i2d.meta.bunit_err == "MJy/sr"
+    with fits.open(out / f"{name}_i2d.fits") as hdul:
+        assert {hdul[v].header["BUNIT"] for v in ("VAR_POISSON", "VAR_RNOISE", "VAR_FLAT")} == {"MJy^2 / sr^2"}
+        assert u.Unit(hdul["VAR_RNOISE"].header["BUNIT"]) == (u.MJy / u.sr) ** 2
+        assert "BUNIT" not in hdul["CON"].header and "BUNIT" not in hdul["WHT"].header
+    with dm.open(out / f"{name}_segm.fits") as segm:
+        assert isinstance(segm, dm.SegmentationMapModel) and segm.data.dtype == np.uint32 and segm.data.max() >= 3
+    with fits.open(out / f"{name}_segm.fits") as hdul:
+        assert "BUNIT" not in hdul["SCI"].header
+    crf = next(out.glob("*_crf.fits"))
+    with fits.open(crf) as hdul:
+        assert hdul["VAR_POISSON"].header["BUNIT"] == "MJy^2 / sr^2" and hdul["SCI"].header["BUNIT"] == "MJy/sr"
