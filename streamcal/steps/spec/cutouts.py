@@ -10,11 +10,12 @@ from typing import Protocol, TypeVar
 import numpy as np
 import numpy.typing as npt
 
+from streamcal.dq import Pixel
 from streamcal.kernels.image.flat_field import flat_field
 from streamcal.models.image import ImageData
 from streamcal.references import ReferenceFile
 
-__all__ = ["Cutout", "cutout", "flat_cutouts"]
+__all__ = ["Cutout", "cutout", "flat_cutouts", "masked_cutout"]
 
 
 class Cutout(Protocol):
@@ -47,6 +48,37 @@ def cutout(image: ImageData, rows: slice, cols: slice) -> ImageData:
                          var_flat=part(image.var_flat), area=part(image.area),
                          primary={**image.primary, "SUBSTRT1": x0, "SUBSTRT2": y0, "SUBSIZE1": cols.stop - cols.start,
                                   "SUBSIZE2": rows.stop - rows.start})
+
+
+def masked_cutout(image: ImageData, inside: npt.NDArray[np.bool_], wavelength: npt.NDArray[np.float64]
+                  ) -> tuple[ImageData, int, int, npt.NDArray[np.float64]] | None:
+    """The bounding box of an aperture's pixels cut out of an exposure (extract_2d).
+
+    Parameters
+    ----------
+    image : ImageData
+        The exposure, shape (ny, nx).
+    inside : ndarray, shape (ny, nx), bool
+        The aperture's pixels.
+    wavelength : ndarray, shape (nx,), float
+        The aperture's wavelength per column of the exposure (µm).
+
+    Returns
+    -------
+    (cutout, xstart, ystart, wavelength) or None
+        The cutout with its pixels outside the aperture flagged DO_NOT_USE | NON_SCIENCE, where it starts in the
+        exposure (1-based), and its wavelength per pixel (NaN outside); None when no pixel is inside.
+    """
+    if not inside.any():
+        return None
+    rows_hit, cols_hit = np.flatnonzero(inside.any(axis=1)), np.flatnonzero(inside.any(axis=0))
+    rows, cols = slice(int(rows_hit[0]), int(rows_hit[-1]) + 1), slice(int(cols_hit[0]), int(cols_hit[-1]) + 1)
+    cut = cutout(image, rows, cols)
+    strip = inside[rows, cols]
+    outside = np.uint32(Pixel.DO_NOT_USE | Pixel.NON_SCIENCE)
+    cut = cut.replace(dq=np.where(strip, cut.dq, cut.dq | outside).astype(np.uint32))
+    wave = np.where(strip, wavelength[cols][None, :], np.nan)
+    return cut, cols.start + 1, rows.start + 1, wave
 
 
 def flat_cutouts(cutouts: Sequence[_C], flat: ReferenceFile) -> tuple[list[_C], dict[str, int]]:

@@ -44,7 +44,7 @@ from streamcal.models.msa import MsaConfiguration, geometry_from_msaquads
 from streamcal.models.spectral import SpectralLayout
 from streamcal.references import ReferenceFile, RefType
 from streamcal.steps.base import Context, StepOutcome, StepStatus
-from streamcal.steps.spec.cutouts import cutout, flat_cutouts
+from streamcal.steps.spec.cutouts import flat_cutouts, masked_cutout
 from streamcal.steps.spec.kinds import SpectralImage
 from streamcal.steps.spec.single_trace import Spectrum, trace_image
 
@@ -192,18 +192,13 @@ def lamp_slits(lamp: LampImage) -> tuple[LampSlits, dict[str, int]]:
         lit = (d >= ap.layout.d_range[0]) & (d < ap.layout.d_range[1])
         inside = ((ys[:, None] >= centre[None, :] - ap.half_length) & (ys[:, None] < centre[None, :] + ap.half_length)
                   & lit[None, :])
-        if not inside.any():
+        found = masked_cutout(image, inside, ap.layout.wavelength(d))
+        if found is None:
             off += 1
             continue
-        rows_hit, cols_hit = np.flatnonzero(inside.any(axis=1)), np.flatnonzero(inside.any(axis=0))
-        rows, cols = slice(int(rows_hit[0]), int(rows_hit[-1]) + 1), slice(int(cols_hit[0]), int(cols_hit[-1]) + 1)
-        cut = cutout(image, rows, cols)
-        strip = inside[rows, cols]
-        outside = np.uint32(Pixel.DO_NOT_USE | Pixel.NON_SCIENCE)
-        cut = cut.replace(dq=np.where(strip, cut.dq, cut.dq | outside).astype(np.uint32))
-        wave = np.where(strip, ap.layout.wavelength(d[cols])[None, :], np.nan)
+        cut, xstart, ystart, wave = found
         slits.append(LampSlit(ap.name, {**ap.meta, "SRCTYPE": "UNKNOWN"}, ap.layout, ap.half_length, cut,
-                              cols.start + 1, rows.start + 1, wave))
+                              xstart, ystart, wave))
     if not slits:
         raise BadDataShapeError(f"{image.root}: none of the lamp's {len(lamp.apertures)} apertures falls on this "
                                 f"{ny}×{nx} subarray")

@@ -43,7 +43,7 @@ from streamcal.models.msa import MsaConfiguration, MsaGeometry, MsaSlitlet, MsaS
 from streamcal.models.spectral import SpectralLayout
 from streamcal.references import ReferenceFile, RefType
 from streamcal.steps.base import Context, StepOutcome, StepStatus
-from streamcal.steps.spec.cutouts import cutout, flat_cutouts
+from streamcal.steps.spec.cutouts import flat_cutouts, masked_cutout
 from streamcal.steps.spec.kinds import SpectralImage
 from streamcal.steps.spec.lamp import LampImage, LampSlits, lamp_slits, rectify_lamp
 from streamcal.steps.spec.single_trace import (
@@ -188,17 +188,12 @@ def extract_slits(msa: MsaImage) -> tuple[MultiSlit, dict[str, int]]:
         hi = quad.cross(d, max(slitlet.columns) + 0.5)
         lit = (d >= quad.d_range[0]) & (d < quad.d_range[1])
         inside = (ys[:, None] >= lo[None, :]) & (ys[:, None] < hi[None, :]) & lit[None, :]
-        if not inside.any():
+        found = masked_cutout(image, inside, layout.wavelength(d))
+        if found is None:
             off += 1
             continue
-        rows_hit, cols_hit = np.flatnonzero(inside.any(axis=1)), np.flatnonzero(inside.any(axis=0))
-        rows, cols = slice(int(rows_hit[0]), int(rows_hit[-1]) + 1), slice(int(cols_hit[0]), int(cols_hit[-1]) + 1)
-        cut = cutout(image, rows, cols)
-        strip = inside[rows, cols]
-        outside = np.uint32(Pixel.DO_NOT_USE | Pixel.NON_SCIENCE)
-        cut = cut.replace(dq=np.where(strip, cut.dq, cut.dq | outside).astype(np.uint32))
-        wave = np.where(strip, layout.wavelength(d[cols])[None, :], np.nan)
-        slits.append(MosSlit(slitlet, msa.config.source(slitlet), layout, cut, cols.start + 1, rows.start + 1, wave))
+        cut, xstart, ystart, wave = found
+        slits.append(MosSlit(slitlet, msa.config.source(slitlet), layout, cut, xstart, ystart, wave))
     if not slits:
         raise BadDataShapeError(f"{image.root}: none of the {len(msa.config.slitlets)} open slitlets of its MSA "
                                 f"configuration falls on this {ny}×{nx} subarray")
