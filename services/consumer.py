@@ -203,14 +203,15 @@ class Consumer:
                 result, _ = await outcome_of(lambda: self.handler(message))
             finally:
                 self._attempts_started.pop(id(message), None)
-            storage = result.reason is DeadLetterReason.STORAGE  # a full disk: wait for the operator, never give up
+            # a full disk or a broker that is away: wait for them, never give up
+            storage = result.reason in (DeadLetterReason.STORAGE, DeadLetterReason.BROKER)
             if result.outcome is not Outcome.RETRY or (attempt >= self.policy.max_attempts and not storage):
                 return result, attempt
             self.metrics.events.labels(service=self.name, topic=message.topic, outcome=Outcome.RETRY.value).inc()
             delay = self.policy.delay(attempt)
             if storage:
-                log.error("attempt %d failed on storage (%s); retrying in %.2f s until there is room", attempt,
-                          result.error, delay)
+                log.error("attempt %d failed on %s (%s); retrying in %.2f s until it is back", attempt,
+                          result.reason, result.error, delay)
             else:
                 log.warning("attempt %d of %d failed (%s); retrying in %.2f s", attempt, self.policy.max_attempts,
                             result.error, delay)

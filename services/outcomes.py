@@ -16,13 +16,16 @@ StreamcalError                          DEAD_LETTER   its ``reason``
 TimeoutError                            RETRY         timeout
 OSError of a full or failing disk       RETRY         storage (never runs out of
 (ENOSPC, EDQUOT, EIO, EROFS)                          attempts: see below)
+BrokerUnavailableError (a publish the   RETRY         broker (never runs out of
+broker did not take)                                  attempts either)
 BrokenProcessPool, ConnectionError,     RETRY         internal
 other OSError (storage hiccups)
 anything else (a bug)                   DEAD_LETTER   internal
 ======================================  ============  ==========================
 
-A full disk is not the message's fault and is fixed by an operator, not by the sender: the consumer retries a
-``storage`` error with its backoff for as long as it takes (logging each attempt, the inflight and
+A full disk or a broker that is away is not the message's fault and is fixed by an operator (or by the broker
+coming back), not by the sender — and a dead letter could not be published either: the consumer retries a
+``storage`` or ``broker`` error with its backoff for as long as it takes (logging each attempt, the inflight and
 last-success metrics showing the stall) instead of dead-lettering the work after ``max_attempts``
 (:mod:`services.consumer`).
 """
@@ -35,6 +38,7 @@ from collections.abc import Awaitable, Callable
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 
+from services.bus.base import BrokerUnavailableError
 from streamcal.errors import DeadLetterReason, StreamcalError
 
 __all__ = ["STORAGE_ERRNOS", "Classified", "Ignored", "Outcome", "classify", "describe", "outcome_of"]
@@ -97,6 +101,8 @@ def classify(exc: BaseException | None) -> Classified:
         return Classified(Outcome.RETRY, DeadLetterReason.TIMEOUT, text)
     if isinstance(exc, OSError) and exc.errno in STORAGE_ERRNOS:
         return Classified(Outcome.RETRY, DeadLetterReason.STORAGE, text)
+    if isinstance(exc, BrokerUnavailableError):
+        return Classified(Outcome.RETRY, DeadLetterReason.BROKER, text)
     if isinstance(exc, BrokenProcessPool | ConnectionError | OSError):
         return Classified(Outcome.RETRY, DeadLetterReason.INTERNAL, text)
     return Classified(Outcome.DEAD_LETTER, DeadLetterReason.INTERNAL, text)

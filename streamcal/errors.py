@@ -74,6 +74,7 @@ class DeadLetterReason(enum.StrEnum):
     FORBIDDEN_PATH = "forbidden_path"
     TIMEOUT = "timeout"
     STORAGE = "storage"
+    BROKER = "broker"
 
 
 class StreamcalError(Exception):

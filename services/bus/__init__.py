@@ -8,12 +8,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from services.bus.base import Bus, Message, StartFrom, Subscription, Watermark
+from services.bus.base import BrokerUnavailableError, Bus, Message, StartFrom, Subscription, Watermark
 from services.bus.kafka import KafkaBus, KafkaSecurity, KafkaSubscription, read_topic
 from services.bus.memory import Faults, InMemoryBus, MemorySubscription, Record, partition_for
 from services.settings import Settings
 
 __all__ = [
+    "BrokerUnavailableError",
     "Bus",
     "Faults",
     "InMemoryBus",

@@ -14,9 +14,14 @@ from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Literal, Protocol, Self
 
-__all__ = ["Bus", "Message", "StartFrom", "Subscription", "Watermark"]
+__all__ = ["BrokerUnavailableError", "Bus", "Message", "StartFrom", "Subscription", "Watermark"]
 
 StartFrom = Literal["earliest", "latest"]
+
+
+class BrokerUnavailableError(ConnectionError):
+    """The broker did not take a message (it is away, restarting, or lost the topic). Retried for as long as it
+    lasts: the work is not at fault, and its dead letter could not be published either."""
 
 
 @dataclass(eq=False, slots=True, kw_only=True)

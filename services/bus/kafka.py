@@ -25,7 +25,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -37,7 +37,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError
 from aiokafka.helpers import create_ssl_context
 
-from services.bus.base import Message, StartFrom, Watermark
+from services.bus.base import BrokerUnavailableError, Message, StartFrom, Watermark
 from services.bus.memory import Record
 
 __all__ = ["KafkaBus", "KafkaSecurity", "KafkaSubscription", "read_topic"]
@@ -174,14 +174,33 @@ class KafkaBus:
                     continue
                 self._generation += 1
 
-    async def _missing_topics(self) -> list[str]:
+    @contextlib.asynccontextmanager
+    async def _admin(self) -> AsyncIterator[AIOKafkaAdminClient]:
+        """An admin client, closed however it ends (also when it cannot start: a broker that is away must not
+        leave half-open connections behind)."""
         admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap, client_id=self.client_id,
                                     **self.security.client_options())
-        await admin.start()
         try:
-            existing = set(await admin.list_topics())
+            await admin.start()
+            yield admin
         finally:
-            await admin.close()
+            with contextlib.suppress(KafkaError, OSError):
+                await admin.close()
+
+    @contextlib.asynccontextmanager
+    async def _reader(self) -> AsyncIterator[AIOKafkaConsumer]:
+        """A consumer outside any group (offsets and metadata), stopped however it ends."""
+        consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, client_id=self.client_id, group_id=None,
+                                    enable_auto_commit=False, **self.security.client_options())
+        try:
+            await consumer.start()
+            yield consumer
+        finally:
+            await _stop_quietly(consumer)
+
+    async def _missing_topics(self) -> list[str]:
+        async with self._admin() as admin:
+            existing = set(await admin.list_topics())
         return [t for t in self.topics if t not in existing]
 
     async def _start_producer(self, idempotent: bool) -> AIOKafkaProducer:
@@ -196,10 +215,7 @@ class KafkaBus:
 
     async def create_topics(self, topics: Sequence[str]) -> None:
         """Create the topics that do not exist yet."""
-        admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap, client_id=self.client_id,
-                                    **self.security.client_options())
-        await admin.start()
-        try:
+        async with self._admin() as admin:
             existing = set(await admin.list_topics())
             missing = [t for t in topics if t not in existing]
             if missing:
@@ -210,8 +226,6 @@ class KafkaBus:
                     if error[1] not in (0, _TOPIC_ALREADY_EXISTS):
                         log.warning("creating topic %s failed with error code %s", error[0], error[1])
                 log.info("created %d topic(s) with %d partitions", len(missing), self.partitions)
-        finally:
-            await admin.close()
 
     async def stop(self) -> None:
         """Close the subscriptions and flush the producer (idempotent)."""
@@ -243,11 +257,11 @@ class KafkaBus:
             The broker did not acknowledge. Retriable.
         """
         if self._producer is None:
-            raise ConnectionError("the Kafka bus is not started")
+            raise BrokerUnavailableError("the Kafka bus is not started")
         try:
             await self._producer.send_and_wait(topic, value=value, key=key.encode())
         except KafkaError as exc:
-            raise ConnectionError(f"publish to {topic} failed: {exc}") from exc
+            raise BrokerUnavailableError(f"publish to {topic} failed: {exc}") from exc
 
     def subscribe(self, topics: Sequence[str], group: str, *, start: StartFrom = "earliest") -> KafkaSubscription:
         """A consumer in ``group`` for ``topics``; it joins the group on first use (or ``async with``)."""
@@ -270,22 +284,12 @@ class KafkaBus:
             raise ConnectionError(f"the consumer lag of {group} is unknown: {exc}") from exc
 
     async def _lag(self, group: str, topics: Sequence[str]) -> dict[str, int]:
-        admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap, client_id=self.client_id,
-                                    **self.security.client_options())
-        await admin.start()
-        try:
+        async with self._admin() as admin:
             committed = await admin.list_consumer_group_offsets(group)
-        finally:
-            await admin.close()
-        consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, client_id=self.client_id, group_id=None,
-                                    enable_auto_commit=False, **self.security.client_options())
-        await consumer.start()
-        try:
+        async with self._reader() as consumer:
             tps = [TopicPartition(t, p) for t in topics for p in sorted(consumer.partitions_for_topic(t) or ())]
             ends = await consumer.end_offsets(tps) if tps else {}
             firsts = await consumer.beginning_offsets(tps) if tps else {}
-        finally:
-            await consumer.stop()
         out = dict.fromkeys(topics, 0)
         for tp in tps:
             mark = committed.get(tp)

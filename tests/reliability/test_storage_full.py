@@ -71,4 +71,12 @@ async def test_work_waits_through_a_full_disk_and_completes_when_room_returns(tm
     await asyncio.wait_for(task, 10)
     assert not bus.records(DEADLETTER) and out.read_bytes() == b"data" * 1024
     assert attempts[-1] == out.name and set(attempts[:-1]) == {"full"}
-    assert "until there is room" in caplog.text
+    assert "failed on storage" in caplog.text and "until it is back" in caplog.text
+
+
+def test_a_broker_that_does_not_take_a_message_is_retried_without_end():
+    from services.bus import BrokerUnavailableError
+
+    result = classify(BrokerUnavailableError("publish to streamcal.products failed: [Error -1] UnknownError"))
+    assert result.outcome is Outcome.RETRY and result.reason == "broker"
+    assert classify(ConnectionError("refused")).reason == "internal"  # anything else keeps its attempts
