@@ -5,8 +5,8 @@ A :class:`Consumer` runs one handler over one subscription with bounded concurre
 1. the handler runs (it decodes the event, does the work and publishes the outcome events, awaiting their
    acknowledgement); :func:`services.outcomes.outcome_of` classifies how it ended;
 2. RETRY → jittered exponential backoff (bounded by ``max_attempts``), then a dead letter — except a full or
-   failing disk (reason ``storage``), retried for as long as it lasts: work waits for the operator to make
-   room instead of becoming dead letters nobody can write either;
+   failing disk or a broker that is away (reasons ``storage``, ``broker``: ``outcomes.UNBOUNDED_RETRY``),
+   retried for as long as it lasts: work waits for them instead of becoming dead letters nobody can write;
    DEAD_LETTER → a dead letter with the reason and the original bytes;
 3. the message is committed only after that (the dead letter is acknowledged too); a stop or a cancel in
    the middle leaves it uncommitted, so it is redelivered.
@@ -27,9 +27,8 @@ from dataclasses import dataclass, field
 from services.bus import Bus, Message, StartFrom, Subscription
 from services.deadletters import DeadLetters, make_dead_letter
 from services.metrics import Metrics
-from services.outcomes import Classified, Outcome, outcome_of
+from services.outcomes import UNBOUNDED_RETRY, Classified, Outcome, outcome_of
 from services.runtime import log_context
-from streamcal.errors import DeadLetterReason
 
 __all__ = ["Activity", "Consumer", "Handler", "RetryPolicy", "next_or_stop"]
 
@@ -203,13 +202,12 @@ class Consumer:
                 result, _ = await outcome_of(lambda: self.handler(message))
             finally:
                 self._attempts_started.pop(id(message), None)
-            # a full disk or a broker that is away: wait for them, never give up
-            storage = result.reason in (DeadLetterReason.STORAGE, DeadLetterReason.BROKER)
-            if result.outcome is not Outcome.RETRY or (attempt >= self.policy.max_attempts and not storage):
+            unbounded = result.reason in UNBOUNDED_RETRY  # a full disk or a broker away: wait, never give up
+            if result.outcome is not Outcome.RETRY or (attempt >= self.policy.max_attempts and not unbounded):
                 return result, attempt
             self.metrics.events.labels(service=self.name, topic=message.topic, outcome=Outcome.RETRY.value).inc()
             delay = self.policy.delay(attempt)
-            if storage:
+            if unbounded:
                 log.error("attempt %d failed on %s (%s); retrying in %.2f s until it is back", attempt,
                           result.reason, result.error, delay)
             else:

@@ -41,10 +41,13 @@ from dataclasses import dataclass
 from services.bus.base import BrokerUnavailableError
 from streamcal.errors import DeadLetterReason, StreamcalError
 
-__all__ = ["STORAGE_ERRNOS", "Classified", "Ignored", "Outcome", "classify", "describe", "outcome_of"]
+__all__ = ["STORAGE_ERRNOS", "UNBOUNDED_RETRY", "Classified", "Ignored", "Outcome", "classify", "describe",
+           "outcome_of"]
 
 #: OSError numbers of storage that cannot take a write now: retried until it can.
 STORAGE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EIO, errno.EROFS})
+#: Retry reasons that never run out of attempts: the work waits for the disk or the broker to come back.
+UNBOUNDED_RETRY = frozenset({DeadLetterReason.STORAGE, DeadLetterReason.BROKER})
 
 
 class Outcome(enum.StrEnum):
